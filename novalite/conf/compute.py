@@ -1,0 +1,24 @@
+"""Options of the [compute] group: the virt driver and compute-side behaviour."""
+
+from oslo_config import cfg
+
+GROUP = 'compute'
+
+opts = [
+    cfg.StrOpt('compute_driver', default='fake', choices=['fake', 'libvirt'],
+               help='Virt driver that runs guests on this host.'),
+    cfg.StrOpt('instances_path', default='$state_path/instances',
+               help='Directory holding guest disks and files on this host.'),
+    cfg.IntOpt('resource_update_interval', default=10, min=1,
+               help='Seconds between inventory and usage reports of this compute.'),
+    cfg.IntOpt('build_timeout', default=0, min=0,
+               help='Seconds a build may take before the server goes to ERROR; 0 never.'),
+]
+
+
+def register_opts(conf):
+    conf.register_opts(opts, group=GROUP)
+
+
+def list_opts():
+    return {GROUP: opts}

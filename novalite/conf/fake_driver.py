@@ -1,0 +1,33 @@
+"""Options of the [fake_driver] group: the in-memory hypervisor."""
+
+from oslo_config import cfg
+
+GROUP = 'fake_driver'
+
+opts = [
+    cfg.IntOpt('vcpus', default=16, min=1, help='Physical CPUs of each fake host.'),
+    cfg.IntOpt('memory_mb', default=32768, min=1, help='Memory of each fake host in MB.'),
+    cfg.IntOpt('local_gb', default=1024, min=1, help='Local disk of each fake host in GB.'),
+    cfg.StrOpt('hypervisor_type', default='fake', help='Hypervisor type reported.'),
+    cfg.IntOpt('hypervisor_version', default=1000, help='Hypervisor version reported.'),
+    cfg.FloatOpt('operation_delay', default=0.0, min=0.0,
+                 help='Seconds every guest operation takes (spawn, power, migrate).'),
+    cfg.DictOpt('fail_operations', default={},
+                help='Inject failures: operation name -> error message, e.g. '
+                     'spawn:boom. Operations: spawn, power_off, power_on, reboot, '
+                     'destroy, migrate_disk_and_power_off, finish_migration, '
+                     'finish_revert_migration, confirm_migration.'),
+    cfg.FloatOpt('disk_copy_mb_per_s', default=0.0, min=0.0,
+                 help='Simulated disk copy speed during cold migration; 0 copies at once.'),
+    cfg.BoolOpt('persist', default=True,
+                help='Keep the fake host state in a JSON file under state_path so a '
+                     'restarted compute finds its guests again.'),
+]
+
+
+def register_opts(conf):
+    conf.register_opts(opts, group=GROUP)
+
+
+def list_opts():
+    return {GROUP: opts}

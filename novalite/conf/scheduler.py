@@ -1,0 +1,49 @@
+"""Options of the [scheduler] and [filter_scheduler] groups."""
+
+from oslo_config import cfg
+
+SCHEDULER = 'scheduler'
+FILTER = 'filter_scheduler'
+
+scheduler_opts = [
+    cfg.IntOpt('max_attempts', default=3, min=1,
+               help='Hosts tried for one build or cold move: the selected host plus '
+                    'alternates returned by the scheduler.'),
+    cfg.IntOpt('workers', default=1, min=1,
+               help='Scheduler worker threads consuming select_destinations calls.'),
+]
+
+filter_opts = [
+    cfg.ListOpt('enabled_filters',
+                default=['ComputeFilter', 'AvailabilityZoneFilter', 'RamFilter',
+                         'CoreFilter', 'DiskFilter', 'SameHostFilter',
+                         'DifferentHostFilter', 'ImagePropertiesFilter'],
+                help='Filters run in this order; each removes hosts that cannot take '
+                     'the request. Known filters: ComputeFilter, AvailabilityZoneFilter, '
+                     'RamFilter, CoreFilter, DiskFilter, SameHostFilter, '
+                     'DifferentHostFilter, ImagePropertiesFilter, NumInstancesFilter.'),
+    cfg.ListOpt('weight_classes', default=['RAMWeigher', 'CPUWeigher', 'DiskWeigher'],
+                help='Weighers combined to rank the hosts that passed the filters.'),
+    cfg.FloatOpt('ram_weight_multiplier', default=1.0,
+                 help='Multiplier of free RAM; positive spreads, negative stacks.'),
+    cfg.FloatOpt('cpu_weight_multiplier', default=1.0,
+                 help='Multiplier of free vCPUs; positive spreads, negative stacks.'),
+    cfg.FloatOpt('disk_weight_multiplier', default=1.0,
+                 help='Multiplier of free disk; positive spreads, negative stacks.'),
+    cfg.IntOpt('host_subset_size', default=1, min=1,
+               help='Pick at random among this many best weighed hosts, to lower the '
+                    'chance of concurrent schedulers racing for one host.'),
+    cfg.BoolOpt('shuffle_best_same_weighed_hosts', default=False,
+                help='Shuffle hosts of equal best weight before choosing.'),
+    cfg.IntOpt('max_instances_per_host', default=50, min=1,
+               help='Instances one host may hold (NumInstancesFilter).'),
+]
+
+
+def register_opts(conf):
+    conf.register_opts(scheduler_opts, group=SCHEDULER)
+    conf.register_opts(filter_opts, group=FILTER)
+
+
+def list_opts():
+    return {SCHEDULER: scheduler_opts, FILTER: filter_opts}

@@ -1,0 +1,108 @@
+"""Engine and transaction scopes: one engine per process, short explicit transactions."""
+
+import contextlib
+import os
+import threading
+
+import sqlalchemy as sa
+from sqlalchemy import event, orm
+
+from novalite.conf import CONF
+
+_lock = threading.Lock()
+_engine: sa.Engine | None = None
+_sessionmaker: orm.sessionmaker | None = None
+
+
+def default_url(conf=CONF) -> str:
+    """The configured database URL, or the embedded SQLite file under state_path."""
+    if conf.database.connection:
+        return conf.database.connection
+    os.makedirs(conf.state_path, exist_ok=True)
+    return 'sqlite:///' + os.path.join(conf.state_path, 'novalite.sqlite')
+
+
+def create_engine(url: str, conf=CONF) -> sa.Engine:
+    echo = conf.database.connection_debug
+    if url.startswith('sqlite'):
+        engine = sa.create_engine(url, echo=echo, connect_args={'check_same_thread': False,
+                                                                'timeout': 30},
+                                  poolclass=sa.pool.QueuePool if ':memory:' not in url
+                                  else sa.pool.StaticPool,
+                                  pool_size=20, max_overflow=40)
+
+        @event.listens_for(engine, 'connect')
+        def _sqlite_pragmas(dbapi_conn, _record):
+            # Let SQLAlchemy issue BEGIN itself (IMMEDIATE for writers, see below).
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            if ':memory:' not in url:
+                cur.execute('PRAGMA journal_mode=WAL')
+            cur.execute('PRAGMA synchronous=NORMAL')
+            cur.execute('PRAGMA foreign_keys=ON')
+            cur.execute('PRAGMA busy_timeout=30000')
+            cur.close()
+
+        @event.listens_for(engine, 'begin')
+        def _sqlite_begin(conn):
+            # Writers take the write lock up front so two read-then-write
+            # transactions never deadlock on a lock upgrade.
+            mode = conn.info.get('begin_mode', 'DEFERRED')
+            conn.exec_driver_sql(f'BEGIN {mode}')
+        return engine
+    kwargs = dict(echo=echo, pool_size=conf.database.max_pool_size,
+                  max_overflow=conf.database.max_overflow,
+                  pool_timeout=conf.database.pool_timeout, pool_pre_ping=True)
+    if url.startswith('mysql'):
+        kwargs['isolation_level'] = 'READ COMMITTED'
+    return sa.create_engine(url, **kwargs)
+
+
+def get_engine() -> sa.Engine:
+    global _engine, _sessionmaker
+    with _lock:
+        if _engine is None:
+            _engine = create_engine(default_url())
+            _sessionmaker = orm.sessionmaker(bind=_engine, expire_on_commit=False)
+        return _engine
+
+
+def set_engine(engine: sa.Engine | None) -> None:
+    """Replace the process engine (tests, the all-in-one)."""
+    global _engine, _sessionmaker
+    with _lock:
+        if _engine is not None and _engine is not engine:
+            _engine.dispose()
+        _engine = engine
+        _sessionmaker = (orm.sessionmaker(bind=engine, expire_on_commit=False)
+                         if engine is not None else None)
+
+
+def is_sqlite() -> bool:
+    return get_engine().dialect.name == 'sqlite'
+
+
+@contextlib.contextmanager
+def reader():
+    """A read-only transaction."""
+    get_engine()
+    with _sessionmaker() as session:
+        yield session
+
+
+@contextlib.contextmanager
+def writer():
+    """A read-write transaction, committed on success, rolled back on error."""
+    engine = get_engine()
+    if engine.dialect.name != 'sqlite':
+        with _sessionmaker() as session, session.begin():
+            yield session
+        return
+    with engine.connect() as conn:
+        conn.info['begin_mode'] = 'IMMEDIATE'
+        try:
+            with conn.begin(), orm.Session(bind=conn, expire_on_commit=False) as session:
+                yield session
+                session.flush()
+        finally:
+            conn.info.pop('begin_mode', None)

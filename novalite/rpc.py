@@ -1,0 +1,100 @@
+"""RPC plumbing: transports, clients, servers, the context serializer and the notifier."""
+
+import threading
+
+import oslo_messaging as messaging
+from oslo_serialization import jsonutils
+
+from novalite import exception
+from novalite.conf import CONF
+from novalite.context import RequestContext
+
+DEFAULT_TRANSPORT_URL = 'rabbit://guest:guest@127.0.0.1:5672/'
+CONTROL_EXCHANGE = 'novalite'
+
+_lock = threading.Lock()
+_transports: dict[str, messaging.Transport] = {}
+_notifier: messaging.Notifier | None = None
+
+
+def set_defaults() -> None:
+    messaging.set_transport_defaults(control_exchange=CONTROL_EXCHANGE)
+    CONF.register_opts(messaging.transport._transport_opts)
+    CONF.set_default('transport_url', DEFAULT_TRANSPORT_URL)
+
+
+def transport_url(conf=CONF) -> str:
+    return conf.transport_url or DEFAULT_TRANSPORT_URL
+
+
+def get_transport(url: str | None = None) -> messaging.Transport:
+    """One RPC transport per URL per process."""
+    url = url or transport_url()
+    with _lock:
+        if url not in _transports:
+            _transports[url] = messaging.get_rpc_transport(
+                CONF, url=url, allowed_remote_exmods=exception.REMOTE_ALLOWED)
+        return _transports[url]
+
+
+def get_notification_transport(url: str | None = None) -> messaging.Transport:
+    return messaging.get_notification_transport(CONF, url=url or transport_url())
+
+
+def cleanup() -> None:
+    global _notifier
+    with _lock:
+        for t in _transports.values():
+            t.cleanup()
+        _transports.clear()
+        _notifier = None
+
+
+class JsonPayloadSerializer(messaging.NoOpSerializer):
+    """Entities travel as JSON-safe primitives (datetimes become ISO strings)."""
+
+    def serialize_entity(self, context, entity):
+        return jsonutils.to_primitive(entity, convert_instances=True)
+
+
+class RequestContextSerializer(messaging.Serializer):
+    """Carries the request context (request id, user, project, roles) with every message."""
+
+    def __init__(self, base=None):
+        self._base = base or JsonPayloadSerializer()
+
+    def serialize_entity(self, context, entity):
+        return self._base.serialize_entity(context, entity)
+
+    def deserialize_entity(self, context, entity):
+        return self._base.deserialize_entity(context, entity)
+
+    def serialize_context(self, context):
+        return context.to_dict()
+
+    def deserialize_context(self, context):
+        return RequestContext.from_dict(context)
+
+
+def get_client(target: messaging.Target, version_cap: str | None = None,
+               timeout: int | None = None, url: str | None = None) -> messaging.RPCClient:
+    return messaging.get_rpc_client(get_transport(url), target, version_cap=version_cap,
+                                    serializer=RequestContextSerializer(), timeout=timeout)
+
+
+def get_server(target: messaging.Target, endpoints: list, url: str | None = None):
+    return messaging.get_rpc_server(get_transport(url), target, endpoints,
+                                    executor='threading',
+                                    serializer=RequestContextSerializer())
+
+
+def get_notifier(publisher_id: str) -> messaging.Notifier:
+    """Versioned notifications on [notifications] topic (driver ``noop`` when disabled)."""
+    global _notifier
+    with _lock:
+        if _notifier is None:
+            driver = 'messagingv2' if CONF.notifications.enabled else 'noop'
+            _notifier = messaging.Notifier(get_notification_transport(), driver=driver,
+                                           topics=[CONF.notifications.topic],
+                                           serializer=RequestContextSerializer())
+    return _notifier.prepare(publisher_id=publisher_id)

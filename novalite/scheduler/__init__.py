@@ -1,0 +1,1 @@
+"""Scheduler: host states, filters, weighers and the FilterScheduler that picks hosts."""

@@ -1,0 +1,140 @@
+"""Load HostStates for every compute node in a handful of set-based queries: compute nodes
+with their service, placement inventories, summed allocations and instance counts."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from novalite.conf import CONF
+from novalite.db import models
+from novalite.scheduler.host_state import HostState
+
+COMPUTE_BINARY = 'novalite-compute'
+RESOURCE_CLASSES = ('VCPU', 'MEMORY_MB', 'DISK_GB')
+
+
+def _node_rows(session: Session):
+    cn, svc = models.ComputeNode, models.Service
+    query = (
+        select(cn.uuid, cn.host, cn.hypervisor_hostname, cn.hypervisor_type,
+               cn.hypervisor_version, cn.vcpus, cn.memory_mb, cn.local_gb, cn.vcpus_used,
+               cn.memory_mb_used, cn.local_gb_used, cn.cpu_allocation_ratio,
+               cn.ram_allocation_ratio, cn.disk_allocation_ratio, cn.traits, cn.cpu_info,
+               svc.id.label('service_id'), svc.disabled, svc.disabled_reason,
+               svc.forced_down, svc.last_seen_up, svc.updated_at.label('svc_updated_at'),
+               svc.created_at.label('svc_created_at'), svc.availability_zone)
+        .outerjoin(svc, and_(svc.host == cn.host, svc.binary == COMPUTE_BINARY))
+        .order_by(cn.id)
+    )
+    return session.execute(query).all()
+
+
+def _inventories(session: Session) -> dict[str, dict[str, Any]]:
+    rp, inv = models.ResourceProvider, models.Inventory
+    query = (select(rp.uuid, inv.resource_class, inv.total, inv.reserved, inv.allocation_ratio)
+             .join(rp, rp.id == inv.resource_provider_id)
+             .where(inv.resource_class.in_(RESOURCE_CLASSES)))
+    out: dict[str, dict[str, Any]] = defaultdict(dict)
+    for uuid, rc, total, reserved, ratio in session.execute(query):
+        out[uuid][rc] = (total, reserved or 0, ratio if ratio is not None else 1.0)
+    return out
+
+
+def _usages(session: Session) -> dict[str, dict[str, int]]:
+    rp, alloc = models.ResourceProvider, models.Allocation
+    query = (select(rp.uuid, alloc.resource_class, func.sum(alloc.used))
+             .join(rp, rp.id == alloc.resource_provider_id)
+             .where(alloc.resource_class.in_(RESOURCE_CLASSES))
+             .group_by(rp.uuid, alloc.resource_class))
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    for uuid, rc, used in session.execute(query):
+        out[uuid][rc] = int(used or 0)
+    return out
+
+
+def _is_up(row, now, down_time: int) -> bool:
+    if row.service_id is None or row.forced_down:
+        return False
+    beat = row.last_seen_up or row.svc_updated_at or row.svc_created_at
+    return beat is not None and abs((now - beat).total_seconds()) <= down_time
+
+
+def _attach_instances(session: Session, states: list[HostState], with_instances: bool):
+    by_node = {(hs.host, hs.nodename): hs for hs in states}
+    by_host: dict[str, HostState] = {}
+    for hs in states:
+        by_host.setdefault(hs.host, hs)
+
+    def state_for(host, node):
+        return by_node.get((host, node)) or by_host.get(host)
+
+    inst = models.Instance
+    alive = and_(inst.deleted.is_(False), inst.host.is_not(None))
+    if with_instances:
+        for host, node, uuid in session.execute(
+                select(inst.host, inst.node, inst.uuid).where(alive)):
+            hs = state_for(host, node)
+            if hs is not None:
+                hs.instance_uuids.add(uuid)
+                hs.num_instances += 1
+    else:
+        query = (select(inst.host, inst.node, func.count(inst.id)).where(alive)
+                 .group_by(inst.host, inst.node))
+        for host, node, count in session.execute(query):
+            hs = state_for(host, node)
+            if hs is not None:
+                hs.num_instances += int(count)
+
+
+def load_host_states(session: Session, conf: Any = CONF,
+                     with_instances: bool = False) -> list[HostState]:
+    """Every compute node as a HostState, usage as placement sees it.
+
+    Capacity and usage come from the node's resource provider (same uuid); a node that
+    has not reported inventory yet falls back to its own compute_nodes columns.
+    Instance uuids (for same_host / different_host hints) are loaded only when asked.
+    """
+    now = models.utcnow()
+    down_time = conf.service_down_time
+    default_az = conf.default_availability_zone
+    inventories = _inventories(session)
+    usages = _usages(session)
+    reserved_disk_gb = math.ceil(conf.reserved_host_disk_mb / 1024)
+    states: list[HostState] = []
+    for row in _node_rows(session):
+        inv = inventories.get(row.uuid, {})
+        used = usages.get(row.uuid, {})
+        vcpu = inv.get('VCPU', (row.vcpus, conf.reserved_host_cpus, row.cpu_allocation_ratio))
+        ram = inv.get('MEMORY_MB', (row.memory_mb, conf.reserved_host_memory_mb,
+                                    row.ram_allocation_ratio))
+        disk = inv.get('DISK_GB', (row.local_gb, reserved_disk_gb, row.disk_allocation_ratio))
+        states.append(HostState(
+            host=row.host,
+            nodename=row.hypervisor_hostname,
+            uuid=row.uuid,
+            availability_zone=row.availability_zone or default_az,
+            service_disabled=bool(row.disabled),
+            service_up=_is_up(row, now, down_time),
+            hypervisor_type=row.hypervisor_type,
+            hypervisor_version=int(row.hypervisor_version or 0),
+            vcpus_total=vcpu[0], vcpus_used=used.get('VCPU', 0 if inv else row.vcpus_used),
+            memory_mb_total=ram[0],
+            memory_mb_used=used.get('MEMORY_MB', 0 if inv else row.memory_mb_used),
+            disk_gb_total=disk[0],
+            disk_gb_used=used.get('DISK_GB', 0 if inv else row.local_gb_used),
+            reserved_vcpus=vcpu[1], reserved_memory_mb=ram[1], reserved_disk_gb=disk[1],
+            cpu_allocation_ratio=vcpu[2], ram_allocation_ratio=ram[2],
+            disk_allocation_ratio=disk[2],
+            traits=set(row.traits or ()),
+            disabled_reason=row.disabled_reason,
+            forced_down=bool(row.forced_down),
+            last_heartbeat=row.last_seen_up or row.svc_updated_at or row.svc_created_at,
+            cpu_arch=(row.cpu_info or {}).get('arch'),
+        ))
+    _attach_instances(session, states, with_instances)
+    return states

@@ -1,0 +1,239 @@
+"""Scheduler records: one compute node's capacity (HostState), a request (RequestSpec), and
+the columnar numpy view of many host states that filters and weighers work on."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import math
+from operator import attrgetter
+from typing import Any
+
+import numpy as np
+
+SPEC_VERSION = 1
+
+
+def flavor_disk_gb(flavor: dict[str, Any]) -> int:
+    """Local disk a flavor needs in GB: root + ephemeral + swap (MB, rounded up)."""
+    swap_mb = int(flavor.get('swap') or 0)
+    return (int(flavor.get('root_gb') or 0) + int(flavor.get('ephemeral_gb') or 0)
+            + math.ceil(swap_mb / 1024))
+
+
+@dataclasses.dataclass
+class HostState:
+    """What the scheduler knows about one compute node.
+
+    Capacity follows placement: capacity = (total - reserved) * allocation_ratio and
+    free = capacity - used.
+    """
+
+    host: str
+    nodename: str
+    uuid: str
+    availability_zone: str = 'nova'
+    service_disabled: bool = False
+    service_up: bool = True
+    hypervisor_type: str = 'fake'
+    hypervisor_version: int = 0
+    vcpus_total: int = 0
+    vcpus_used: int = 0
+    memory_mb_total: int = 0
+    memory_mb_used: int = 0
+    disk_gb_total: int = 0
+    disk_gb_used: int = 0
+    reserved_vcpus: int = 0
+    reserved_memory_mb: int = 0
+    reserved_disk_gb: int = 0
+    cpu_allocation_ratio: float = 1.0
+    ram_allocation_ratio: float = 1.0
+    disk_allocation_ratio: float = 1.0
+    num_instances: int = 0
+    instance_uuids: set[str] = dataclasses.field(default_factory=set)
+    traits: set[str] = dataclasses.field(default_factory=set)
+    # Extra detail used only to explain rejections.
+    disabled_reason: str | None = None
+    forced_down: bool = False
+    last_heartbeat: datetime.datetime | None = None
+    cpu_arch: str | None = None
+
+    @property
+    def vcpus_capacity(self) -> float:
+        return (self.vcpus_total - self.reserved_vcpus) * self.cpu_allocation_ratio
+
+    @property
+    def memory_mb_capacity(self) -> float:
+        return (self.memory_mb_total - self.reserved_memory_mb) * self.ram_allocation_ratio
+
+    @property
+    def disk_gb_capacity(self) -> float:
+        return (self.disk_gb_total - self.reserved_disk_gb) * self.disk_allocation_ratio
+
+    @property
+    def free_vcpus(self) -> float:
+        return self.vcpus_capacity - self.vcpus_used
+
+    @property
+    def free_ram_mb(self) -> float:
+        return self.memory_mb_capacity - self.memory_mb_used
+
+    @property
+    def free_disk_gb(self) -> float:
+        return self.disk_gb_capacity - self.disk_gb_used
+
+    def consume(self, flavor: dict[str, Any], instance_uuid: str | None = None) -> None:
+        """Account for one more instance of `flavor` placed here by the current request."""
+        self.vcpus_used += int(flavor.get('vcpus') or 0)
+        self.memory_mb_used += int(flavor.get('memory_mb') or 0)
+        self.disk_gb_used += flavor_disk_gb(flavor)
+        self.num_instances += 1
+        if instance_uuid:
+            self.instance_uuids.add(instance_uuid)
+
+    @property
+    def label(self) -> str:
+        return self.host if self.nodename in (None, '', self.host) else (
+            f'{self.host}:{self.nodename}')
+
+
+@dataclasses.dataclass
+class RequestSpec:
+    """One scheduling request: a flavor and image for num_instances servers plus hints."""
+
+    instance_uuid: str | None = None
+    project_id: str | None = None
+    user_id: str | None = None
+    flavor: dict[str, Any] = dataclasses.field(default_factory=dict)
+    image: dict[str, Any] = dataclasses.field(default_factory=dict)
+    num_instances: int = 1
+    availability_zone: str | None = None
+    scheduler_hints: dict[str, Any] = dataclasses.field(default_factory=dict)
+    ignore_hosts: list[str] = dataclasses.field(default_factory=list)
+    force_hosts: list[str] = dataclasses.field(default_factory=list)
+    force_nodes: list[str] = dataclasses.field(default_factory=list)
+    requested_destination: dict[str, Any] | None = None
+    instance_uuids: list[str] = dataclasses.field(default_factory=list)
+
+    def resources(self) -> dict[str, int]:
+        return {
+            'VCPU': int(self.flavor.get('vcpus') or 0),
+            'MEMORY_MB': int(self.flavor.get('memory_mb') or 0),
+            'DISK_GB': flavor_disk_gb(self.flavor),
+        }
+
+    def hint_list(self, name: str) -> list[str]:
+        """A scheduler hint that holds instance uuids, always as a list."""
+        value = self.scheduler_hints.get(name) or []
+        return [value] if isinstance(value, str) else list(value)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data['version'] = SPEC_VERSION
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RequestSpec:
+        known = {f.name for f in dataclasses.fields(cls)}
+        kwargs = {k: v for k, v in data.items() if k in known and v is not None}
+        if data.get('requested_destination') is not None:
+            kwargs['requested_destination'] = dict(data['requested_destination'])
+        for key in ('ignore_hosts', 'force_hosts', 'force_nodes', 'instance_uuids'):
+            if key in kwargs:
+                kwargs[key] = list(kwargs[key])
+        spec = cls(**kwargs)
+        spec.flavor = dict(spec.flavor)
+        spec.flavor.setdefault('extra_specs', {})
+        return spec
+
+
+_NUMERIC = ('vcpus_total', 'vcpus_used', 'reserved_vcpus', 'cpu_allocation_ratio',
+            'memory_mb_total', 'memory_mb_used', 'reserved_memory_mb', 'ram_allocation_ratio',
+            'disk_gb_total', 'disk_gb_used', 'reserved_disk_gb', 'disk_allocation_ratio',
+            'num_instances', 'service_disabled', 'service_up')
+
+_ARCH_ALIASES = {'amd64': 'x86_64', 'x64': 'x86_64', 'x86-64': 'x86_64', 'arm64': 'aarch64',
+                 'i486': 'i686', 'i586': 'i686', 'i386': 'i686', 'x86_32': 'i686'}
+
+
+def canonical_arch(arch: str | None) -> str | None:
+    if not arch:
+        return None
+    arch = arch.lower()
+    return _ARCH_ALIASES.get(arch, arch)
+
+
+def _codes(values: list[str | None]) -> tuple[np.ndarray, dict[str | None, int]]:
+    """Factorise strings into int codes so filters compare integers, not strings."""
+    table: dict[str | None, int] = {}
+    codes = np.fromiter((table.setdefault(v, len(table)) for v in values),
+                        dtype=np.int32, count=len(values))
+    return codes, table
+
+
+class HostStateArrays:
+    """Columnar view of a list of HostStates, built once per select() call.
+
+    Used amounts are kept in step with the HostState objects by consume(), so a later
+    instance of a multi-instance request sees the earlier ones.
+    """
+
+    def __init__(self, hosts: list[HostState]):
+        self.hosts = hosts
+        self.size = n = len(hosts)
+        col = {name: np.fromiter(map(attrgetter(name), hosts), dtype=np.float64, count=n)
+               for name in _NUMERIC}
+        self.vcpus_used = col['vcpus_used']
+        self.memory_mb_used = col['memory_mb_used']
+        self.disk_gb_used = col['disk_gb_used']
+        self.num_instances = col['num_instances']
+        self.vcpus_capacity = ((col['vcpus_total'] - col['reserved_vcpus'])
+                               * col['cpu_allocation_ratio'])
+        self.memory_mb_capacity = ((col['memory_mb_total'] - col['reserved_memory_mb'])
+                                   * col['ram_allocation_ratio'])
+        self.disk_gb_capacity = ((col['disk_gb_total'] - col['reserved_disk_gb'])
+                                 * col['disk_allocation_ratio'])
+        self.service_ok = (col['service_disabled'] == 0) & (col['service_up'] != 0)
+        self._az: tuple[np.ndarray, dict] | None = None
+        self._hv_type: tuple[np.ndarray, dict] | None = None
+        self._arch: tuple[np.ndarray, dict] | None = None
+
+    @property
+    def free_vcpus(self) -> np.ndarray:
+        return self.vcpus_capacity - self.vcpus_used
+
+    @property
+    def free_ram_mb(self) -> np.ndarray:
+        return self.memory_mb_capacity - self.memory_mb_used
+
+    @property
+    def free_disk_gb(self) -> np.ndarray:
+        return self.disk_gb_capacity - self.disk_gb_used
+
+    # String columns are factorised lazily: most requests never look at them.
+    @property
+    def az_codes(self) -> tuple[np.ndarray, dict]:
+        if self._az is None:
+            self._az = _codes([h.availability_zone for h in self.hosts])
+        return self._az
+
+    @property
+    def hv_type_codes(self) -> tuple[np.ndarray, dict]:
+        if self._hv_type is None:
+            self._hv_type = _codes([(h.hypervisor_type or '').lower() or None
+                                    for h in self.hosts])
+        return self._hv_type
+
+    @property
+    def arch_codes(self) -> tuple[np.ndarray, dict]:
+        if self._arch is None:
+            self._arch = _codes([canonical_arch(h.cpu_arch) for h in self.hosts])
+        return self._arch
+
+    def consume(self, index: int, flavor: dict[str, Any],
+                instance_uuid: str | None = None) -> None:
+        self.hosts[index].consume(flavor, instance_uuid)
+        self.vcpus_used[index] += int(flavor.get('vcpus') or 0)
+        self.memory_mb_used[index] += int(flavor.get('memory_mb') or 0)
+        self.disk_gb_used[index] += flavor_disk_gb(flavor)
+        self.num_instances[index] += 1

@@ -1,0 +1,1 @@
+"""Virt drivers: the hypervisor interface of a compute host and its implementations."""

@@ -1,0 +1,372 @@
+"""The interface every virt driver implements, its errors, and the choice of driver."""
+
+import abc
+import importlib
+import logging
+import threading
+
+LOG = logging.getLogger(__name__)
+
+# Results of LiveMigrationJob.run().
+JOB_COMPLETED = 'completed'
+JOB_CANCELLED = 'cancelled'
+JOB_FAILED = 'failed'
+
+GiB = 1024 ** 3
+MiB = 1024 ** 2
+
+
+class VirtDriverError(Exception):
+    """A hypervisor operation failed; the message is safe to show to an operator."""
+
+
+class DriverNotAvailable(VirtDriverError):
+    """The configured virt driver cannot be loaded on this host."""
+
+
+class InstanceNotFoundOnHost(VirtDriverError):
+    """The hypervisor of this host has no guest for the instance."""
+
+    def __init__(self, instance_uuid, host=None):
+        self.instance_uuid = instance_uuid
+        self.host = host
+        where = ' on host %s' % host if host else ''
+        super().__init__('Instance %s could not be found%s.' % (instance_uuid, where))
+
+
+class InstanceExistsOnHost(VirtDriverError):
+    """spawn() was asked to create a guest that already exists."""
+
+
+class ResizeError(VirtDriverError):
+    """A cold move cannot be done with the requested flavor (e.g. disk shrink)."""
+
+
+class InvalidCPUInfo(VirtDriverError):
+    """The CPU of the source host is not compatible with this host."""
+
+
+class MigrationPreCheckError(VirtDriverError):
+    """A live-migration pre-check failed (storage, disk space, ...)."""
+
+
+def check_flavor_disks_can_move(old_flavor, new_flavor):
+    """Raise ResizeError when the new flavor would shrink a local disk."""
+    if (new_flavor.get('root_gb') or 0) < (old_flavor.get('root_gb') or 0):
+        raise ResizeError('Unable to resize disk down.')
+    if (new_flavor.get('ephemeral_gb') or 0) < (old_flavor.get('ephemeral_gb') or 0):
+        raise ResizeError('Unable to resize disk down.')
+
+
+def empty_progress():
+    return dict(memory_total=0, memory_processed=0, memory_remaining=0,
+                disk_total=0, disk_processed=0, disk_remaining=0)
+
+
+def completion_timeout(conf, instance, block_migration):
+    """Seconds a live migration of ``instance`` may run before its timeout action.
+
+    [libvirt]live_migration_completion_timeout is per GiB of data: the guest memory
+    plus, for a block migration, each local disk, every part counted as at least 2 GiB.
+    0 disables the timeout.
+    """
+    per_gib = conf.libvirt.live_migration_completion_timeout
+    if not per_gib:
+        return 0
+    flavor = instance['flavor']
+    gib = max(flavor.get('memory_mb', 0) / 1024.0, 2)
+    if block_migration:
+        for size in (flavor.get('root_gb') or 0, flavor.get('ephemeral_gb') or 0):
+            if size:
+                gib += max(size, 2)
+    return per_gib * gib
+
+
+def live_migration_settings(conf, instance, block_migration):
+    """The migrate_data keys that tune a live migration, taken from [libvirt] options."""
+    return {
+        'permit_post_copy': conf.libvirt.live_migration_permit_post_copy,
+        'permit_auto_converge': conf.libvirt.live_migration_permit_auto_converge,
+        'completion_timeout': completion_timeout(conf, instance, block_migration),
+        'timeout_action': conf.libvirt.live_migration_timeout_action,
+    }
+
+
+class LiveMigrationJob(metaclass=abc.ABCMeta):
+    """One live migration of one guest, run synchronously by the thread that owns it.
+
+    run() blocks until the migration ends and returns JOB_COMPLETED, JOB_CANCELLED or
+    JOB_FAILED; abort() and force_complete() may be called from any other thread while
+    it runs (or before it starts). ``progress`` holds the latest progress dict and
+    ``error`` the reason of a failure. An exception escaping run() means the driver
+    itself broke, not the migration job; ``status`` is then JOB_FAILED too.
+    """
+
+    FINISHED = (JOB_COMPLETED, JOB_CANCELLED, JOB_FAILED)
+
+    def __init__(self, instance_uuid, dest):
+        self.instance_uuid = instance_uuid
+        self.dest = dest
+        self.status = 'new'
+        self.error = None
+        self.progress = empty_progress()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._abort_requested = False
+        self._force_requested = False
+
+    def run(self, progress_callback=None):
+        with self._lock:
+            if self.status != 'new':
+                raise RuntimeError('live migration job already ran')
+            if self._abort_requested:
+                self.status = JOB_CANCELLED
+                return self.status
+            self.status = 'running'
+        try:
+            result = self._run(progress_callback)
+        except VirtDriverError as exc:
+            self.error = str(exc)
+            result = JOB_FAILED
+        except BaseException:
+            self.status = JOB_FAILED
+            raise
+        with self._lock:
+            self.status = result
+        return result
+
+    def abort(self):
+        """Ask the job to stop and roll back; False when it can no longer be aborted."""
+        with self._lock:
+            if self.status in self.FINISHED or not self._abortable():
+                return False
+            self._abort_requested = True
+        self._wake.set()
+        return True
+
+    def force_complete(self):
+        """Ask the job to finish now (post-copy or pause); False when it already ended."""
+        with self._lock:
+            if self.status in self.FINISHED:
+                return False
+            self._force_requested = True
+        self._wake.set()
+        return True
+
+    def _abortable(self):
+        return True
+
+    def _report(self, progress_callback, **progress):
+        self.progress = dict(progress)
+        if progress_callback is None:
+            return
+        try:
+            progress_callback(dict(progress))
+        except Exception:
+            # A broken progress consumer must not break the guest's migration.
+            LOG.exception('Live migration progress callback failed for %s',
+                          self.instance_uuid)
+
+    @abc.abstractmethod
+    def _run(self, progress_callback):
+        """Migrate; return one of the JOB_* results or raise VirtDriverError."""
+
+
+class ComputeDriver(metaclass=abc.ABCMeta):
+    """A hypervisor seen by one compute host.
+
+    Instances are plain dicts from the database (uuid, display_name, flavor, image_ref,
+    vm_state, task_state, power_state, host, node, system_metadata); flavors and images
+    are plain dicts too. Methods raise VirtDriverError subclasses for expected failures.
+    Unless documented otherwise, a method is safe to repeat after a crash.
+    """
+
+    capabilities = {
+        'supports_same_host_migration': False,
+        'supports_live_migration': True,
+        'supports_post_copy': False,
+    }
+
+    def __init__(self, conf, host):
+        self.conf = conf
+        self.host = host
+
+    # -- host -----------------------------------------------------------------
+
+    def init_host(self, host):
+        """Prepare the hypervisor connection at service start (reload state, ...)."""
+
+    def cleanup_host(self):
+        """Release hypervisor resources at service stop."""
+
+    @abc.abstractmethod
+    def get_available_resource(self, nodename):
+        """Inventory and usage of node ``nodename``.
+
+        Returns a dict: vcpus, memory_mb, local_gb, vcpus_used, memory_mb_used,
+        local_gb_used, hypervisor_type, hypervisor_version, hypervisor_hostname,
+        cpu_info (dict: arch, model, vendor, features), host_ip, running_vms.
+        """
+
+    @abc.abstractmethod
+    def get_available_nodes(self):
+        """Names of the nodes (hypervisors) this host manages."""
+
+    @abc.abstractmethod
+    def list_instance_uuids(self):
+        """UUIDs of every guest defined on this host, running or not."""
+
+    def instance_exists(self, instance):
+        """True when this host has a guest for the instance."""
+        return instance['uuid'] in self.list_instance_uuids()
+
+    @abc.abstractmethod
+    def get_info(self, instance):
+        """{'state': power_state int, 'vcpus', 'memory_mb'}; InstanceNotFoundOnHost if absent."""
+
+    # -- lifecycle --------------------------------------------------------------
+
+    @abc.abstractmethod
+    def spawn(self, context, instance, image, network_info=None, block_device_info=None):
+        """Create the guest from the image and instance['flavor'] and start it.
+
+        Raises InstanceExistsOnHost when the guest is already defined here.
+        """
+
+    @abc.abstractmethod
+    def destroy(self, context, instance, destroy_disks=True):
+        """Stop and undefine the guest (and delete its disks). A missing guest is fine.
+
+        Backups kept on this host by a cold move (for revert) are left alone: they go
+        with confirm_migration() or finish_revert_migration().
+        """
+
+    @abc.abstractmethod
+    def power_off(self, instance, timeout=0, retry_interval=0):
+        """Stop the guest, cleanly within ``timeout`` seconds when > 0, else at once.
+
+        A guest already off stays off. InstanceNotFoundOnHost if absent.
+        """
+
+    @abc.abstractmethod
+    def power_on(self, context, instance):
+        """Start the guest (RUNNING). A running guest stays running.
+
+        InstanceNotFoundOnHost if absent.
+        """
+
+    @abc.abstractmethod
+    def reboot(self, context, instance, reboot_type='SOFT'):
+        """Restart the guest ('SOFT' or 'HARD'); it ends RUNNING. Not found if absent."""
+
+    def pause(self, instance):
+        """Freeze the guest in memory (PAUSED)."""
+        raise NotImplementedError()
+
+    def unpause(self, instance):
+        """Resume a paused guest (RUNNING)."""
+        raise NotImplementedError()
+
+    def suspend(self, context, instance):
+        """Save the guest's memory to disk and stop it (SUSPENDED)."""
+        raise NotImplementedError()
+
+    def resume(self, context, instance):
+        """Restore a suspended guest (RUNNING)."""
+        raise NotImplementedError()
+
+    # -- cold move (resize / migrate) --------------------------------------------
+
+    @abc.abstractmethod
+    def migrate_disk_and_power_off(self, context, instance, dest_host, flavor,
+                                   progress_callback=None):
+        """Source side of a cold move: power off and copy the disks to ``dest_host``.
+
+        instance['flavor'] is the current flavor, ``flavor`` the new one; a smaller
+        root or ephemeral disk raises ResizeError('Unable to resize disk down.') before
+        anything is touched. The guest is kept aside on this host so that
+        finish_revert_migration() can restore it. progress_callback(percent) is called
+        as the copy advances. Returns a JSON-safe disk_info dict for finish_migration().
+        """
+
+    @abc.abstractmethod
+    def finish_migration(self, context, migration, instance, disk_info, image,
+                         resize_instance, power_on=True):
+        """Destination side: define the guest from ``disk_info`` with instance['flavor']
+        (already the new flavor), growing disks when ``resize_instance``, and start it
+        when ``power_on``. ``migration`` is a dict (uuid, source_compute, dest_compute,
+        source_node, dest_node, status).
+        """
+
+    @abc.abstractmethod
+    def confirm_migration(self, context, migration, instance):
+        """Source side of confirm: delete the guest kept aside by the move."""
+
+    @abc.abstractmethod
+    def finish_revert_migration(self, context, instance, power_on=True):
+        """Source side of revert: restore the guest kept aside (instance['flavor'] is
+        the old flavor again) and start it when ``power_on``. The destination guest is
+        removed with destroy() on the destination.
+        """
+
+    # -- live move -----------------------------------------------------------------
+
+    @abc.abstractmethod
+    def compare_cpu(self, cpu_info_src):
+        """Raise InvalidCPUInfo if a guest from a host with ``cpu_info_src`` (dict or
+        JSON string) cannot run on this host's CPU."""
+
+    @abc.abstractmethod
+    def check_can_live_migrate_destination(self, context, instance, src_compute_info,
+                                           dst_compute_info, block_migration=None,
+                                           disk_over_commit=False):
+        """Destination pre-check. Returns dest_check_data (JSON-safe dict) that the
+        source reads in check_can_live_migrate_source(); ``block_migration`` may be
+        True, False or None/'auto' (decided by the source)."""
+
+    @abc.abstractmethod
+    def check_can_live_migrate_source(self, context, instance, dest_check_data):
+        """Source pre-check. Decides block_migration when it is None/'auto' (False with
+        shared storage, else True), refuses a non-block migration without shared storage
+        and returns migrate_data (dict, with a bool 'block_migration')."""
+
+    @abc.abstractmethod
+    def pre_live_migration(self, context, instance, migrate_data):
+        """Destination: prepare to receive the guest; returns migrate_data."""
+
+    @abc.abstractmethod
+    def live_migration(self, context, instance, dest, migrate_data):
+        """Source: return a LiveMigrationJob moving the guest to ``dest``; nothing moves
+        until job.run(). migrate_data keys honoured: block_migration, permit_post_copy,
+        permit_auto_converge, completion_timeout (seconds, 0 none) and timeout_action
+        ('abort' | 'force_complete'). On JOB_COMPLETED the guest is gone from this host;
+        on JOB_CANCELLED / JOB_FAILED it still runs here as before."""
+
+    @abc.abstractmethod
+    def post_live_migration(self, context, instance, migrate_data):
+        """Source cleanup after a completed live migration."""
+
+    @abc.abstractmethod
+    def post_live_migration_at_destination(self, context, instance, migrate_data):
+        """Destination: take ownership of the guest after a completed live migration."""
+
+    @abc.abstractmethod
+    def rollback_live_migration_at_destination(self, context, instance, migrate_data):
+        """Destination cleanup after a failed or cancelled live migration. Idempotent."""
+
+
+def load_driver(conf, host):
+    """The ComputeDriver chosen by [compute]compute_driver, built for ``host``."""
+    name = conf.compute.compute_driver
+    if name == 'fake':
+        from novalite.virt import fake
+        return fake.FakeDriver(conf, host)
+    if name == 'libvirt':
+        try:
+            module = importlib.import_module('novalite.virt.libvirt.driver')
+        except ImportError as exc:
+            raise DriverNotAvailable(
+                'The libvirt driver cannot be loaded (%s); install libvirt-python '
+                '(the "libvirt" extra) or set [compute]compute_driver = fake.' % exc)
+        return module.LibvirtDriver(conf, host)
+    raise DriverNotAvailable('Unknown compute driver %r; choose fake or libvirt.' % name)
