@@ -127,6 +127,8 @@ class NoValidHost(NovaliteException):
 
     def __init__(self, message=None, explanation=None, **kwargs):
         kwargs.setdefault('reason', '')
+        # Kept in kwargs so oslo.messaging rebuilds it on the caller's side.
+        kwargs['explanation'] = explanation
         super().__init__(message, **kwargs)
         self.explanation = explanation
 

@@ -1,1 +1,1 @@
-"""novalite cmd."""
+"""Console entry points of the novalite daemons and tools."""

@@ -32,6 +32,16 @@ def to_dict(row) -> dict[str, Any] | None:
     return out
 
 
+def _coerce(model, values: dict) -> dict:
+    """Turn ISO strings (datetimes that crossed RPC as JSON) back into datetimes."""
+    for key, value in values.items():
+        if isinstance(value, str):
+            col = model.__table__.columns.get(key)
+            if col is not None and isinstance(col.type, sa.DateTime):
+                values[key] = datetime.datetime.fromisoformat(value.rstrip('Z'))
+    return values
+
+
 def _as_list(value) -> list:
     if value is None or value is _UNSET:
         return []
@@ -588,6 +598,7 @@ def instance_update(instance_uuid: str, values: dict, expected_task_state=_UNSET
     if 'metadata' in values:
         values['metadata_'] = values.pop('metadata')
     values['updated_at'] = utcnow()
+    _coerce(models.Instance, values)
     with writer() as s:
         q = update(models.Instance).where(models.Instance.uuid == instance_uuid,
                                           models.Instance.deleted.is_(False))
@@ -800,6 +811,7 @@ def migration_update(migration_id, values: dict, expected_status=_UNSET) -> dict
     """Update a migration; with ``expected_status`` only from one of those statuses."""
     values = dict(values)
     values['updated_at'] = utcnow()
+    _coerce(models.Migration, values)
     with writer() as s:
         col = models.Migration.uuid if isinstance(migration_id, str) else models.Migration.id
         q = update(models.Migration).where(col == migration_id)

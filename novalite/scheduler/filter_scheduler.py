@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from novalite import exception
 from novalite.conf import CONF
 from novalite.scheduler.filters import Step, load_filters
 from novalite.scheduler.filters.targets import apply_targets
@@ -29,12 +30,11 @@ CLAIM_FAILED = 'resource claim failed (taken by a concurrent request)'
 Claim = Callable[[HostState, int], bool]
 
 
-class NoValidHost(Exception):
+class NoValidHost(exception.NoValidHost):
     """No host can take the request; `explanation` says which step removed which host."""
 
     def __init__(self, explanation: dict[str, Any]):
-        self.explanation = explanation
-        super().__init__(format_explanation(explanation))
+        super().__init__(format_explanation(explanation), explanation=explanation)
 
 
 class FilterScheduler:
@@ -44,8 +44,8 @@ class FilterScheduler:
         self.weighers = load_weighers(list(conf.filter_scheduler.weight_classes), conf)
         self._rng = rng or random.Random()
 
-    def select(self, spec: RequestSpec, host_states: list[HostState], num_alternates: int,
-               claim: Claim | None = None,
+    def select(self, spec: RequestSpec, host_states: list[HostState] | HostStateArrays,
+               num_alternates: int, claim: Claim | None = None,
                release: Claim | None = None) -> list[list[HostState]]:
         """Pick a host for each of spec.num_instances, plus up to num_alternates others.
 
@@ -53,8 +53,16 @@ class FilterScheduler:
         the next host in weighed order is then tried. If a later instance finds no host,
         release(host_state, instance_index) is called for each earlier successful claim
         before NoValidHost is raised, so a failed request leaves nothing allocated.
+
+        host_states may also be a HostStateArrays kept by the caller across requests: the
+        columnar view then is not rebuilt (that build is most of the cost of a select()
+        over many hosts). Usage consumed here updates both the view and its HostStates.
         """
-        view = HostStateArrays(host_states)
+        if isinstance(host_states, HostStateArrays):
+            view = host_states
+            host_states = view.hosts
+        else:
+            view = HostStateArrays(host_states)
         uuids = list(spec.instance_uuids) or ([spec.instance_uuid] if spec.instance_uuid
                                               else [])
         failed: dict[int, str] = {}

@@ -21,12 +21,12 @@ def flavor_disk_gb(flavor: dict[str, Any]) -> int:
             + math.ceil(swap_mb / 1024))
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)
 class HostState:
     """What the scheduler knows about one compute node.
 
     Capacity follows placement: capacity = (total - reserved) * allocation_ratio and
-    free = capacity - used.
+    free = capacity - used. Compared and hashed by identity: it is mutable state.
     """
 
     host: str

@@ -195,9 +195,11 @@ class ComputeDriver(metaclass=abc.ABCMeta):
 
     def init_host(self, host):
         """Prepare the hypervisor connection at service start (reload state, ...)."""
+        return None
 
     def cleanup_host(self):
         """Release hypervisor resources at service stop."""
+        return None
 
     @abc.abstractmethod
     def get_available_resource(self, nodename):
@@ -276,6 +278,11 @@ class ComputeDriver(metaclass=abc.ABCMeta):
         raise NotImplementedError()
 
     # -- cold move (resize / migrate) --------------------------------------------
+
+    def prepare_for_incoming_move(self, context, instance, flavor):
+        """Destination side of a cold move, before anything is copied: check that this
+        host can take the guest with ``flavor``. Raise VirtDriverError to refuse."""
+        return None
 
     @abc.abstractmethod
     def migrate_disk_and_power_off(self, context, instance, dest_host, flavor,

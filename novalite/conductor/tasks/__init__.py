@@ -1,1 +1,1 @@
-"""novalite conductor/tasks."""
+"""Conductor tasks: one class per operation, ``execute()`` then ``rollback()`` of what ran."""

@@ -1,0 +1,37 @@
+"""Start-up shared by the daemons: eventlet switch, configuration, logging."""
+
+import os
+import sys
+
+_EVENTLET_PATCHED = False
+
+
+def maybe_monkey_patch(argv=None) -> bool:
+    """Monkey patch for eventlet when NOVALITE_EVENTLET=1 or --use-eventlet is given.
+
+    Must run before anything imports threading-heavy modules, so it looks at the
+    environment and argv itself rather than at the parsed configuration.
+    """
+    global _EVENTLET_PATCHED
+    argv = sys.argv if argv is None else argv
+    wanted = os.environ.get('NOVALITE_EVENTLET', '').lower() in ('1', 'true', 'yes') or \
+        '--use-eventlet' in argv
+    if wanted and not _EVENTLET_PATCHED:
+        import eventlet
+        eventlet.monkey_patch()
+        _EVENTLET_PATCHED = True
+    return _EVENTLET_PATCHED
+
+
+def setup(argv, prog, default_config_files=None):
+    """Parse options and set up logging; returns the CONF object."""
+    from oslo_log import log as logging
+
+    from novalite import rpc
+    from novalite.conf import CONF
+    logging.register_options(CONF)
+    rpc.set_defaults()
+    argv = [a for a in argv if a != '--use-eventlet']
+    CONF(argv, project='novalite', prog=prog, default_config_files=default_config_files)
+    logging.setup(CONF, 'novalite')
+    return CONF

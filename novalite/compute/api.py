@@ -1,0 +1,337 @@
+"""The compute business layer behind the REST handlers: checks, CAS state changes,
+instance actions, then a hand-off over RPC.
+
+Every method takes the request context first and raises domain exceptions; the REST
+layer maps them to HTTP codes. Order of checks follows Nova: load (404), lock (409),
+vm/task state (409), host (409), then the operation's own rules.
+"""
+
+import base64
+import functools
+import logging
+import uuid as uuidlib
+
+from novalite import exception
+from novalite.compute import rpcapi as compute_rpcapi
+from novalite.compute import states
+from novalite.conductor import rpcapi as conductor_rpcapi
+from novalite.conf import CONF
+from novalite.db import api as db
+from novalite.scheduler.host_state import RequestSpec
+
+LOG = logging.getLogger(__name__)
+
+_ANY = object()
+
+
+def check_instance_state(vm_state=None, task_state=(None,), must_have_launched=True):
+    """Reject an action unless the instance is in one of the given states."""
+
+    def outer(fn):
+        @functools.wraps(fn)
+        def inner(self, context, instance, *args, **kwargs):
+            action = fn.__name__
+            if vm_state is not None and instance['vm_state'] not in vm_state:
+                raise exception.InstanceInvalidState(
+                    action=action, instance_uuid=instance['uuid'], attr='vm_state',
+                    state=instance['vm_state'])
+            if task_state is not _ANY and instance['task_state'] not in task_state:
+                raise exception.InstanceInvalidState(
+                    action=action, instance_uuid=instance['uuid'], attr='task_state',
+                    state=instance['task_state'])
+            if must_have_launched and not instance.get('launched_at'):
+                raise exception.InstanceInvalidState(
+                    action=action, instance_uuid=instance['uuid'], attr='launched_at',
+                    state=instance.get('launched_at'))
+            return fn(self, context, instance, *args, **kwargs)
+        return inner
+    return outer
+
+
+def check_locked(fn):
+    @functools.wraps(fn)
+    def inner(self, context, instance, *args, **kwargs):
+        if instance.get('locked') and not context.is_admin:
+            raise exception.InstanceIsLocked(instance_uuid=instance['uuid'])
+        return fn(self, context, instance, *args, **kwargs)
+    return inner
+
+
+def _flavor_resources(flavor):
+    return {'cores': int(flavor['vcpus']), 'ram': int(flavor['memory_mb'])}
+
+
+class API:
+    def __init__(self, transport_url: str | None = None):
+        self.compute_rpcapi = compute_rpcapi.ComputeAPI(url=transport_url)
+        self.conductor_rpcapi = conductor_rpcapi.ConductorAPI(url=transport_url)
+
+    # ------------------------------------------------------------ helpers
+
+    def get(self, context, instance_uuid, read_deleted='no'):
+        inst = db.instance_get(instance_uuid, read_deleted=read_deleted)
+        if not context.is_admin and inst['project_id'] != context.project_id:
+            raise exception.InstanceNotFound(instance_id=instance_uuid)
+        return inst
+
+    def _record_action(self, context, instance, action):
+        return db.action_start(instance['uuid'], action, context.request_id,
+                               user_id=context.user_id, project_id=context.project_id)
+
+    def _cas(self, instance, values, expected_task_state=(None,), expected_vm_state=None):
+        """Move the instance into its transitional state; a lost race is a 409."""
+        kwargs = {'expected_task_state': list(expected_task_state)}
+        if expected_vm_state is not None:
+            kwargs['expected_vm_state'] = list(expected_vm_state)
+        try:
+            return db.instance_update(instance['uuid'], values, **kwargs)
+        except exception.UnexpectedTaskStateError as e:
+            raise exception.InstanceInvalidState(
+                action='update', instance_uuid=instance['uuid'], attr='task_state',
+                state=getattr(e, 'kwargs', {}).get('actual')) from e
+
+    def _service_up(self, host) -> bool:
+        svcs = db.service_get_all(host=host, binary='novalite-compute')
+        return bool(svcs) and db.service_is_up(svcs[0], CONF.service_down_time)
+
+    def _require_host(self, instance, check_up=True):
+        if not instance.get('host'):
+            raise exception.InstanceNotReady(instance_id=instance['uuid'])
+        if check_up and not self._service_up(instance['host']):
+            raise exception.ServiceUnavailable()
+
+    # ------------------------------------------------------------ create
+
+    def create(self, context, *, name, flavor, image, min_count=1, max_count=1,
+               availability_zone=None, host=None, node=None, metadata=None,
+               scheduler_hints=None, key_name=None, description=None, user_data=None,
+               access_ip_v4=None, access_ip_v6=None, config_drive=False, hostname=None,
+               tags=None, admin_pass=None):
+        if flavor.get('disabled'):
+            raise exception.FlavorNotFound(flavor_id=flavor['flavorid'])
+        if image:
+            if image.get('min_ram') and flavor['memory_mb'] < image['min_ram']:
+                raise exception.FlavorMemoryTooSmall()
+            min_disk_gb = max(int(image.get('min_disk') or 0),
+                              (int(image.get('size') or 0) + 1024 ** 3 - 1) // 1024 ** 3)
+            if flavor['root_gb'] and flavor['root_gb'] < min_disk_gb:
+                raise exception.FlavorDiskTooSmall()
+        if user_data is not None:
+            try:
+                base64.b64decode(user_data, validate=True)
+            except (ValueError, TypeError) as e:
+                raise exception.ValidationError(detail='Userdata content cannot be decoded') \
+                    from e
+        count = self._count_within_quota(context, flavor, min_count, max_count)
+        reservation_id = 'r-' + uuidlib.uuid4().hex[:8]
+        flavor_rec = db.flavor_record(flavor)
+        az = availability_zone
+        instances = []
+        uuids = [str(uuidlib.uuid4()) for _ in range(count)]
+        spec = RequestSpec(
+            instance_uuid=uuids[0], project_id=context.project_id, user_id=context.user_id,
+            flavor=flavor_rec, image=_image_for_spec(image), num_instances=count,
+            availability_zone=az, scheduler_hints=dict(scheduler_hints or {}),
+            ignore_hosts=[], force_hosts=[host] if host and not node else [],
+            force_nodes=[node] if node else [],
+            requested_destination=None, instance_uuids=uuids)
+        for index, instance_uuid in enumerate(uuids):
+            display = name if count == 1 else f'{name}-{index + 1}'
+            inst = db.instance_create({
+                'uuid': instance_uuid, 'display_name': display,
+                'display_description': description,
+                'hostname': hostname or _hostname_from(display),
+                'project_id': context.project_id, 'user_id': context.user_id,
+                'image_ref': image['uuid'] if image else '', 'flavor': flavor_rec,
+                'vm_state': states.BUILDING, 'task_state': states.SCHEDULING,
+                'power_state': 0, 'availability_zone': az, 'metadata': metadata or {},
+                'key_name': key_name, 'reservation_id': reservation_id,
+                'launch_index': index, 'config_drive': 'True' if config_drive else '',
+                'access_ip_v4': access_ip_v4, 'access_ip_v6': access_ip_v6,
+                'user_data': user_data, 'tags': list(tags or []),
+            })
+            spec_for = dict(spec.to_dict(), instance_uuid=instance_uuid)
+            db.request_spec_save(instance_uuid, spec_for)
+            self._record_action(context, inst, 'create')
+            instances.append(inst)
+        self.conductor_rpcapi.schedule_and_build_instances(context, uuids, spec.to_dict(),
+                                                           image)
+        return instances, reservation_id
+
+    def _count_within_quota(self, context, flavor, min_count, max_count):
+        res = _flavor_resources(flavor)
+        limits = db.quota_get_all(context.project_id)
+        usage = db.quota_usage(context.project_id)
+        allowed = max_count
+        for key, per in (('instances', 1), ('cores', res['cores']), ('ram', res['ram'])):
+            limit = limits.get(key, -1)
+            if limit < 0 or per == 0:
+                continue
+            allowed = min(allowed, (limit - usage.get(key, 0)) // per)
+        if allowed < min_count:
+            deltas = {'instances': min_count, 'cores': res['cores'] * min_count,
+                      'ram': res['ram'] * min_count}
+            db.quota_check(context.project_id, deltas)
+            raise exception.OverQuota(overs='instances', req=min_count,
+                                      used=usage['instances'], allowed=limits['instances'])
+        return allowed
+
+    # ------------------------------------------------------------ update / lock
+
+    def update(self, context, instance, values):
+        return db.instance_update(instance['uuid'], values)
+
+    def lock(self, context, instance, reason=None):
+        self._record_action(context, instance, 'lock')
+        return db.instance_update(instance['uuid'], {'locked': True,
+                                                     'locked_by': 'admin' if context.is_admin
+                                                     else 'owner',
+                                                     'locked_reason': reason})
+
+    def unlock(self, context, instance):
+        if instance.get('locked') and instance.get('locked_by') == 'admin' \
+                and not context.is_admin:
+            raise exception.PolicyNotAuthorized(
+                action='os_compute_api:os-lock-server:unlock:unlock_override')
+        self._record_action(context, instance, 'unlock')
+        return db.instance_update(instance['uuid'], {'locked': False, 'locked_by': None,
+                                                     'locked_reason': None})
+
+    # ------------------------------------------------------------ delete
+
+    @check_locked
+    def delete(self, context, instance):
+        if instance['vm_state'] == states.RESIZED:
+            self._confirm_before_delete(context, instance)
+            instance = db.instance_get(instance['uuid'])
+        self._record_action(context, instance, 'delete')
+        host = instance.get('host')
+        if not host or not self._service_up(host):
+            self._local_delete(context, instance)
+            return
+        inst = db.instance_update(instance['uuid'], {'task_state': states.DELETING,
+                                                     'progress': 0})
+        self.compute_rpcapi.terminate_instance(context, inst)
+
+    def _local_delete(self, context, instance):
+        """No compute can act: delete in the database and release every allocation."""
+        for mig in db.migration_get_all(instance_uuid=instance['uuid']):
+            if mig['status'] not in states.MIGRATION_DONE:
+                db.delete_allocations(mig['uuid'])
+                db.migration_update(mig['uuid'], {'status': 'error'})
+        db.instance_destroy(instance['uuid'])
+
+    def _confirm_before_delete(self, context, instance):
+        migs = [m for m in db.migration_get_all(instance_uuid=instance['uuid'],
+                                                status=['finished', 'confirming'])
+                if m['migration_type'] in ('resize', 'migration')]
+        if not migs:
+            return
+        mig = migs[0]
+        if self._service_up(mig['source_compute']):
+            mig = db.migration_update(mig['uuid'], {'status': 'confirming'})
+            try:
+                self.compute_rpcapi.confirm_resize(context, mig['source_compute'], instance,
+                                                   mig, sync=True)
+                return
+            except Exception:
+                LOG.warning('Confirm before delete of %s failed', instance['uuid'],
+                            exc_info=True)
+        db.delete_allocations(mig['uuid'])
+        db.migration_update(mig['uuid'], {'status': 'confirmed'})
+
+    # ------------------------------------------------------------ power
+
+    @check_locked
+    @check_instance_state(vm_state=[states.STOPPED])
+    def start(self, context, instance):
+        self._require_host(instance, check_up=False)
+        inst = self._cas(instance, {'task_state': states.POWERING_ON})
+        self._record_action(context, inst, 'start')
+        self.compute_rpcapi.start_instance(context, inst)
+
+    @check_locked
+    @check_instance_state(vm_state=[states.ACTIVE, states.ERROR])
+    def stop(self, context, instance):
+        self._require_host(instance, check_up=False)
+        inst = self._cas(instance, {'task_state': states.POWERING_OFF, 'progress': 0})
+        self._record_action(context, inst, 'stop')
+        self.compute_rpcapi.stop_instance(context, inst)
+
+    @check_locked
+    def reboot(self, context, instance, reboot_type):
+        reboot_type = reboot_type.upper()
+        if reboot_type == 'SOFT':
+            return self._soft_reboot(context, instance)
+        return self._hard_reboot(context, instance)
+
+    @check_instance_state(vm_state=[states.ACTIVE])
+    def _soft_reboot(self, context, instance):
+        return self._do_reboot(context, instance, 'SOFT', states.REBOOTING, [None])
+
+    @check_instance_state(vm_state=[states.ACTIVE, states.STOPPED, states.PAUSED,
+                                    states.SUSPENDED, states.ERROR],
+                          task_state=[None, states.REBOOTING, states.REBOOT_PENDING,
+                                      states.REBOOT_STARTED, states.REBOOTING_HARD,
+                                      states.RESUMING, states.UNPAUSING, states.PAUSING,
+                                      states.SUSPENDING])
+    def _hard_reboot(self, context, instance):
+        return self._do_reboot(context, instance, 'HARD', states.REBOOTING_HARD,
+                               [instance['task_state']])
+
+    def _do_reboot(self, context, instance, reboot_type, task, expected):
+        self._require_host(instance, check_up=False)
+        inst = self._cas(instance, {'task_state': task}, expected_task_state=expected)
+        self._record_action(context, inst, 'reboot')
+        self.compute_rpcapi.reboot_instance(context, inst, reboot_type)
+
+    # ------------------------------------------------------------ services
+
+    def service_set_enabled(self, context, service, enabled, reason=None):
+        return db.service_update(service['id'], disabled=not enabled,
+                                 disabled_reason=None if enabled else reason)
+
+    def service_force_down(self, context, service, forced_down):
+        return db.service_update(service['id'], forced_down=bool(forced_down))
+
+    # ------------------------------------------------------------ moves (see move_api)
+
+    def resize(self, context, instance, flavor_id=None, host=None, auto_disk_config=None):
+        from novalite.compute import move_api
+        return move_api.resize(self, context, instance, flavor_id, host, auto_disk_config)
+
+    def confirm_resize(self, context, instance):
+        from novalite.compute import move_api
+        return move_api.confirm_resize(self, context, instance)
+
+    def revert_resize(self, context, instance):
+        from novalite.compute import move_api
+        return move_api.revert_resize(self, context, instance)
+
+    def live_migrate(self, context, instance, host, block_migration, disk_over_commit,
+                     force, async_=True):
+        from novalite.compute import move_api
+        return move_api.live_migrate(self, context, instance, host, block_migration,
+                                     disk_over_commit, force, async_)
+
+    def live_migrate_force_complete(self, context, instance, migration_id):
+        from novalite.compute import move_api
+        return move_api.live_migrate_force_complete(self, context, instance, migration_id)
+
+    def live_migrate_abort(self, context, instance, migration_id,
+                           support_abort_in_queue=False):
+        from novalite.compute import move_api
+        return move_api.live_migrate_abort(self, context, instance, migration_id,
+                                           support_abort_in_queue)
+
+
+def _image_for_spec(image):
+    if not image:
+        return {}
+    return {'id': image['uuid'], 'properties': dict(image.get('properties') or {}),
+            'min_ram': image.get('min_ram') or 0, 'min_disk': image.get('min_disk') or 0}
+
+
+def _hostname_from(display_name: str) -> str:
+    out = ''.join(c if c.isalnum() or c == '-' else '-' for c in display_name.lower())
+    return out.strip('-')[:63] or 'server'

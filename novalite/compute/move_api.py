@@ -1,0 +1,196 @@
+"""API side of the move operations: resize, cold migrate, confirm, revert, live migrate,
+force-complete and abort. Called through compute.api.API."""
+
+import logging
+
+from novalite import exception
+from novalite.compute import states
+from novalite.compute.api import check_instance_state, check_locked
+from novalite.conf import CONF
+from novalite.db import api as db
+
+LOG = logging.getLogger(__name__)
+
+SAME_HOST_RESIZE_TRAIT = 'COMPUTE_SAME_HOST_RESIZE'
+
+
+def _finished_migration(instance, statuses=('finished',)):
+    migs = [m for m in db.migration_get_all(instance_uuid=instance['uuid'],
+                                            status=list(statuses))
+            if m['migration_type'] in ('resize', 'migration')]
+    if not migs:
+        raise exception.MigrationNotFound(
+            message='Instance has not been resized.', migration_id=None)
+    return migs[0]
+
+
+def _node_traits(host, node):
+    try:
+        return set(db.compute_node_get_by_host_and_node(host, node).get('traits') or [])
+    except exception.ComputeHostNotFound:
+        return set()
+
+
+@check_locked
+@check_instance_state(vm_state=[states.ACTIVE, states.STOPPED])
+def resize(api, context, instance, flavor_id=None, host=None, auto_disk_config=None):
+    api._require_host(instance)
+    current = instance['flavor']
+    if flavor_id is None:
+        new_flavor = current
+        if host is not None:
+            if host == instance['host']:
+                raise exception.CannotMigrateToSameHost()
+            db.compute_node_get_by_host_and_node(host)
+    else:
+        try:
+            flavor = db.flavor_get_by_flavorid(flavor_id)
+        except exception.FlavorNotFound:
+            raise exception.FlavorNotFound(flavor_id=flavor_id)
+        if flavor['flavorid'] == current['flavorid']:
+            raise exception.CannotResizeToSameFlavor()
+        if flavor['disabled']:
+            raise exception.FlavorNotFound(flavor_id=flavor_id)
+        if flavor['root_gb'] == 0 and current.get('root_gb'):
+            raise exception.CannotResizeDisk(
+                reason='Resize to zero disk flavor is not allowed.')
+        new_flavor = db.flavor_record(flavor)
+        deltas = {'cores': new_flavor['vcpus'] - current['vcpus'],
+                  'ram': new_flavor['memory_mb'] - current['memory_mb']}
+        db.quota_check(instance['project_id'], {k: v for k, v in deltas.items() if v > 0})
+        if instance.get('image_ref'):
+            try:
+                image = db.image_get(instance['image_ref'])
+            except exception.ImageNotFound:
+                image = None
+            if image:
+                if image.get('min_ram') and new_flavor['memory_mb'] < image['min_ram']:
+                    raise exception.FlavorMemoryTooSmall()
+                if new_flavor['root_gb'] and new_flavor['root_gb'] < (image.get('min_disk')
+                                                                      or 0):
+                    raise exception.FlavorDiskTooSmall()
+    is_resize = flavor_id is not None
+    same_host_ok = (is_resize and CONF.allow_resize_to_same_host and SAME_HOST_RESIZE_TRAIT
+                    in _node_traits(instance['host'], instance['node']))
+    values = {'task_state': states.RESIZE_PREP, 'progress': 0}
+    if auto_disk_config is not None:
+        values['auto_disk_config'] = auto_disk_config
+    inst = api._cas(instance, values, expected_vm_state=[states.ACTIVE, states.STOPPED])
+    api._record_action(context, inst, 'resize' if is_resize else 'migrate')
+    spec = db.request_spec_get(inst['uuid']) or {}
+    spec.update(instance_uuid=inst['uuid'], project_id=inst['project_id'],
+                user_id=inst['user_id'], flavor=new_flavor, num_instances=1,
+                instance_uuids=[inst['uuid']], force_hosts=[], force_nodes=[],
+                ignore_hosts=[] if same_host_ok else [inst['host']],
+                requested_destination={'host': host, 'node': None} if host else None)
+    db.request_spec_save(inst['uuid'], spec)
+    api.conductor_rpcapi.migrate_server(context, inst['uuid'],
+                                        new_flavor if is_resize else None,
+                                        request_spec=spec)
+
+
+@check_locked
+@check_instance_state(vm_state=[states.RESIZED])
+def confirm_resize(api, context, instance):
+    mig = _finished_migration(instance)
+    if not api._service_up(mig['source_compute']):
+        raise exception.ServiceUnavailable()
+    mig = db.migration_update(mig['uuid'], {'status': 'confirming'},
+                              expected_status=['finished'])
+    api._record_action(context, instance, 'confirmResize')
+    api.compute_rpcapi.confirm_resize(context, mig['source_compute'], instance, mig)
+
+
+@check_locked
+@check_instance_state(vm_state=[states.RESIZED])
+def revert_resize(api, context, instance):
+    mig = _finished_migration(instance)
+    old = instance.get('old_flavor')
+    if not old:
+        raise exception.FlavorNotFound(flavor_id='(old flavor)')
+    if not api._service_up(mig['dest_compute']):
+        raise exception.ServiceUnavailable()
+    new = instance['flavor']
+    deltas = {'cores': old['vcpus'] - new['vcpus'], 'ram': old['memory_mb'] - new['memory_mb']}
+    db.quota_check(instance['project_id'], {k: v for k, v in deltas.items() if v > 0})
+    inst = api._cas(instance, {'task_state': states.RESIZE_REVERTING},
+                    expected_vm_state=[states.RESIZED])
+    mig = db.migration_update(mig['uuid'], {'status': 'reverting'},
+                              expected_status=['finished'])
+    api._record_action(context, inst, 'revertResize')
+    spec = db.request_spec_get(inst['uuid'])
+    if spec:
+        spec['flavor'] = old
+        db.request_spec_save(inst['uuid'], spec)
+    api.compute_rpcapi.revert_resize(context, mig['dest_compute'], inst, mig)
+
+
+@check_locked
+@check_instance_state(vm_state=[states.ACTIVE, states.PAUSED])
+def live_migrate(api, context, instance, host, block_migration, disk_over_commit, force,
+                 async_=True):
+    api._require_host(instance)
+    if force and not host:
+        raise exception.ValidationError(detail="Can't force to a non-provided destination")
+    if host is not None:
+        if host == instance['host']:
+            raise exception.UnableToMigrateToSelf(instance_id=instance['uuid'], host=host)
+        db.compute_node_get_by_host_and_node(host)
+    inst = api._cas(instance, {'task_state': states.MIGRATING},
+                    expected_vm_state=[states.ACTIVE, states.PAUSED])
+    api._record_action(context, inst, 'live-migration')
+    mig = db.migration_create({
+        'instance_uuid': inst['uuid'], 'migration_type': 'live-migration',
+        'status': 'accepted', 'source_compute': inst['host'], 'source_node': inst['node'],
+        'dest_compute': host, 'old_instance_type_id': inst['flavor'].get('id'),
+        'new_instance_type_id': inst['flavor'].get('id'), 'user_id': context.user_id,
+        'project_id': context.project_id})
+    try:
+        return api.conductor_rpcapi.live_migrate_instance(
+            context, inst['uuid'], host, block_migration, disk_over_commit, bool(force),
+            mig['uuid'], sync=not async_)
+    except exception.NovaliteException:
+        raise
+
+
+def _live_migration_for(instance, migration_id):
+    try:
+        mig = db.migration_get(int(migration_id))
+    except (ValueError, TypeError):
+        raise exception.MigrationNotFoundForInstance(migration_id=migration_id,
+                                                     instance_id=instance['uuid'])
+    except exception.MigrationNotFound:
+        raise exception.MigrationNotFoundForInstance(migration_id=migration_id,
+                                                     instance_id=instance['uuid'])
+    if mig['instance_uuid'] != instance['uuid']:
+        raise exception.MigrationNotFoundForInstance(migration_id=migration_id,
+                                                     instance_id=instance['uuid'])
+    return mig
+
+
+@check_locked
+@check_instance_state(vm_state=[states.ACTIVE, states.PAUSED], task_state=[states.MIGRATING])
+def live_migrate_force_complete(api, context, instance, migration_id):
+    mig = _live_migration_for(instance, migration_id)
+    if mig['status'] != 'running' or mig['migration_type'] != 'live-migration':
+        raise exception.Invalid(
+            message=f"Migration {migration_id} state of instance {instance['uuid']} is "
+                    f"{mig['status']}. Cannot force_complete while the migration is in "
+                    "this state.")
+    api._record_action(context, instance, 'live_migration_force_complete')
+    api.compute_rpcapi.live_migration_force_complete(context, mig['source_compute'],
+                                                     instance, mig)
+
+
+@check_locked
+@check_instance_state(vm_state=[states.ACTIVE, states.PAUSED], task_state=[states.MIGRATING])
+def live_migrate_abort(api, context, instance, migration_id, support_abort_in_queue=False):
+    mig = _live_migration_for(instance, migration_id)
+    allowed = ('running', 'queued', 'preparing') if support_abort_in_queue else ('running',)
+    if mig['status'] not in allowed or mig['migration_type'] != 'live-migration':
+        raise exception.Invalid(
+            message=f"Migration {migration_id} state of instance {instance['uuid']} is "
+                    f"{mig['status']}. Cannot abort live migration while the migration "
+                    "is in this state.")
+    api._record_action(context, instance, 'live_migration_cancel')
+    api.compute_rpcapi.live_migration_abort(context, mig['source_compute'], instance, mig)

@@ -1,0 +1,115 @@
+"""Client side of the compute RPC API; messages go to topic ``compute``, server = host.
+
+Version history:
+  1.0 - build_and_run_instance, start_instance, stop_instance, reboot_instance,
+        terminate_instance, prep_resize, resize_instance, finish_resize, confirm_resize,
+        revert_resize, finish_revert_resize, check_can_live_migrate_destination,
+        check_can_live_migrate_source, pre_live_migration, live_migration,
+        post_live_migration_at_destination, rollback_live_migration_at_destination,
+        live_migration_force_complete, live_migration_abort, ping
+"""
+
+import oslo_messaging as messaging
+
+from novalite import rpc
+from novalite.conf import CONF
+
+TOPIC = 'compute'
+VERSION = '1.0'
+
+
+class ComputeAPI:
+    def __init__(self, url: str | None = None):
+        target = messaging.Target(topic=TOPIC, version=VERSION)
+        self.client = rpc.get_client(target, version_cap=VERSION, url=url)
+
+    def _cast(self, ctxt, host, method, **kwargs):
+        self.client.prepare(server=host).cast(ctxt, method, **kwargs)
+
+    def _call(self, ctxt, host, method, timeout=None, **kwargs):
+        cctxt = self.client.prepare(server=host, timeout=timeout or CONF.long_rpc_timeout)
+        return cctxt.call(ctxt, method, **kwargs)
+
+    def ping(self, ctxt, host, timeout=5):
+        return self._call(ctxt, host, 'ping', timeout=timeout)
+
+    def build_and_run_instance(self, ctxt, host, instance, image, request_spec, host_list):
+        self._cast(ctxt, host, 'build_and_run_instance', instance=instance, image=image,
+                   request_spec=request_spec, host_list=host_list)
+
+    def start_instance(self, ctxt, instance):
+        self._cast(ctxt, instance['host'], 'start_instance', instance=instance)
+
+    def stop_instance(self, ctxt, instance):
+        self._cast(ctxt, instance['host'], 'stop_instance', instance=instance)
+
+    def reboot_instance(self, ctxt, instance, reboot_type):
+        self._cast(ctxt, instance['host'], 'reboot_instance', instance=instance,
+                   reboot_type=reboot_type)
+
+    def terminate_instance(self, ctxt, instance):
+        self._cast(ctxt, instance['host'], 'terminate_instance', instance=instance)
+
+    # cold migration / resize
+    def prep_resize(self, ctxt, host, instance, flavor, migration, request_spec, host_list,
+                    image):
+        self._cast(ctxt, host, 'prep_resize', instance=instance, flavor=flavor,
+                   migration=migration, request_spec=request_spec, host_list=host_list,
+                   image=image)
+
+    def resize_instance(self, ctxt, host, instance, migration, flavor):
+        self._cast(ctxt, host, 'resize_instance', instance=instance, migration=migration,
+                   flavor=flavor)
+
+    def finish_resize(self, ctxt, host, instance, migration, disk_info):
+        self._cast(ctxt, host, 'finish_resize', instance=instance, migration=migration,
+                   disk_info=disk_info)
+
+    def confirm_resize(self, ctxt, host, instance, migration, sync=False):
+        if sync:
+            return self._call(ctxt, host, 'confirm_resize', instance=instance,
+                              migration=migration)
+        self._cast(ctxt, host, 'confirm_resize', instance=instance, migration=migration)
+
+    def revert_resize(self, ctxt, host, instance, migration):
+        self._cast(ctxt, host, 'revert_resize', instance=instance, migration=migration)
+
+    def finish_revert_resize(self, ctxt, host, instance, migration):
+        self._cast(ctxt, host, 'finish_revert_resize', instance=instance,
+                   migration=migration)
+
+    # live migration
+    def check_can_live_migrate_destination(self, ctxt, dest, instance, block_migration,
+                                           disk_over_commit, migration):
+        return self._call(ctxt, dest, 'check_can_live_migrate_destination',
+                          instance=instance, block_migration=block_migration,
+                          disk_over_commit=disk_over_commit, migration=migration)
+
+    def check_can_live_migrate_source(self, ctxt, source, instance, dest_check_data):
+        return self._call(ctxt, source, 'check_can_live_migrate_source', instance=instance,
+                          dest_check_data=dest_check_data)
+
+    def pre_live_migration(self, ctxt, dest, instance, migrate_data):
+        return self._call(ctxt, dest, 'pre_live_migration', instance=instance,
+                          migrate_data=migrate_data)
+
+    def live_migration(self, ctxt, source, instance, dest, migration, migrate_data):
+        self._cast(ctxt, source, 'live_migration', instance=instance, dest=dest,
+                   migration=migration, migrate_data=migrate_data)
+
+    def post_live_migration_at_destination(self, ctxt, dest, instance, migration,
+                                           migrate_data):
+        return self._call(ctxt, dest, 'post_live_migration_at_destination',
+                          instance=instance, migration=migration, migrate_data=migrate_data)
+
+    def rollback_live_migration_at_destination(self, ctxt, dest, instance, migrate_data):
+        self._cast(ctxt, dest, 'rollback_live_migration_at_destination', instance=instance,
+                   migrate_data=migrate_data)
+
+    def live_migration_force_complete(self, ctxt, source, instance, migration):
+        self._cast(ctxt, source, 'live_migration_force_complete', instance=instance,
+                   migration=migration)
+
+    def live_migration_abort(self, ctxt, source, instance, migration):
+        self._cast(ctxt, source, 'live_migration_abort', instance=instance,
+                   migration=migration)

@@ -1,0 +1,133 @@
+"""Server create: schedule every instance of a request, then hand each to its compute."""
+
+import logging
+
+from novalite import exception
+from novalite.compute import states
+from novalite.compute import utils as compute_utils
+from novalite.db import api as db
+from novalite.notifications import notify_instance
+
+LOG = logging.getLogger(__name__)
+
+EVENT = 'conductor_schedule_and_build_instances'
+
+
+def _set_error(context, instance_uuid, exc, host, expected_task_state):
+    """Put a build that cannot go on into ERROR with a fault; never raises."""
+    try:
+        inst = db.instance_update(instance_uuid, {'vm_state': states.ERROR, 'task_state': None},
+                                  expected_task_state=expected_task_state)
+        compute_utils.add_fault(db, instance_uuid, exc, host)
+        notify_instance(context, inst, 'create', 'error', host, binary='novalite-conductor',
+                        error=str(exc))
+    except (exception.InstanceNotFound, exception.UnexpectedTaskStateError):
+        # Deleted (or moved on) while we were scheduling: nothing to mark.
+        db.delete_allocations(instance_uuid)
+
+
+class ScheduleAndBuildTask:
+    def __init__(self, manager, context, instance_uuids, request_spec, image):
+        self.manager = manager
+        self.context = context
+        self.instance_uuids = list(instance_uuids)
+        self.request_spec = request_spec
+        self.image = image
+
+    def execute(self):
+        ctx, host = self.context, self.manager.host
+        for u in self.instance_uuids:
+            db.action_event_start(u, ctx.request_id, EVENT, host=host)
+        try:
+            selections = self.manager.scheduler_rpcapi.select_destinations(
+                ctx, self.request_spec, self.instance_uuids, return_alternates=True)
+        except Exception as exc:
+            LOG.info('Scheduling %s failed: %s', self.instance_uuids, exc)
+            details = compute_utils.fault_details(exc) if getattr(
+                exc, 'explanation', None) else None
+            for u in self.instance_uuids:
+                _set_error(ctx, u, exc, host, states.SCHEDULING)
+                db.action_event_finish(u, ctx.request_id, EVENT, 'Error',
+                                       traceback=compute_utils.fault_details(exc)
+                                       if details is None else None,
+                                       details=details, host=host)
+            return
+        for u, hosts in zip(self.instance_uuids, selections, strict=True):
+            self._build_one(u, hosts)
+
+    def _build_one(self, instance_uuid, hosts):
+        ctx = self.context
+        selected, alternates = hosts[0], hosts[1:]
+        try:
+            inst = db.instance_update(
+                instance_uuid, {'host': selected['host'], 'node': selected['nodename']},
+                expected_task_state=states.SCHEDULING)
+        except (exception.InstanceNotFound, exception.UnexpectedTaskStateError):
+            LOG.info('Instance %s went away while scheduling; releasing its claim',
+                     instance_uuid)
+            db.delete_allocations(instance_uuid)
+            db.action_event_finish(instance_uuid, ctx.request_id, EVENT, 'Error',
+                                   traceback='Instance deleted during scheduling',
+                                   host=self.manager.host)
+            return
+        db.action_event_finish(instance_uuid, ctx.request_id, EVENT, 'Success',
+                               host=self.manager.host)
+        spec = dict(self.request_spec, instance_uuid=instance_uuid)
+        self.manager.compute_rpcapi.build_and_run_instance(
+            ctx, selected['host'], inst, self.image, spec, alternates)
+
+
+class RescheduleBuildTask:
+    """A compute failed to build: claim the next alternate and send the build there."""
+
+    def __init__(self, manager, context, instance_uuid, request_spec, image, host_list,
+                 reason):
+        self.manager = manager
+        self.context = context
+        self.instance_uuid = instance_uuid
+        self.request_spec = request_spec
+        self.image = image
+        self.host_list = list(host_list or [])
+        self.reason = reason
+
+    def execute(self):
+        ctx = self.context
+        spec = self.request_spec
+        try:
+            inst = db.instance_get(self.instance_uuid)
+        except exception.InstanceNotFound:
+            return
+        resources = _resources(inst['flavor'])
+        while self.host_list:
+            candidate = self.host_list.pop(0)
+            try:
+                db.claim_resources(self.instance_uuid,
+                                   {candidate['compute_node_uuid']: resources},
+                                   project_id=inst['project_id'], user_id=inst['user_id'],
+                                   replace=True)
+            except (exception.InsufficientResources, exception.ResourceProviderNotFound,
+                    exception.ResourceProviderGenerationConflict) as e:
+                LOG.info('Alternate %s cannot take %s: %s', candidate['host'],
+                         self.instance_uuid, e)
+                continue
+            try:
+                inst = db.instance_update(
+                    self.instance_uuid,
+                    {'host': candidate['host'], 'node': candidate['nodename']},
+                    expected_task_state=states.SCHEDULING)
+            except (exception.InstanceNotFound, exception.UnexpectedTaskStateError):
+                db.delete_allocations(self.instance_uuid)
+                return
+            self.manager.compute_rpcapi.build_and_run_instance(
+                ctx, candidate['host'], inst, self.image, spec, self.host_list)
+            return
+        exc = exception.MaxRetriesExceeded(
+            reason=f'Exceeded maximum number of retries. Last failure: {self.reason}')
+        _set_error(ctx, self.instance_uuid, exc, self.manager.host, states.SCHEDULING)
+
+
+def _resources(flavor: dict) -> dict[str, int]:
+    swap_gb = (int(flavor.get('swap') or 0) + 1023) // 1024
+    return {'VCPU': int(flavor['vcpus']), 'MEMORY_MB': int(flavor['memory_mb']),
+            'DISK_GB': int(flavor.get('root_gb') or 0) + int(flavor.get('ephemeral_gb') or 0)
+            + swap_gb}

@@ -1,0 +1,32 @@
+"""Client side of the scheduler RPC API.
+
+Version history:
+  1.0 - select_destinations
+"""
+
+import oslo_messaging as messaging
+
+from novalite import rpc
+from novalite.conf import CONF
+
+TOPIC = 'scheduler'
+VERSION = '1.0'
+
+
+class SchedulerAPI:
+    def __init__(self, url: str | None = None):
+        target = messaging.Target(topic=TOPIC, version=VERSION)
+        self.client = rpc.get_client(target, version_cap=VERSION, url=url)
+
+    def select_destinations(self, ctxt, request_spec: dict, instance_uuids: list,
+                            return_alternates: bool = True, claim: bool = True) -> list:
+        """Hosts for each instance: [[selected, alternate, ...], ...].
+
+        Each entry is {'host', 'nodename', 'compute_node_uuid'}; with ``claim`` the
+        selected host already holds the instance's allocation. Raises NoValidHost with
+        the per-filter explanation.
+        """
+        cctxt = self.client.prepare(timeout=CONF.long_rpc_timeout)
+        return cctxt.call(ctxt, 'select_destinations', request_spec=request_spec,
+                          instance_uuids=instance_uuids, return_alternates=return_alternates,
+                          claim=claim)
