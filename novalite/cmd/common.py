@@ -2,6 +2,11 @@
 
 import os
 import sys
+import warnings
+
+# oslo.messaging imports oslo.service, whose eventlet backend warns at import even when
+# nothing uses eventlet; that noise is not for our operators.
+warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
 
 _EVENTLET_PATCHED = False
 
@@ -23,7 +28,7 @@ def maybe_monkey_patch(argv=None) -> bool:
     return _EVENTLET_PATCHED
 
 
-def setup(argv, prog, default_config_files=None):
+def setup(argv, prog, default_config_files=None, before_logging=None):
     """Parse options and set up logging; returns the CONF object."""
     from oslo_log import log as logging
 
@@ -33,5 +38,10 @@ def setup(argv, prog, default_config_files=None):
     rpc.set_defaults()
     argv = [a for a in argv if a != '--use-eventlet']
     CONF(argv, project='novalite', prog=prog, default_config_files=default_config_files)
+    if before_logging:
+        before_logging(CONF)
     logging.setup(CONF, 'novalite')
+    logging.getLogger(prog).info(
+        '%s starting under %s', prog,
+        'eventlet green threads' if _EVENTLET_PATCHED else 'native threads')
     return CONF

@@ -89,8 +89,9 @@ class LiveMigrationMixin:
         with self._event(context, uuid, 'compute_post_live_migration_at_destination'):
             notify_instance(context, instance, 'live_migration_post_dest', 'start', self.host)
             self.driver.post_live_migration_at_destination(context, instance, migrate_data)
+            # The source clears the task once the migration record says completed, so
+            # a client never sees the server settled while its migration still runs.
             inst = self._update(uuid, {'host': self.host, 'node': migration['dest_node'],
-                                       'task_state': None, 'progress': 0,
                                        'power_state': self._power_state(instance)},
                                 expected_task_state=states.MIGRATING)
             notify_instance(context, inst, 'live_migration_post_dest', 'end', self.host)
@@ -197,6 +198,8 @@ class LiveMigrationMixin:
                                                                migrate_data)
         self.db.delete_allocations(mig['uuid'])
         self.db.migration_update(mig['uuid'], {'status': 'completed'})
+        self._update(uuid, {'task_state': None, 'progress': 0},
+                     expected_task_state=states.MIGRATING)
         notify_instance(context, instance, 'live_migration_post', 'end', self.host)
         LOG.info('Live migration of %s to %s completed', uuid, dest)
 
@@ -290,3 +293,4 @@ class LiveMigrationMixin:
         self.compute_rpcapi.post_live_migration_at_destination(context, dest, inst, mig, {})
         self.db.delete_allocations(mig['uuid'])
         self.db.migration_update(mig['uuid'], {'status': 'completed'})
+        self._update(inst['uuid'], {'task_state': None, 'progress': 0})

@@ -19,9 +19,18 @@ def fault_code(exc: BaseException) -> int:
     return 500
 
 
+GENERIC_NO_VALID_HOST = 'No valid host was found. There are not enough hosts available.'
+
+
 def fault_message(exc: BaseException) -> str:
+    """The fault message everyone may read; a scheduler explanation goes to details."""
     if isinstance(exc, exception.InstanceFaultRollback) and exc.inner_exception:
         exc = exc.inner_exception
+    if isinstance(exc, exception.NoValidHost) and exc.explanation and not isinstance(
+            exc, exception.MaxRetriesExceeded):
+        from novalite.scheduler.filter_scheduler import format_explanation
+        if str(exc) == format_explanation(exc.explanation):
+            return GENERIC_NO_VALID_HOST
     return str(exc) or type(exc).__name__
 
 

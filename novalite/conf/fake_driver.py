@@ -16,9 +16,21 @@ opts = [
                 help='Inject failures: operation name -> error message, e.g. '
                      'spawn:boom. Operations: spawn, power_off, power_on, reboot, '
                      'destroy, migrate_disk_and_power_off, finish_migration, '
-                     'finish_revert_migration, confirm_migration.'),
+                     'finish_revert_migration, confirm_migration, '
+                     'prepare_for_incoming_move, pause, unpause, suspend, resume, '
+                     'check_can_live_migrate_destination, check_can_live_migrate_source, '
+                     'pre_live_migration, live_migration, post_live_migration, '
+                     'post_live_migration_at_destination, '
+                     'rollback_live_migration_at_destination.'),
     cfg.FloatOpt('disk_copy_mb_per_s', default=0.0, min=0.0,
                  help='Simulated disk copy speed during cold migration; 0 copies at once.'),
+    cfg.FloatOpt('live_migration_bandwidth_mb_s', default=1000000.0, min=0.001,
+                 help='Simulated live-migration bandwidth in MiB/s. The default moves a '
+                      'guest almost at once; lower it to watch progress or to make a '
+                      'migration that does not converge.'),
+    cfg.FloatOpt('dirty_rate_mb_s', default=0.0, min=0.0,
+                 help='Simulated rate at which a running guest dirties its memory in '
+                      'MiB/s during a live migration.'),
     cfg.BoolOpt('persist', default=True,
                 help='Keep the fake host state in a JSON file under state_path so a '
                      'restarted compute finds its guests again.'),

@@ -188,10 +188,12 @@ class FakeDriver(driver.ComputeDriver):
     def __init__(self, conf, host, live_migration_bandwidth_mb_s=None, dirty_rate_mb_s=None):
         super().__init__(conf, host)
         self.hypervisor = get_hypervisor(host)
-        if live_migration_bandwidth_mb_s is not None:
-            self.live_migration_bandwidth_mb_s = live_migration_bandwidth_mb_s
-        if dirty_rate_mb_s is not None:
-            self.dirty_rate_mb_s = dirty_rate_mb_s
+        if live_migration_bandwidth_mb_s is None:
+            live_migration_bandwidth_mb_s = conf.fake_driver.live_migration_bandwidth_mb_s
+        self.live_migration_bandwidth_mb_s = live_migration_bandwidth_mb_s
+        if dirty_rate_mb_s is None:
+            dirty_rate_mb_s = conf.fake_driver.dirty_rate_mb_s
+        self.dirty_rate_mb_s = dirty_rate_mb_s
 
     @property
     def live_migration_bandwidth_mb_s(self):

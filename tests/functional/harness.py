@@ -50,7 +50,6 @@ class Cloud:
             self.aio.stop()
         session.set_engine(None)
         fake.reset_hypervisors()
-        CONF.reset()
         CONF.clear_override('state_path')
         for opt, group in (('auth_strategy', 'api'), ('report_interval', None),
                            ('persist', 'fake_driver')):

@@ -1,0 +1,92 @@
+"""Who is calling: request contexts from noauth2 tokens or keystone headers, and policy."""
+
+import logging
+
+import webob
+from oslo_policy import policy as oslo_policy
+
+from novalite import context as nl_context
+from novalite import exception, policies
+from novalite.api import faults
+
+LOG = logging.getLogger(__name__)
+
+ADMIN_ROLES = ['admin', 'member', 'reader']
+USER_ROLES = ['member', 'reader']
+
+
+def _roles_header(req) -> list[str] | None:
+    raw = req.headers.get('X-Roles')
+    if raw is None:
+        return None
+    return [r.strip().lower() for r in raw.split(',') if r.strip()]
+
+
+def noauth2_challenge(req) -> webob.Response:
+    """The reply to a token-less noauth2 request: hand out a usable token."""
+    user = req.headers.get('X-Auth-User', 'admin')
+    project = req.headers.get('X-Auth-Project-Id', 'admin')
+    resp = webob.Response(status=204, content_type='text/plain', charset='UTF-8')
+    resp.headers['X-Auth-Token'] = '%s:%s' % (user, project)
+    resp.headers['X-Server-Management-Url'] = req.path_url.rstrip('/') + '/' + project
+    return resp
+
+
+def noauth2_context(req, request_id: str) -> nl_context.RequestContext:
+    """Token ``user:project`` (project defaults to user); user ``admin`` is admin."""
+    token = req.headers['X-Auth-Token']
+    user, _sep, project = token.partition(':')
+    project = project or user
+    is_admin = user == 'admin'
+    roles = _roles_header(req)
+    if roles is None:
+        roles = list(ADMIN_ROLES if is_admin else USER_ROLES)
+    elif is_admin and 'admin' not in roles:
+        roles.append('admin')
+    return nl_context.RequestContext(user_id=user, project_id=project, roles=roles,
+                                     is_admin=is_admin or 'admin' in roles,
+                                     request_id=request_id,
+                                     remote_address=req.remote_addr)
+
+
+def keystone_context(req, request_id: str) -> nl_context.RequestContext:
+    """Identity set by keystonemiddleware.auth_token; a missing user means 401."""
+    if req.headers.get('X-Identity-Status', 'Confirmed') != 'Confirmed':
+        raise faults.HTTPError(401, 'The request you have made requires authentication.')
+    user = req.headers.get('X-User-Id') or req.headers.get('X-User')
+    if not user:
+        raise faults.HTTPError(401, 'The request you have made requires authentication.')
+    project = req.headers.get('X-Project-Id') or req.headers.get('X-Tenant-Id')
+    roles = _roles_header(req) or []
+    return nl_context.RequestContext(user_id=user, project_id=project, roles=roles,
+                                     request_id=request_id,
+                                     remote_address=req.remote_addr)
+
+
+def wrap_keystone(app, conf):
+    """Put keystonemiddleware's auth_token in front of ``app`` (imported only when used)."""
+    from keystonemiddleware import auth_token
+    return auth_token.AuthProtocol(app, {'oslo_config_config': conf})
+
+
+class Authorizer:
+    """oslo.policy enforcement with the in-code defaults of novalite.policies."""
+
+    def __init__(self, conf):
+        self.enforcer = oslo_policy.Enforcer(conf)
+        self.enforcer.register_defaults(policies.list_rules())
+
+    def authorize(self, ctx, rule: str, target: dict | None = None) -> None:
+        target = target or {'project_id': ctx.project_id, 'user_id': ctx.user_id}
+        try:
+            self.enforcer.authorize(rule, target, ctx, do_raise=True,
+                                    exc=exception.PolicyNotAuthorized, action=rule)
+        except oslo_policy.InvalidScope:
+            raise exception.PolicyNotAuthorized(action=rule)
+
+    def check(self, ctx, rule: str, target: dict | None = None) -> bool:
+        try:
+            self.authorize(ctx, rule, target)
+        except exception.PolicyNotAuthorized:
+            return False
+        return True

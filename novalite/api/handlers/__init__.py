@@ -1,0 +1,1 @@
+"""Request handlers: small functions taking the request and the URL variables."""

@@ -1,0 +1,197 @@
+"""/os-hypervisors: compute nodes with the state of their compute service."""
+
+import json
+
+from novalite import exception
+from novalite.api import common, faults
+from novalite.db import api as db
+from novalite.db import listing
+
+RULE = 'os_compute_api:os-hypervisors:%s'
+
+
+def _authorize(req, name):
+    req.app.authorizer.authorize(req.context, RULE % name)
+
+
+def _uuids(req) -> bool:
+    return common.mv_at_least(req, '2.53')
+
+
+def _state(req, svc) -> str:
+    if svc is None:
+        return 'down'
+    return 'up' if db.service_is_up(svc, req.app.conf.service_down_time) else 'down'
+
+
+def _basic(req, node: dict, svc: dict | None) -> dict:
+    return {'id': node['uuid'] if _uuids(req) else node['id'],
+            'hypervisor_hostname': node['hypervisor_hostname'],
+            'state': _state(req, svc),
+            'status': 'disabled' if svc and svc.get('disabled') else 'enabled'}
+
+
+def _detail(req, node: dict, svc: dict | None) -> dict:
+    out = _basic(req, node, svc)
+    out.update({
+        'hypervisor_type': node.get('hypervisor_type'),
+        'hypervisor_version': node.get('hypervisor_version') or 0,
+        'host_ip': node.get('host_ip'),
+        'service': {'id': (svc['uuid'] if _uuids(req) else svc['id']) if svc else None,
+                    'host': node['host'],
+                    'disabled_reason': svc.get('disabled_reason') if svc else None},
+    })
+    if common.mv_at_least(req, '2.88'):
+        out['uptime'] = node.get('uptime')
+        return out
+    cpu_info = node.get('cpu_info') or {}
+    free_ram = (node.get('memory_mb') or 0) - (node.get('memory_mb_used') or 0)
+    free_disk = (node.get('local_gb') or 0) - (node.get('local_gb_used') or 0)
+    out.update({
+        'vcpus': node.get('vcpus') or 0, 'memory_mb': node.get('memory_mb') or 0,
+        'local_gb': node.get('local_gb') or 0, 'vcpus_used': node.get('vcpus_used') or 0,
+        'memory_mb_used': node.get('memory_mb_used') or 0,
+        'local_gb_used': node.get('local_gb_used') or 0, 'free_ram_mb': free_ram,
+        'free_disk_gb': free_disk, 'current_workload': 0,
+        'running_vms': node.get('running_vms') or 0, 'disk_available_least': free_disk,
+        'cpu_info': cpu_info if common.mv_at_least(req, '2.28') else json.dumps(cpu_info),
+    })
+    return out
+
+
+def _with_servers(req, out: dict, node: dict, always: bool) -> None:
+    servers = listing.instances_on_node(node['host'], node['hypervisor_hostname'])
+    if servers or always:
+        out['servers'] = servers
+
+
+def _list(req, detail: bool):
+    _authorize(req, 'list-detail' if detail else 'list')
+    allowed = {'limit', 'marker', 'hypervisor_hostname_pattern', 'with_servers'}
+    if common.mv_at_least(req, '2.75'):
+        common.check_params(req, allowed)
+    limit = marker = pattern = None
+    with_servers = False
+    if common.mv_at_least(req, '2.33'):
+        limit, marker = common.paging(req, req.app.conf)
+        if marker is not None and not _uuids(req):
+            marker = common.int_id(marker)
+            if marker is None:
+                raise faults.bad_request('marker [%s] not found' % common.single(req,
+                                                                                  'marker'))
+    if _uuids(req):
+        pattern = common.single(req, 'hypervisor_hostname_pattern')
+        with_servers = common.bool_param(req, 'with_servers', default=False, strict=True)
+        if pattern is not None and ('limit' in req.GET or 'marker' in req.GET):
+            raise faults.bad_request('Paging over hypervisors with the '
+                                     'hypervisor_hostname_pattern query parameter is not '
+                                     'supported.')
+    with faults.remap({exception.Invalid: 400}):
+        pairs = listing.hypervisors(hostname_pattern=pattern, limit=limit, marker=marker,
+                                    marker_key='uuid' if _uuids(req) else 'id')
+    if pattern is not None and not pairs:
+        raise faults.not_found('No hypervisor matching %s could be found.' % pattern)
+    items = []
+    for node, svc in pairs:
+        out = _detail(req, node, svc) if detail else _basic(req, node, svc)
+        if with_servers:
+            _with_servers(req, out, node, common.mv_at_least(req, '2.75'))
+        items.append(out)
+    body = {'hypervisors': items}
+    if limit is not None:
+        link = common.next_link(req, 'os-hypervisors/detail' if detail else 'os-hypervisors',
+                                items, limit)
+        if link:
+            body['hypervisors_links'] = link
+    return common.json_response(body)
+
+
+def index(req):
+    return _list(req, detail=False)
+
+
+def detail(req):
+    return _list(req, detail=True)
+
+
+def _load(req, hypervisor_id):
+    if _uuids(req):
+        if not common.is_uuid(hypervisor_id):
+            raise faults.bad_request('Invalid uuid %s' % hypervisor_id)
+        key = str(hypervisor_id)
+    else:
+        key = common.int_id(hypervisor_id)
+        if key is None:
+            raise faults.not_found('Hypervisor with ID %s could not be found.'
+                                   % hypervisor_id)
+    try:
+        node = db.compute_node_get(key)
+    except exception.ComputeNodeNotFound:
+        raise faults.not_found('Hypervisor with ID %s could not be found.' % hypervisor_id)
+    svc = None
+    if node.get('service_id') is not None:
+        try:
+            svc = db.service_get(node['service_id'])
+        except exception.ServiceNotFound:
+            svc = None
+    return node, svc
+
+
+def show(req, hypervisor_id):
+    _authorize(req, 'show')
+    with_servers = False
+    if _uuids(req):
+        if common.mv_at_least(req, '2.75'):
+            common.check_params(req, {'with_servers'})
+        with_servers = common.bool_param(req, 'with_servers', default=False, strict=True)
+    node, svc = _load(req, hypervisor_id)
+    out = _detail(req, node, svc)
+    if with_servers:
+        _with_servers(req, out, node, common.mv_at_least(req, '2.75'))
+    return common.json_response({'hypervisor': out})
+
+
+def uptime(req, hypervisor_id):
+    _authorize(req, 'uptime')
+    node, svc = _load(req, hypervisor_id)
+    out = _basic(req, node, svc)
+    out['uptime'] = node.get('uptime')
+    return common.json_response({'hypervisor': out})
+
+
+def statistics(req):
+    _authorize(req, 'statistics')
+    keys = ('vcpus', 'memory_mb', 'local_gb', 'vcpus_used', 'memory_mb_used',
+            'local_gb_used', 'free_ram_mb', 'free_disk_gb', 'current_workload',
+            'running_vms', 'disk_available_least')
+    stats = dict.fromkeys(keys, 0)
+    pairs = listing.hypervisors()
+    for node, svc in pairs:
+        detail = _detail(req, node, svc)
+        for key in keys:
+            stats[key] += detail[key]
+    stats['count'] = len(pairs)
+    return common.json_response({'hypervisor_statistics': stats})
+
+
+def _by_pattern(req, pattern, servers: bool):
+    pairs = listing.hypervisors(hostname_pattern=pattern)
+    if not pairs:
+        raise faults.not_found('No hypervisor matching %s could be found.' % pattern)
+    items = []
+    for node, svc in pairs:
+        out = _basic(req, node, svc)
+        if servers:
+            _with_servers(req, out, node, False)
+        items.append(out)
+    return common.json_response({'hypervisors': items})
+
+
+def search(req, pattern):
+    _authorize(req, 'search')
+    return _by_pattern(req, pattern, servers=False)
+
+
+def servers(req, pattern):
+    _authorize(req, 'servers')
+    return _by_pattern(req, pattern, servers=True)

@@ -1,0 +1,55 @@
+"""Schemas of POST /flavors and PUT /flavors/{id}."""
+
+import copy
+
+_CREATE = {
+    'type': 'object',
+    'properties': {'flavor': {
+        'type': 'object',
+        'properties': {
+            'name': {'type': 'string', 'minLength': 1, 'maxLength': 255,
+                     'pattern': r'^(?!\s)[\s\S]*(?<!\s)$'},
+            'id': {'type': ['string', 'number', 'null'], 'minLength': 1, 'maxLength': 255,
+                   'pattern': r'^(?! )[a-zA-Z0-9. _-]+(?<! )$'},
+            'ram': {'type': ['integer', 'string'], 'pattern': '^[0-9]+$', 'minimum': 1,
+                    'maximum': 2147483647},
+            'vcpus': {'type': ['integer', 'string'], 'pattern': '^[0-9]+$', 'minimum': 1,
+                      'maximum': 2147483647},
+            'disk': {'type': ['integer', 'string'], 'pattern': '^[0-9]+$', 'minimum': 0,
+                     'maximum': 2147483647},
+            'OS-FLV-EXT-DATA:ephemeral': {'type': ['integer', 'string'],
+                                          'pattern': '^[0-9]+$', 'minimum': 0,
+                                          'maximum': 2147483647},
+            'swap': {'type': ['integer', 'string'], 'pattern': '^[0-9]+$', 'minimum': 0,
+                     'maximum': 2147483647},
+            'rxtx_factor': {'type': ['number', 'string'],
+                            'pattern': r'^[0-9]+(\.[0-9]+)?$', 'minimum': 0,
+                            'exclusiveMinimum': True, 'maximum': 3.40282e+38},
+            'os-flavor-access:is_public': {'type': 'boolean'},
+        },
+        'required': ['name', 'ram', 'vcpus', 'disk'],
+        'additionalProperties': False}},
+    'required': ['flavor'], 'additionalProperties': False,
+}
+
+DESCRIPTION = {'type': ['string', 'null'], 'minLength': 0, 'maxLength': 65535,
+               'pattern': r'^[^\x00-\x1f\x7f]*$'}
+
+
+def create(mv: tuple[int, int]) -> dict:
+    schema = copy.deepcopy(_CREATE)
+    props = schema['properties']['flavor']['properties']
+    if mv >= (2, 55):
+        props['description'] = DESCRIPTION
+    if mv >= (2, 102):
+        props.pop('rxtx_factor')
+    return schema
+
+
+UPDATE = {
+    'type': 'object',
+    'properties': {'flavor': {'type': 'object',
+                              'properties': {'description': DESCRIPTION},
+                              'required': ['description'], 'additionalProperties': False}},
+    'required': ['flavor'], 'additionalProperties': False,
+}

@@ -1,0 +1,1 @@
+"""Response bodies built from database records, shaped per microversion."""

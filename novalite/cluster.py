@@ -1,0 +1,143 @@
+"""Run the daemons as separate OS processes from one generated configuration.
+
+Used by the integration tests and the benchmarks: one api, one conductor, one
+scheduler and N computes, each its own process, over a real broker and database.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    def __init__(self, workdir, db_url, transport_url, computes=2, extra_conf=None,
+                 report_interval=1, service_down_time=6):
+        self.workdir = str(workdir)
+        self.db_url = db_url
+        self.transport_url = transport_url
+        self.compute_hosts = [f'compute{i}' for i in range(1, computes + 1)]
+        self.extra_conf = extra_conf or {}
+        self.report_interval = report_interval
+        self.service_down_time = service_down_time
+        self.port = free_port()
+        self.procs: dict[str, subprocess.Popen] = {}
+        os.makedirs(self.workdir, exist_ok=True)
+        self.conf_file = os.path.join(self.workdir, 'novalite.conf')
+
+    @property
+    def endpoint(self):
+        return f'http://127.0.0.1:{self.port}'
+
+    def write_conf(self):
+        sections = {
+            'DEFAULT': {'transport_url': self.transport_url, 'state_path': self.workdir,
+                        'report_interval': self.report_interval,
+                        'service_down_time': self.service_down_time,
+                        'osapi_compute_listen': '127.0.0.1',
+                        'osapi_compute_listen_port': self.port, 'debug': 'false',
+                        'periodic_interval': 1},
+            'database': {'connection': self.db_url},
+            'api': {'auth_strategy': 'noauth2'},
+            'compute': {'compute_driver': 'fake', 'resource_update_interval': 2},
+            'fake_driver': {'persist': 'true'},
+            'oslo_messaging_rabbit': {'rabbit_retry_interval': 1},
+        }
+        for key, value in self.extra_conf.items():
+            group, _, name = key.rpartition('.')
+            sections.setdefault(group or 'DEFAULT', {})[name] = value
+        with open(self.conf_file, 'w') as f:
+            for group, opts in sections.items():
+                f.write(f'[{group}]\n')
+                for k, v in opts.items():
+                    f.write(f'{k} = {v}\n')
+                f.write('\n')
+
+    def _cmd(self, module, host=None):
+        cmd = [sys.executable, '-m', f'novalite.cmd.{module}', '--config-file',
+               self.conf_file]
+        if host:
+            host_conf = os.path.join(self.workdir, f'host-{host}.conf')
+            with open(host_conf, 'w') as f:
+                f.write(f'[DEFAULT]\nhost = {host}\n')
+            cmd += ['--config-file', host_conf]
+        return cmd
+
+    def db_sync(self):
+        subprocess.run([sys.executable, '-m', 'novalite.cmd.manage', '--config-file',
+                        self.conf_file, 'db', 'sync'], check=True, capture_output=True)
+        subprocess.run([sys.executable, '-m', 'novalite.cmd.manage', '--config-file',
+                        self.conf_file, 'image', 'register', 'cirros', 'fake://cirros'],
+                       check=True, capture_output=True)
+
+    def start_process(self, name, module, host=None, env=None):
+        log = open(os.path.join(self.workdir, f'{name}.log'), 'ab')
+        self.procs[name] = subprocess.Popen(self._cmd(module, host), stdout=log,
+                                            stderr=subprocess.STDOUT,
+                                            env={**os.environ, **(env or {})})
+        return self.procs[name]
+
+    def start(self, env=None, timeout=60):
+        self.write_conf()
+        self.db_sync()
+        self.start_process('conductor', 'conductor', 'ctl', env)
+        self.start_process('scheduler', 'scheduler', 'ctl', env)
+        for host in self.compute_hosts:
+            self.start_process(host, 'compute', host, env)
+        self.start_process('api', 'api', 'ctl', env)
+        self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for name, p in self.procs.items():
+                if p.poll() is not None:
+                    raise RuntimeError(f'{name} exited with {p.returncode}:\n' +
+                                       self.log_tail(name))
+            try:
+                r = requests.get(self.endpoint + '/v2.1/os-hypervisors',
+                                 headers={'X-Auth-Token': 'admin:admin'}, timeout=2)
+                if r.ok and sum(h['state'] == 'up' for h in r.json()['hypervisors']) \
+                        >= len(self.compute_hosts):
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError('cluster did not become ready:\n' + '\n'.join(
+            f'--- {n}\n{self.log_tail(n)}' for n in self.procs))
+
+    def log_tail(self, name, lines=30):
+        path = os.path.join(self.workdir, f'{name}.log')
+        try:
+            with open(path, errors='replace') as f:
+                return ''.join(f.readlines()[-lines:])
+        except OSError:
+            return ''
+
+    def stop_process(self, name, sig=signal.SIGTERM, timeout=20):
+        p = self.procs.pop(name, None)
+        if p is None:
+            return None
+        if p.poll() is None:
+            p.send_signal(sig)
+            try:
+                p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        return p.returncode
+
+    def stop(self):
+        for name in list(self.procs):
+            self.stop_process(name)

@@ -1,0 +1,100 @@
+"""novalite-manage: database schema, services and images administration."""
+
+import argparse
+import sys
+
+
+def _setup(args):
+    from novalite.cmd import common
+    conf_args = []
+    for f in args.config_file or []:
+        conf_args += ['--config-file', f]
+    return common.setup(conf_args, 'novalite-manage')
+
+
+def cmd_db_sync(args):
+    from novalite.all_in_one import ensure_seed_data
+    from novalite.db import migration, session
+    migration.upgrade(session.default_url())
+    if args.seed:
+        ensure_seed_data(register_image=False)
+    print(f'Database at revision {migration.current(session.default_url())}')
+    return 0
+
+
+def cmd_db_version(args):
+    from novalite.db import migration, session
+    print(migration.current(session.default_url()) or 'none')
+    return 0
+
+
+def cmd_service_list(args):
+    import prettytable
+
+    from novalite.conf import CONF
+    from novalite.db import api as db
+    table = prettytable.PrettyTable(['Id', 'Binary', 'Host', 'Zone', 'Status', 'State',
+                                     'Updated At', 'Forced down'])
+    for s in db.service_get_all():
+        table.add_row([s['id'], s['binary'], s['host'],
+                       s['availability_zone'] or CONF.internal_service_availability_zone,
+                       'disabled' if s['disabled'] else 'enabled',
+                       'up' if db.service_is_up(s, CONF.service_down_time) else 'down',
+                       s['last_seen_up'], s['forced_down']])
+    print(table)
+    return 0
+
+
+def cmd_image_register(args):
+    import os
+
+    from novalite.db import api as db
+    size = os.path.getsize(args.path) if os.path.exists(args.path) else 0
+    image = db.image_create(args.name, location=os.path.abspath(args.path)
+                            if os.path.exists(args.path) else args.path, size=size,
+                            disk_format=args.disk_format, min_disk=args.min_disk,
+                            min_ram=args.min_ram)
+    print(image['uuid'])
+    return 0
+
+
+def cmd_image_list(args):
+    import prettytable
+
+    from novalite.db import api as db
+    table = prettytable.PrettyTable(['ID', 'Name', 'Format', 'Size', 'Location'])
+    for i in db.image_get_all():
+        table.add_row([i['uuid'], i['name'], i['disk_format'], i['size'], i['location']])
+    print(table)
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog='novalite-manage')
+    parser.add_argument('--config-file', action='append')
+    sub = parser.add_subparsers(dest='category', required=True)
+    dbp = sub.add_parser('db').add_subparsers(dest='action', required=True)
+    p = dbp.add_parser('sync', help='Upgrade the schema to the newest revision.')
+    p.add_argument('--no-seed', dest='seed', action='store_false',
+                   help='Do not create the default m1.* flavors.')
+    p.set_defaults(func=cmd_db_sync)
+    dbp.add_parser('version', help='Print the schema revision.').set_defaults(
+        func=cmd_db_version)
+    svc = sub.add_parser('service').add_subparsers(dest='action', required=True)
+    svc.add_parser('list').set_defaults(func=cmd_service_list)
+    img = sub.add_parser('image').add_subparsers(dest='action', required=True)
+    p = img.add_parser('register', help='Register a local image file.')
+    p.add_argument('name')
+    p.add_argument('path')
+    p.add_argument('--disk-format', default='qcow2')
+    p.add_argument('--min-disk', type=int, default=0)
+    p.add_argument('--min-ram', type=int, default=0)
+    p.set_defaults(func=cmd_image_register)
+    img.add_parser('list').set_defaults(func=cmd_image_list)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    _setup(args)
+    return args.func(args)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

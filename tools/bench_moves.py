@@ -1,0 +1,233 @@
+#!/usr/bin/env python3
+"""Latency of boot, resize, confirm, cold migrate, revert and live migrate through REST.
+
+Runs the operations one server at a time (as the reference measurements of Nova do:
+4 hosts, 20 servers, REST call until a GET shows the target state, polling every few
+ms) and prints median and p95 per operation, next to Nova 34's figures and to the
+floor each hop stands on, measured in the same run: a bare RPC round trip on the same
+transport and a bare compare-and-swap commit on the same database.
+
+  python tools/bench_moves.py                      # all-in-one (in-process transport,
+                                                   #   SQLite)
+  python tools/bench_moves.py --daemons \\
+      --db postgresql+psycopg2://novalite:novalite@127.0.0.1/test \\
+      --transport rabbit://guest:guest@127.0.0.1:5672/   # separate daemon processes
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+
+import oslo_messaging as messaging
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from novalite import context, rpc  # noqa: E402
+from novalite.conf import CONF  # noqa: E402
+
+NOVA_MS = {  # Nova 34, same machine kind, medians of 20 (low-high of three runs)
+    'boot': (502, 531), 'resize': (702, 892), 'confirm': (205, 276),
+    'cold_migrate': (607, 802), 'revert': None, 'live_migrate': (668, 739),
+}
+
+
+def pct(values, p):
+    values = sorted(values)
+    k = max(0, min(len(values) - 1, int(round(p / 100.0 * (len(values) - 1)))))
+    return values[k]
+
+
+class Rest:
+    def __init__(self, endpoint):
+        import requests
+        self.base = endpoint.rstrip('/') + '/v2.1'
+        self.http = requests.Session()
+        self.http.headers.update({'X-Auth-Token': 'admin:admin',
+                                  'OpenStack-API-Version': 'compute 2.80'})
+
+    def call(self, method, path, body=None):
+        r = self.http.request(method, self.base + path, json=body, timeout=60)
+        if r.status_code >= 400:
+            raise RuntimeError(f'{method} {path}: {r.status_code} {r.text[:300]}')
+        return r.json() if r.content else None
+
+    def server(self, sid):
+        return self.call('GET', f'/servers/{sid}')['server']
+
+    def until(self, sid, status, extra=None, timeout=60):
+        deadline = time.perf_counter() + timeout
+        while True:
+            s = self.server(sid)
+            if s['status'] == status and s['OS-EXT-STS:task_state'] is None and (
+                    extra is None or extra(s)):
+                return s
+            if s['status'] == 'ERROR':
+                raise RuntimeError(f'ERROR: {s.get("fault")}')
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f'timeout waiting for {status}')
+            time.sleep(0.002)
+
+
+def run_cycle(rest, image, n, results):
+    for i in range(n):
+        t = time.perf_counter()
+        sid = rest.call('POST', '/servers', {'server': {
+            'name': f'bench-{i}', 'flavorRef': '1', 'imageRef': image,
+            'networks': 'none'}})['server']['id']
+        s = rest.until(sid, 'ACTIVE')
+        results['boot'].append(time.perf_counter() - t)
+        host = s['OS-EXT-SRV-ATTR:host']
+
+        t = time.perf_counter()
+        rest.call('POST', f'/servers/{sid}/action', {'resize': {'flavorRef': '2'}})
+        rest.until(sid, 'VERIFY_RESIZE')
+        results['resize'].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        rest.call('POST', f'/servers/{sid}/action', {'confirmResize': None})
+        s = rest.until(sid, 'ACTIVE')
+        results['confirm'].append(time.perf_counter() - t)
+
+        host = s['OS-EXT-SRV-ATTR:host']
+        t = time.perf_counter()
+        rest.call('POST', f'/servers/{sid}/action', {'migrate': None})
+        rest.until(sid, 'VERIFY_RESIZE')
+        results['cold_migrate'].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        rest.call('POST', f'/servers/{sid}/action', {'revertResize': None})
+        rest.until(sid, 'ACTIVE')
+        results['revert'].append(time.perf_counter() - t)
+
+        t = time.perf_counter()
+        rest.call('POST', f'/servers/{sid}/action',
+                  {'os-migrateLive': {'host': None, 'block_migration': 'auto'}})
+        rest.until(sid, 'ACTIVE', extra=lambda s: s['OS-EXT-SRV-ATTR:host'] != host)
+        results['live_migrate'].append(time.perf_counter() - t)
+        rest.call('DELETE', f'/servers/{sid}')
+
+
+class _Echo:
+    target = messaging.Target(version='1.0')
+
+    def ping(self, ctxt):
+        return 1
+
+
+def rpc_floor(url, n=200):
+    topic = 'bench-' + uuid.uuid4().hex[:6]
+    server = rpc.get_server(messaging.Target(topic=topic, server='h'), [_Echo()], url=url)
+    server.start()
+    client = rpc.get_client(messaging.Target(topic=topic, version='1.0'), url=url)
+    ctx = context.get_admin_context()
+    client.prepare(server='h').call(ctx, 'ping')
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        client.prepare(server='h').call(ctx, 'ping')
+        times.append(time.perf_counter() - t)
+    server.stop()
+    server.wait()
+    return statistics.median(times)
+
+
+def commit_floor(n=200):
+    from novalite.db import api as db
+    inst = db.instance_create({'display_name': 'floor', 'project_id': 'p', 'user_id': 'u',
+                               'flavor': {'vcpus': 1, 'memory_mb': 1}, 'vm_state': 'active'})
+    times = []
+    for i in range(n):
+        t = time.perf_counter()
+        db.instance_update(inst['uuid'], {'progress': i % 100}, expected_task_state=None)
+        times.append(time.perf_counter() - t)
+    db.instance_destroy(inst['uuid'])
+    return statistics.median(times)
+
+
+def report(title, results, rpc_s, commit_s):
+    print(f'\n{title}')
+    print(f'  floor: RPC call round trip {rpc_s * 1000:.2f} ms, '
+          f'compare-and-swap commit {commit_s * 1000:.2f} ms')
+    print(f"  {'operation':<14}{'median ms':>10}{'p95 ms':>9}{'Nova 34 ms':>12}"
+          f"{'Nova/us':>9}{'median/RPC':>12}")
+    for op, values in results.items():
+        if not values:
+            continue
+        med = statistics.median(values) * 1000
+        p95 = pct(values, 95) * 1000
+        nova = NOVA_MS.get(op)
+        nova_s = f'{nova[0]}-{nova[1]}' if nova else '-'
+        ratio = f'{nova[0] / med:.1f}x' if nova else '-'
+        print(f'  {op:<14}{med:>10.1f}{p95:>9.1f}{nova_s:>12}{ratio:>9}'
+              f'{med / (rpc_s * 1000):>11.0f}x')
+
+
+def bench_all_in_one(n, hosts):
+    from novalite import all_in_one
+    from novalite.db import api as db
+    state = tempfile.mkdtemp(prefix='novalite-bench-')
+    rpc.set_defaults()
+    CONF([], project='novalite')
+    CONF.set_override('state_path', state)
+    CONF.set_override('auth_strategy', 'noauth2', group='api')
+    CONF.set_override('persist', False, group='fake_driver')
+    CONF.set_override('osapi_compute_listen_port', 0)
+    CONF.set_override('enabled', False, group='notifications')
+    aio = all_in_one.AllInOne(compute_hosts=hosts, transport_url='inproc://')
+    aio.start(with_http=True)
+    try:
+        rest = Rest(aio.endpoint)
+        image = db.image_get_all()[0]['uuid']
+        results = {k: [] for k in NOVA_MS}
+        run_cycle(rest, image, 2, {k: [] for k in NOVA_MS})  # warm-up
+        run_cycle(rest, image, n, results)
+        report(f'all-in-one: {hosts} fake hosts, in-process transport, SQLite '
+               f'({n} servers, one at a time)', results, rpc_floor('inproc://'),
+               commit_floor())
+    finally:
+        aio.stop()
+
+
+def bench_daemons(n, hosts, db_url, transport_url):
+    from novalite.cluster import Cluster
+    from novalite.db import session
+    work = tempfile.mkdtemp(prefix='novalite-bench-')
+    cluster = Cluster(work, db_url, transport_url, computes=hosts,
+                      extra_conf={'notifications.enabled': 'false'})
+    cluster.start()
+    try:
+        rest = Rest(cluster.endpoint)
+        image = rest.call('GET', '/images')['images'][0]['id']
+        results = {k: [] for k in NOVA_MS}
+        run_cycle(rest, image, 2, {k: [] for k in NOVA_MS})
+        run_cycle(rest, image, n, results)
+        rpc.set_defaults()
+        CONF([], project='novalite')
+        CONF.set_override('connection', db_url, group='database')
+        session.set_engine(None)
+        report(f'separate daemons: {hosts} computes, {transport_url.split(":")[0]}, '
+               f'{db_url.split(":")[0]} ({n} servers)', results, rpc_floor(transport_url),
+               commit_floor())
+    finally:
+        cluster.stop()
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('-n', type=int, default=20, help='servers (default 20)')
+    p.add_argument('--hosts', type=int, default=4)
+    p.add_argument('--daemons', action='store_true')
+    p.add_argument('--db', default='postgresql+psycopg2://novalite:novalite@127.0.0.1/test')
+    p.add_argument('--transport', default='rabbit://guest:guest@127.0.0.1:5672/')
+    args = p.parse_args()
+    if args.daemons:
+        bench_daemons(args.n, args.hosts, args.db, args.transport)
+    else:
+        bench_all_in_one(args.n, args.hosts)
+
+
+if __name__ == '__main__':
+    main()
