@@ -72,6 +72,8 @@ class AllInOne:
         self._http_thread = None
 
     def start(self, with_http=False):
+        # Everything in this process, notifications included, uses the one transport.
+        CONF.set_override('transport_url', self.transport_url)
         if self.sync_db:
             sync_database()
         ensure_seed_data(CONF.all_in_one.register_default_image)
@@ -125,10 +127,19 @@ class AllInOne:
     def stop(self):
         if self._http is not None:
             self._http.stop()
-        for node in list(self.computes.values()):
-            node.stop(graceful_timeout=5)
+        # Services stop in parallel: each waits up to a second for its RPC executor.
+        computes = [n.service for n in self.computes.values()]
+        self._stop_all(computes)
         self.computes.clear()
-        for svc in reversed(self.services):
-            svc.stop(graceful_timeout=5)
+        self._stop_all(self.services)
         self.services.clear()
         rpc.cleanup()
+
+    @staticmethod
+    def _stop_all(services):
+        threads = [threading.Thread(target=svc.stop, kwargs={'graceful_timeout': 5})
+                   for svc in services]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()

@@ -14,9 +14,18 @@ from oslo_messaging._drivers import base, impl_fake
 _wakeup = threading.Condition()
 
 
+# Messages kept per topic queue nobody consumes (notifications without a listener);
+# older ones are dropped so a long-running all-in-one does not grow without bound.
+MAX_QUEUED = 10000
+
+
 class _WakingExchange(impl_fake.FakeExchange):
-    def deliver_message(self, *args, **kwargs):
-        super().deliver_message(*args, **kwargs)
+    def deliver_message(self, topic, *args, **kwargs):
+        super().deliver_message(topic, *args, **kwargs)
+        with self._queues_lock:
+            for (t, _pool), queue in self._topic_queues.items():
+                if t == topic and len(queue) > MAX_QUEUED:
+                    del queue[:len(queue) - MAX_QUEUED]
         with _wakeup:
             _wakeup.notify_all()
 

@@ -63,7 +63,10 @@ ROUTES = [
 
 # First path segments that name a collection; anything else in that place is taken
 # as a project id prefix (``/v2.1/{project_id}/servers``).
-TOP_LEVEL = {path.split('/')[1] for path, _ in ROUTES if path.count('/') >= 1 and path != '/'}
+# ``v2`` is reserved too: clients probe Glance-style ``/v2.1/v2/images/..`` paths and
+# must get a 404 for them, not a project mismatch.
+TOP_LEVEL = {path.split('/')[1] for path, _ in ROUTES
+             if path.count('/') >= 1 and path != '/'} | {'v2', 'v2.0', 'v2.1'}
 
 
 def _parse_version(text):

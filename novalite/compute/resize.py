@@ -7,6 +7,7 @@ start-up reconcile after a crash.
 """
 
 import logging
+import time
 
 from novalite import exception
 from novalite.compute import states
@@ -18,6 +19,8 @@ from novalite.virt import driver as virt_driver
 from novalite.virt import power_state
 
 LOG = logging.getLogger(__name__)
+
+PROGRESS_INTERVAL = 0.25  # seconds between progress writes of a disk copy
 
 _RESIZE_FAULT_ROLLBACK = (virt_driver.ResizeError, exception.ResizeError,
                           exception.UnableToMigrateToSelf)
@@ -134,7 +137,14 @@ class ResizeMixin:
                                 expected_task_state=states.RESIZE_PREP)
         notify_instance(context, instance, 'resize', 'start', self.host)
 
+        last = [0.0]
+
         def progress(percent):
+            # A fast copy reports many times; the record needs a few updates a second.
+            now = time.monotonic()
+            if now - last[0] < PROGRESS_INTERVAL or percent >= 100:
+                return
+            last[0] = now
             try:
                 self._update(uuid, {'progress': int(percent)})
             except exception.NovaliteException:

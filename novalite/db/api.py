@@ -631,7 +631,6 @@ def instance_update(instance_uuid: str, values: dict, expected_task_state=_UNSET
                           else '*', 'host': expected_host if expected_host is not _UNSET
                           else '*'},
                 actual={'vm_state': row.vm_state, 'host': row.host})
-        s.refresh(row)
         return to_dict(row)
 
 
@@ -825,7 +824,6 @@ def migration_update(migration_id, values: dict, expected_status=_UNSET) -> dict
             raise exception.UnexpectedMigrationStatus(migration_id=migration_id,
                                                       actual=row.status,
                                                       expected=expected_status)
-        s.refresh(row)
         return to_dict(row)
 
 

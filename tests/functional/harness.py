@@ -21,7 +21,7 @@ class Cloud:
         self.compute_hosts = compute_hosts
         self.overrides = overrides
         self.aio = None
-        self.microversion = '2.1'
+        self.microversion = '2.80'
 
     def start(self):
         from novalite import all_in_one
@@ -94,7 +94,7 @@ class Cloud:
         return self.request('POST', f'/servers/{server_id}/action', body, expect=expect, **kw)
 
     def boot(self, name='vm', flavor='1', wait=True, token='admin:admin', **extra):
-        body = {'server': {'name': name, 'flavorRef': flavor,
+        body = {'server': {'name': name, 'flavorRef': flavor, 'networks': 'none',
                            'imageRef': self.default_image(), **extra}}
         _, data = self.request('POST', '/servers', body, token=token, expect=202)
         server_id = data['server']['id']

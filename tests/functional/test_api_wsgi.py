@@ -138,3 +138,7 @@ def test_unexpected_error_is_500_with_request_id(conf, tmp_path, caplog):
 def test_policy_denial_is_403(client):
     resp = client.get('/v2.1/os-hypervisors', token='bob:p1')
     assert resp.status_int == 403 and 'forbidden' in resp.data
+
+
+def test_glance_style_probe_on_compute_endpoint_is_404(client):
+    assert client.get('/v2.1/v2/images/abc', version='2.96').status_int == 404
