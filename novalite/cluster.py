@@ -4,12 +4,14 @@ Used by the integration tests and the benchmarks: one api, one conductor, one
 scheduler and N computes, each its own process, over a real broker and database.
 """
 
+import atexit
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 
 import requests
 
@@ -31,6 +33,7 @@ class Cluster:
         self.report_interval = report_interval
         self.service_down_time = service_down_time
         self.port = free_port()
+        self.exchange = 'novalite-' + uuid.uuid4().hex[:8]
         self.procs: dict[str, subprocess.Popen] = {}
         os.makedirs(self.workdir, exist_ok=True)
         self.conf_file = os.path.join(self.workdir, 'novalite.conf')
@@ -46,7 +49,10 @@ class Cluster:
                         'service_down_time': self.service_down_time,
                         'osapi_compute_listen': '127.0.0.1',
                         'osapi_compute_listen_port': self.port, 'debug': 'false',
-                        'periodic_interval': 1},
+                        'periodic_interval': 1,
+                        # Each cluster talks on its own exchange: several clusters (or
+                        # leftovers of a crashed run) on one broker never mix.
+                        'control_exchange': self.exchange},
             'database': {'connection': self.db_url},
             'api': {'auth_strategy': 'noauth2'},
             'compute': {'compute_driver': 'fake', 'resource_update_interval': 2},
@@ -82,6 +88,8 @@ class Cluster:
 
     def start_process(self, name, module, host=None, env=None):
         log = open(os.path.join(self.workdir, f'{name}.log'), 'ab')
+        if not self.procs:
+            atexit.register(self.stop)
         self.procs[name] = subprocess.Popen(self._cmd(module, host), stdout=log,
                                             stderr=subprocess.STDOUT,
                                             env={**os.environ, **(env or {})})

@@ -1,5 +1,6 @@
 """sd_notify readiness for Type=notify units, without a dependency on libsystemd."""
 
+import logging
 import os
 import socket
 
@@ -11,9 +12,14 @@ def notify(message: str) -> bool:
         return False
     if path.startswith('@'):
         path = '\0' + path[1:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        sock.connect(path)
-        sock.sendall(message.encode())
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.connect(path)
+            sock.sendall(message.encode())
+    except OSError as e:
+        # Like sd_notify(3): a missing notification socket never stops the daemon.
+        logging.getLogger(__name__).warning('sd_notify to %s failed: %s', path, e)
+        return False
     return True
 
 

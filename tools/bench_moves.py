@@ -104,7 +104,7 @@ def run_cycle(rest, image, n, results):
         t = time.perf_counter()
         rest.call('POST', f'/servers/{sid}/action',
                   {'os-migrateLive': {'host': None, 'block_migration': 'auto'}})
-        rest.until(sid, 'ACTIVE', extra=lambda s: s['OS-EXT-SRV-ATTR:host'] != host)
+        rest.until(sid, 'ACTIVE', extra=lambda s, h=host: s['OS-EXT-SRV-ATTR:host'] != h)
         results['live_migrate'].append(time.perf_counter() - t)
         rest.call('DELETE', f'/servers/{sid}')
 
@@ -199,7 +199,8 @@ def bench_daemons(n, hosts, db_url, transport_url):
     cluster.start()
     try:
         rest = Rest(cluster.endpoint)
-        image = rest.call('GET', '/images')['images'][0]['id']
+        image = rest.http.get(cluster.endpoint + '/image/v2/images',
+                              timeout=30).json()['images'][0]['id']
         results = {k: [] for k in NOVA_MS}
         run_cycle(rest, image, 2, {k: [] for k in NOVA_MS})
         run_cycle(rest, image, n, results)

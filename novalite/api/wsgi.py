@@ -64,6 +64,14 @@ class Application:
             return versions.root(req)
         if path in (API_PREFIX, API_PREFIX + '/'):
             return self._version_doc(req)
+        if path == API_PREFIX + '/openapi.json':
+            return self._openapi(req)
+        if path.startswith(API_PREFIX + images.GLANCE_ALIAS):
+            # admin_token clients ask image questions of the compute endpoint
+            # (``nova boot --image NAME`` -> /v2.1/v2/images?name=NAME).
+            req.environ['novalite.area'] = 'image'
+            req.environ['novalite.image_prefix'] = API_PREFIX
+            return req.get_response(self.api_wsgi)
         if path.startswith(API_PREFIX + '/'):
             req.environ['novalite.area'] = 'compute'
             return req.get_response(self.api_wsgi)
@@ -86,6 +94,18 @@ class Application:
         else:
             resp = versions.version_doc(req)
         microversion.add_headers(resp, version)
+        return resp
+
+    @staticmethod
+    def _openapi(req):
+        """The OpenAPI document; public like the version document."""
+        if req.method not in ('GET', 'HEAD'):
+            raise faults.HTTPError(405, 'The method specified is not allowed for this '
+                                        'resource.', headers={'Allow': 'GET'})
+        from novalite.api import openapi
+        resp = webob.Response(status=200, content_type='application/json',
+                              charset='UTF-8')
+        resp.body = openapi.document_bytes()
         return resp
 
     def _unexpected(self, request_id):

@@ -45,6 +45,7 @@ class ComputeManager(ResizeMixin, LiveMigrationMixin, service.Manager):
     # ------------------------------------------------------------ lifecycle
 
     def init_host(self):
+        self.conductor_api.wait_until_ready(nl_context.get_admin_context())
         self.driver.init_host(self.host)
 
     def after_start(self):

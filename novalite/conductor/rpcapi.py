@@ -19,6 +19,27 @@ class ConductorAPI:
         target = messaging.Target(topic=TOPIC, version=VERSION)
         self.client = rpc.get_client(target, version_cap=VERSION, url=url)
 
+    def ping(self, ctxt, timeout=2):
+        return self.client.prepare(timeout=timeout).call(ctxt, 'ping')
+
+    def wait_until_ready(self, ctxt, timeout=None):
+        """Block until a conductor answers; a compute starting before any conductor
+        would otherwise lose its first calls (no queue is bound yet on the broker)."""
+        import logging
+        import time
+        deadline = None if timeout is None else time.monotonic() + timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self.ping(ctxt, timeout=2)
+            except messaging.MessagingTimeout:
+                if deadline is not None and time.monotonic() > deadline:
+                    raise
+                if attempt % 5 == 1:
+                    logging.getLogger(__name__).warning(
+                        'Waiting for a conductor to answer (attempt %d)', attempt)
+
     def db_call(self, ctxt, name: str, args: list, kwargs: dict):
         """Run one allow-listed database function on behalf of a compute host."""
         return self.client.call(ctxt, 'db_call', name=name, args=args, kwargs=kwargs)

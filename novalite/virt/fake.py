@@ -647,6 +647,10 @@ class FakeLiveMigrationJob(driver.LiveMigrationJob):
                     throttle = max(throttle * 0.5, 0.01)
             self._publish(progress_callback, transfer)
 
+        if self._fail_message:
+            # A fast transfer finished before the failure could strike mid-way.
+            self._restore_source()
+            raise FakeInjectedError(self._fail_message)
         # Stop-and-copy: the guest is stopped while the last dirty pages go over.
         if transfer.dirty:
             time.sleep(transfer.dirty / self._bandwidth())

@@ -7,7 +7,8 @@ import requests
 
 class Client:
     def __init__(self, endpoint, token='admin:admin', microversion='2.80'):
-        self.base = endpoint.rstrip('/') + '/v2.1'
+        self.endpoint = endpoint.rstrip('/')
+        self.base = self.endpoint + '/v2.1'
         self.http = requests.Session()
         self.http.headers.update({'X-Auth-Token': token,
                                   'OpenStack-API-Version': f'compute {microversion}'})
@@ -25,7 +26,8 @@ class Client:
         return self.get(f'/servers/{sid}')['server']
 
     def boot(self, name, flavor='1'):
-        image = self.get('/images')['images'][0]['id']
+        image = self.http.get(self.endpoint + '/image/v2/images',
+                              timeout=30).json()['images'][0]['id']
         r = self.request('POST', '/servers', {'server': {
             'name': name, 'flavorRef': flavor, 'imageRef': image, 'networks': 'none'}},
             expect=202)

@@ -11,9 +11,9 @@ REGISTER = {
         'properties': {
             'name': {'type': 'string', 'minLength': 1, 'maxLength': 255},
             'location': {'type': ['string', 'null'], 'maxLength': 65535},
-            'size': {'type': 'integer', 'minimum': 0},
-            'min_disk': {'type': 'integer', 'minimum': 0},
-            'min_ram': {'type': 'integer', 'minimum': 0},
+            'size': {'type': 'integer', 'minimum': 0, 'maximum': 2 ** 63 - 1},
+            'min_disk': {'type': 'integer', 'minimum': 0, 'maximum': 2 ** 31 - 1},
+            'min_ram': {'type': 'integer', 'minimum': 0, 'maximum': 2 ** 31 - 1},
             'disk_format': {'type': 'string', 'enum': ['qcow2', 'raw', 'vmdk', 'vdi',
                                                       'iso', 'ami', 'ari', 'aki']},
             'container_format': {'type': 'string', 'enum': ['bare', 'ovf', 'ami', 'ari',
@@ -110,6 +110,13 @@ def admin_create(req):
     validation.validate(body, REGISTER)
     req.app.authorizer.authorize(req.context, 'novalite:images:create')
     spec = body['image']
+    if spec.get('id'):
+        try:
+            db.image_get(spec['id'])
+        except exception.ImageNotFound:
+            pass
+        else:
+            raise faults.conflict('Image with identifier %s already exists.' % spec['id'])
     image = db.image_create(
         spec['name'], location=spec.get('location'), size=spec.get('size', 0),
         disk_format=spec.get('disk_format', 'qcow2'),
@@ -128,6 +135,9 @@ def admin_delete(req, image_id):
 
 # ---------------------------------------------------------------- /image (Glance v2 subset)
 
+# Glance-style paths also answered on the compute endpoint (/v2.1/v2/images...).
+GLANCE_ALIAS = '/v2/images'
+
 def glance_versions(req):
     href = common.base_url(req, req.app.conf) + '/image/v2/'
     return common.json_response({'versions': [
@@ -139,7 +149,8 @@ def glance_dispatch(req):
     if req.method != 'GET':
         raise faults.HTTPError(405, 'The method specified is not allowed for this '
                                     'resource.')
-    path = req.path_info[len('/image'):].rstrip('/')
+    prefix = req.environ.get('novalite.image_prefix', '/image')
+    path = req.path_info[len(prefix):].rstrip('/')
     if path in ('/v2/images', '/v2/images/detail'):
         images = [i for i in db.image_get_all() if _visible(req, i)]
         for key in ('name', 'status', 'visibility'):

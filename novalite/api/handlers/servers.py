@@ -408,7 +408,7 @@ def update(req, server_id):
         inst = updated if isinstance(updated, dict) else load_server(req, server_id)
     return common.json_response(
         {'server': views.full(req, inst, views.ViewData(req, [inst]),
-                              show_server_groups=True)})
+                              show_server_groups=True, update=True)})
 
 
 def delete(req, server_id):

@@ -150,10 +150,23 @@ def basic(req, inst: dict) -> dict:
             'links': common.links(req, 'servers', inst['uuid'])}
 
 
-def full(req, inst: dict, data: ViewData, show_server_groups: bool = False) -> dict:
-    """The show/detail representation at the request's microversion."""
+# Keys left out of the PUT /servers/{id} response before 2.75 (Nova's update view
+# shows no extension attributes there).
+_EXTENSION_KEYS = ('key_name', 'config_drive', 'OS-EXT-AZ:availability_zone',
+                   'OS-SRV-USG:launched_at', 'OS-SRV-USG:terminated_at', 'security_groups',
+                   'OS-EXT-STS:vm_state', 'OS-EXT-STS:task_state', 'OS-EXT-STS:power_state',
+                   'os-extended-volumes:volumes_attached')
+
+
+def full(req, inst: dict, data: ViewData, show_server_groups: bool = False,
+         update: bool = False) -> dict:
+    """The show/detail representation at the request's microversion.
+
+    ``update``: the PUT response, which before 2.75 carries no extension attributes.
+    """
     status = instance_status(inst)
     out = basic(req, inst)
+    restricted = update and not common.mv_at_least(req, '2.75')
     out.update({
         'status': status,
         'tenant_id': inst['project_id'],
@@ -185,7 +198,10 @@ def full(req, inst: dict, data: ViewData, show_server_groups: bool = False) -> d
         fault = _fault(req, data.faults.get(inst['uuid']), data.is_admin)
         if fault:
             out['fault'] = fault
-    if data.show_ext:
+    if restricted:
+        for key in _EXTENSION_KEYS:
+            del out[key]
+    elif data.show_ext:
         out['OS-EXT-SRV-ATTR:host'] = inst.get('host')
         out['OS-EXT-SRV-ATTR:instance_name'] = 'instance-%08x' % (inst.get('id') or 0)
         out['OS-EXT-SRV-ATTR:hypervisor_hostname'] = inst.get('node')
@@ -203,7 +219,7 @@ def full(req, inst: dict, data: ViewData, show_server_groups: bool = False) -> d
         out['OS-EXT-SRV-ATTR:hostname'] = inst.get('hostname')
     if common.mv_at_least(req, '2.9'):
         out['locked'] = bool(inst.get('locked'))
-    if data.show_host_status:
+    if data.show_host_status and not restricted:
         out['host_status'] = data.host_status.get(inst.get('host'), '')
     if common.mv_at_least(req, '2.19'):
         out['description'] = inst.get('display_description')

@@ -1,0 +1,97 @@
+"""The ``nova`` CLI (python-novaclient) through the whole move scenario.
+
+novaclient's shell insists on a project and an auth URL even with the admin_token
+plugin; neither is contacted. Its default ``2.latest`` negotiates 2.96 (its maximum);
+2.1 covers the oldest request shapes (live migration with ``disk_over_commit``).
+"""
+
+import subprocess
+
+import pytest
+
+from tests.clients.conftest import (
+    TOKEN,
+    assert_scenario_records,
+    client_env,
+    need_cli,
+)
+
+IMAGE = 'cirros-0.6.2-x86_64-disk'
+
+
+class Nova:
+    def __init__(self, live, api_version):
+        self.cmd = need_cli('nova')
+        self.env = client_env(OS_AUTH_TYPE='admin_token', OS_TOKEN=TOKEN,
+                              OS_ENDPOINT=live.compute, OS_PROJECT_ID='admin',
+                              OS_AUTH_URL='http://127.0.0.1:9/unused',
+                              OS_COMPUTE_API_VERSION=api_version)
+
+    def run(self, *args):
+        proc = subprocess.run([self.cmd, *args], env=self.env, capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 0, 'nova %s failed:\n%s\n%s' % (
+            ' '.join(args), proc.stdout, proc.stderr)
+        return proc.stdout
+
+    def table(self, *args) -> list[dict]:
+        """Rows of a prettytable listing as dicts."""
+        rows = [line for line in self.run(*args).splitlines() if line.startswith('|')]
+        if not rows:
+            return []
+        split = [[cell.strip() for cell in row.strip('|').split('|')] for row in rows]
+        return [dict(zip(split[0], row, strict=False)) for row in split[1:]]
+
+    def properties(self, *args) -> dict:
+        return {row['Property']: row['Value'] for row in self.table(*args)}
+
+
+@pytest.mark.parametrize('api_version', [None, '2.96', '2.1'],
+                         ids=['default', '2.96', '2.1'])
+def test_nova_scenario(live, api_version):
+    nova = Nova(live, api_version)
+    assert {'m1.tiny', 'm1.small'} <= {f['Name'] for f in nova.table('flavor-list')}
+
+    booted = nova.properties('boot', '--flavor', 'm1.tiny', '--image', IMAGE,
+                             *(['--nic', 'none'] if api_version != '2.1' else []),
+                             'vm-nova')
+    sid = booted['id']
+    live.wait(sid, 'ACTIVE')
+    assert [s['Status'] for s in nova.table('list') if s['ID'] == sid] == ['ACTIVE']
+    shown = nova.properties('show', 'vm-nova')
+    assert shown['id'] == sid and shown['status'] == 'ACTIVE'
+
+    nova.run('resize', sid, 'm1.small')
+    live.wait(sid, 'VERIFY_RESIZE')
+    nova.run('resize-confirm', sid)
+    assert live.wait(sid, 'ACTIVE')['flavor']['original_name'] == 'm1.small'
+
+    host = live.server(sid)['OS-EXT-SRV-ATTR:host']
+    nova.run('migrate', sid)
+    assert live.wait(sid, 'VERIFY_RESIZE')['OS-EXT-SRV-ATTR:host'] != host
+    nova.run('resize-revert', sid)
+    assert live.wait(sid, 'ACTIVE')['OS-EXT-SRV-ATTR:host'] == host
+
+    # Before 2.25 block_migration is a plain boolean (default False), and the fake
+    # hosts share no storage.
+    nova.run('live-migration', *(['--block-migrate'] if api_version == '2.1' else []), sid)
+    live.wait_migration(sid, 'live-migration')
+    assert live.wait(sid, 'ACTIVE')['OS-EXT-SRV-ATTR:host'] != host
+
+    migrations = nova.table('migration-list', '--instance-uuid', sid)
+    assert len(migrations) == 3
+    if api_version != '2.1':
+        assert sorted(m['Type'] for m in migrations) == [
+            'live-migration', 'migration', 'resize']
+        # Only in-progress live migrations are listed per server; none is left.
+        assert nova.table('server-migration-list', sid) == []
+
+    actions = nova.table('instance-action-list', sid)
+    assert [a['Action'] for a in actions] == [
+        'create', 'resize', 'confirmResize', 'migrate', 'revertResize', 'live-migration']
+    detail = nova.run('instance-action', sid, actions[-1]['Request_ID'])
+    assert '| live-migration' in detail and "'event': '" in detail, detail
+    assert_scenario_records(live, sid)
+
+    nova.run('delete', sid)
+    live.wait_gone(sid)

@@ -1,0 +1,241 @@
+"""The ``novalite`` CLI run in-process (main(argv)) against a live all-in-one HTTP API."""
+
+import json
+import socket
+
+import pytest
+import yaml
+
+from novalite.cli import main as cli_main
+from novalite.conf import CONF
+
+ENV_VARS = ('OS_ENDPOINT', 'OS_COMPUTE_ENDPOINT', 'OS_TOKEN', 'OS_AUTH_TYPE',
+            'OS_COMPUTE_API_VERSION', 'OS_USERNAME', 'OS_PROJECT_ID', 'OS_PROJECT_NAME',
+            'NOVALITE_URL')
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def api(cloud_factory, monkeypatch):
+    """A cloud serving HTTP, with NOVALITE_URL pointing the CLI at it as admin."""
+    cloud = cloud_factory(**{
+        'osapi_compute_listen_port': _free_port(),
+        # Slow enough that a live migration shows a few progress samples (~0.1 s).
+        'fake_driver.live_migration_bandwidth_mb_s': 15000.0,
+    })
+    cloud.aio._start_http()
+    for var in ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv('NOVALITE_URL', cloud.aio.endpoint.replace('http://',
+                                                                  'http://admin:admin@'))
+    return cloud
+
+
+@pytest.fixture
+def run(capsys):
+    def invoke(*argv, expect=0):
+        code = cli_main.main(list(argv))
+        out, err = capsys.readouterr()
+        assert code == expect, f'exit {code}\nstdout:\n{out}\nstderr:\n{err}'
+        return out, err
+    return invoke
+
+
+def _boot(run, name='vm1', flavor='m1.tiny'):
+    out, err = run('boot', name, '--flavor', flavor, '--image', 'cirros-0.6.2-x86_64-disk',
+                   '--poll', '-f', 'json')
+    return json.loads(out), err
+
+
+def test_boot_poll_list_show(api, run):
+    server, err = _boot(run)
+    assert server['status'] == 'ACTIVE'
+    assert server['name'] == 'vm1'
+    assert 'ACTIVE on compute' in err and 'boot finished in' in err
+
+    out, _ = run('list')
+    assert 'vm1' in out and 'ACTIVE' in out and 'Running' in out
+    rows = json.loads(run('list', '-f', 'json')[0])
+    assert [(r['Name'], r['Status']) for r in rows] == [('vm1', 'ACTIVE')]
+    assert run('list', '--status', 'ERROR', '-f', 'value', '-c', 'ID')[0] == ''
+    assert run('list', '--all-tenants', '-f', 'value', '-c', 'Name')[0] == 'vm1\n'
+
+    out, _ = run('show', 'vm1')
+    assert server['id'] in out and 'm1.tiny (1 vCPU' in out and 'cirros' in out
+    by_id = yaml.safe_load(run('show', server['id'], '-f', 'yaml')[0])
+    assert by_id['name'] == 'vm1' and by_id['flavor']['original_name'] == 'm1.tiny'
+    assert run('show', 'vm1', '-f', 'value', '-c', 'status')[0] == 'ACTIVE\n'
+
+    _, err = run('stop', 'vm1', '--poll')
+    assert 'SHUTOFF' in err
+    _, err = run('start', 'vm1', '--poll')
+    assert 'ACTIVE' in err
+    _, err = run('reboot', 'vm1', '--hard', '--poll')
+    assert 'reboot finished' in err
+    out, _ = run('reboot', 'vm1')
+    assert 'Request to reboot server vm1 has been accepted. (Request-ID: req-' in out
+    api.wait_status(server['id'], 'ACTIVE')
+
+    api.boot('twin')
+    api.boot('twin')
+    _, err = run('show', 'twin', expect=1)
+    assert 'ERROR (NoUniqueMatch): Multiple servers are named' in err
+
+    _, err = run('delete', 'vm1', 'twin-does-not-exist', expect=1)
+    assert "No server with a name or ID of 'twin-does-not-exist'" in err
+    _, err = run('delete', 'vm1', '--wait')
+    assert 'deleted in' in err
+    _, err = run('show', server['id'], expect=1)
+    assert 'ERROR (NotFound)' in err
+
+
+def test_resize_confirm_migrate_revert(api, run):
+    server, _ = _boot(run)
+    _, err = run('resize', 'vm1', 'm1.small', '--poll')
+    assert 'VERIFY_RESIZE' in err and 'resize finished in' in err
+    _, err = run('resize-confirm', 'vm1', '--poll')
+    assert 'ACTIVE' in err
+    assert api.server(server['id'])['flavor']['original_name'] == 'm1.small'
+
+    host = api.server(server['id'])['OS-EXT-SRV-ATTR:host']
+    out, err = run('migrate', 'vm1', '--wait')
+    assert 'VERIFY_RESIZE' in err
+    assert api.server(server['id'])['OS-EXT-SRV-ATTR:host'] != host
+    _, err = run('resize-revert', 'vm1', '--poll')
+    assert 'resize-revert finished' in err
+    assert api.server(server['id'])['OS-EXT-SRV-ATTR:host'] == host
+
+    rows = json.loads(run('migration-list', '-f', 'json')[0])
+    assert sorted((r['Type'], r['Status']) for r in rows) == [
+        ('migration', 'reverted'), ('resize', 'confirmed')]
+    rows = json.loads(run('migration-list', '--migration-type', 'resize',
+                          '--instance-uuid', 'vm1', '--limit', '5', '-f', 'json')[0])
+    assert [r['Status'] for r in rows] == ['confirmed']
+
+    out, _ = run('instance-action-list', 'vm1')
+    for action in ('create', 'resize', 'confirmResize', 'migrate', 'revertResize'):
+        assert action in out
+    actions = json.loads(run('instance-action-list', 'vm1', '-f', 'json')[0])
+    request_id = next(a['Request ID'] for a in actions if a['Action'] == 'resize')
+    out, _ = run('instance-action-show', 'vm1', request_id)
+    assert 'compute_finish_resize' in out
+    shown = json.loads(run('instance-action-show', 'vm1', request_id, '-f', 'json')[0])
+    assert shown['action'] == 'resize' and shown['events']
+
+
+def test_live_migration_poll_shows_progress(api, run):
+    server, _ = _boot(run)
+    host = api.server(server['id'])['OS-EXT-SRV-ATTR:host']
+    _, err = run('live-migration', 'vm1', '--poll')
+    assert 'MIGRATING' in err and 'live-migration finished in' in err
+    assert 'memory' in err and 'disk' in err and '(running)' in err
+    assert api.server(server['id'])['OS-EXT-SRV-ATTR:host'] != host
+    rows = json.loads(run('migration-list', '--migration-type', 'live-migration',
+                          '-f', 'json')[0])
+    assert rows[0]['Status'] == 'completed'
+    assert run('server-migration-list', 'vm1', '-f', 'value')[0] == ''
+
+    # A forced host skips the scheduler; "force" only exists up to 2.67.
+    target = next(h for h in ('compute1', 'compute2', 'compute3')
+                  if h != api.server(server['id'])['OS-EXT-SRV-ATTR:host'])
+    _, err = run('live-migration', 'vm1', target, '--force', '--block-migrate', 'true',
+                 '--poll')
+    assert f'ACTIVE on {target}' in err
+
+
+def test_live_migration_failure_exits_nonzero(api, run):
+    _boot(run)
+    # The destination rejects the guest: the migration ends in error, the server stays.
+    CONF.set_override('fail_operations', {'pre_live_migration': 'dest says no'},
+                      group='fake_driver')
+    _, err = run('live-migration', 'vm1', '--poll', expect=1)
+    assert 'ERROR (OperationFailed)' in err
+    assert "ended 'error'" in err or "ended 'failed'" in err
+    assert 'dest says no' in err
+    assert 'Request-ID: req-' in err
+
+
+def test_failures_explain_why(api, run):
+    out, _ = run('flavor-create', 'huge', 'huge', '40000', '1', '1', '-f', 'json')
+    assert json.loads(out)['ram'] == 40000
+    _, err = run('boot', 'big', '--flavor', 'huge', '--image', 'cirros-0.6.2-x86_64-disk',
+                 '--poll', expect=1)
+    assert 'ERROR (OperationFailed): boot of server big failed' in err
+    assert 'No valid host was found' in err
+    assert 'RamFilter removed 3 of 3 hosts' in err
+    assert 'Traceback' not in err
+
+    _boot(run)
+    _, err = run('resize', 'vm1', 'm1.tiny', expect=1)
+    assert err.startswith('ERROR (BadRequest): When resizing, instances must change flavor!'
+                          ' (HTTP 400) (Request-ID: req-')
+    _, err = run('migrate', 'vm1', '--host', 'nowhere', expect=1)
+    assert '(HTTP 400)' in err
+    _, err = run('show', 'no-such-server', expect=1)
+    assert "ERROR (NotFound): No server with a name or ID of 'no-such-server'" in err
+
+
+def test_flavor_create_list_show_delete(api, run):
+    out, _ = run('flavor-create', 'test.one', 'auto', '1024', '5', '2', '--swap', '512',
+                 '--ephemeral', '1', '--is-public', 'false', '-f', 'json')
+    flavor = json.loads(out)
+    assert flavor['vcpus'] == 2 and flavor['swap'] == 512
+    assert flavor['os-flavor-access:is_public'] is False
+    assert 'test.one' not in run('flavor-list')[0]
+    out, _ = run('flavor-list', '--all')
+    assert 'test.one' in out and 'm1.tiny' in out
+    shown = json.loads(run('flavor-show', 'test.one', '-f', 'json')[0])
+    assert shown['id'] == flavor['id']
+    out, _ = run('flavor-delete', 'test.one')
+    assert 'deleted' in out
+    _, err = run('flavor-show', 'test.one', expect=1)
+    assert 'ERROR (NotFound)' in err
+    _, err = run('flavor-create', 'm1.tiny', 'dup', '1', '1', '1', expect=1)
+    assert '(HTTP 409)' in err
+
+
+def test_hypervisors_services_versions(api, run):
+    out, _ = run('hypervisor-list')
+    assert 'compute1' in out and 'compute3' in out
+    hyp = json.loads(run('hypervisor-show', 'compute2', '-f', 'json')[0])
+    assert hyp['hypervisor_hostname'] == 'compute2'
+
+    rows = json.loads(run('service-list', '--binary', 'nova-compute', '-f', 'json')[0])
+    assert sorted(r['Host'] for r in rows) == ['compute1', 'compute2', 'compute3']
+    out, _ = run('service-disable', 'compute1', 'nova-compute', '--reason', 'maint',
+                 '-f', 'json')
+    assert json.loads(out)['status'] == 'disabled'
+    out, _ = run('service-list', '--host', 'compute1', '-f', 'value', '-c', 'Status',
+                 '-c', 'Disabled Reason')
+    assert out.split() == ['disabled', 'maint']
+    run('service-enable', 'compute1', 'nova-compute')
+    out, _ = run('service-force-down', 'compute1', 'nova-compute', '-f', 'json')
+    assert json.loads(out)['forced_down'] is True
+    out, _ = run('service-force-down', 'compute1', 'nova-compute', '--unset', '-f', 'json')
+    assert json.loads(out)['forced_down'] is False
+
+    out, _ = run('version-list')
+    assert 'v2.1' in out and 'CURRENT' in out and 'this session uses 2.100' in out
+
+    out, _ = run('--os-compute-api-version', '2.12', 'service-disable', 'compute2',
+                 'nova-compute', '-f', 'json')
+    assert json.loads(out)['status'] == 'disabled'
+    run('--os-compute-api-version', '2.12', 'service-enable', 'compute2', 'nova-compute')
+    _, err = run('--os-compute-api-version', '2.20', 'server-migration-list', 'x', expect=1)
+    assert 'needs compute API microversion 2.23' in err
+
+    _, err = run('--os-token', 'alice:proj', 'hypervisor-list', expect=1)
+    assert 'ERROR (Forbidden)' in err and '(HTTP 403)' in err
+
+
+def test_connection_refused_is_a_clean_error(run, monkeypatch):
+    for var in ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    _, err = run('--os-endpoint', f'http://127.0.0.1:{_free_port()}', 'list', expect=1)
+    assert err.startswith('ERROR (ConnectionRefused): Unable to reach the compute API')
+    assert 'Traceback' not in err

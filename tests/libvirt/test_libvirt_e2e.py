@@ -1,0 +1,154 @@
+"""End to end through novalite with real libvirtd daemons and a real (TCG) guest.
+
+One scenario, in the order an operator would meet it: boot, resize (the guest sees
+the new vCPU count), cold migrate + revert, live migrate there and back (the guest
+keeps running: its console tick counter continues), and an aborted live migration
+(bandwidth throttled so it is still running when the abort arrives).
+"""
+
+import os
+import time
+
+import pytest
+
+from tests.integration.client import Client
+from tests.libvirt.fixtures import HOSTS
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+BOOT_TIMEOUT = 90
+
+
+def _other(host):
+    return next(h for h in HOSTS if h != host)
+
+
+def _wait_status(client, sid, status, timeout=BOOT_TIMEOUT):
+    return client.wait(sid, status, timeout=timeout)
+
+
+def _migrations(client, sid, kind):
+    return [m for m in client.get('/os-migrations?instance_uuid=%s' % sid)['migrations']
+            if m['migration_type'] == kind]
+
+
+def _live_migrate(client, cluster, sid, source):
+    """Live-migrate and check the guest kept running across the move."""
+    last = cluster.ticks(source, sid)[-1][0]
+    started = time.monotonic()
+    client.action(sid, {'os-migrateLive': {'host': None, 'block_migration': 'auto'}})
+    client.wait_for(lambda: client.server(sid)['OS-EXT-STS:task_state'] is None and
+                    client.server(sid)['OS-EXT-SRV-ATTR:host'] != source,
+                    timeout=90, what='live migration away from %s' % source)
+    took = time.monotonic() - started
+    dest = client.server(sid)['OS-EXT-SRV-ATTR:host']
+    assert dest == _other(source)
+    assert client.server(sid)['status'] == 'ACTIVE'
+    ticks = cluster.wait_ticks(dest, sid, count=2, after=0, timeout=30)
+    # No reboot: the counter goes on from where it was on the source.
+    assert cluster.boots(dest, sid) == 0, cluster.console(dest, sid)[:400]
+    assert ticks[0][0] > last, (last, ticks[:3])
+    assert not os.path.exists(os.path.join(cluster.instances_paths[source], sid))
+    return dest, took
+
+
+def test_boot_resize_migrate_live_abort(libvirt_cluster, libvirt_hosts):
+    cluster = libvirt_cluster
+    client = Client(cluster.endpoint)
+    timings = {}
+    image = cluster.register_image('tiny-guest', os.environ.get(
+        'NOVALITE_TEST_GUEST_DIR', '/var/tmp/novalite-guest'))
+    for fid, ram, vcpus, disk in (('lv1', 128, 1, 1), ('lv2', 192, 2, 2)):
+        client.request('POST', '/flavors', {'flavor': {
+            'id': fid, 'name': 'lv.%s' % fid, 'ram': ram, 'vcpus': vcpus, 'disk': disk}},
+            expect=200)
+
+    # -- boot ------------------------------------------------------------------------------
+    t0 = time.monotonic()
+    r = client.request('POST', '/servers', {'server': {
+        'name': 'tiny', 'flavorRef': 'lv1', 'imageRef': image, 'networks': 'none'}},
+        expect=202)
+    sid = r.json()['server']['id']
+    server = _wait_status(client, sid, 'ACTIVE')
+    host = server['OS-EXT-SRV-ATTR:host']
+    ticks = cluster.wait_ticks(host, sid, count=1)
+    timings['boot_to_guest_userspace'] = time.monotonic() - t0
+    assert ticks[-1][3] == 1  # one vCPU
+    hypervisors = {h['hypervisor_hostname']: h for h in
+                   client.get('/os-hypervisors/detail')['hypervisors']}
+    assert hypervisors[host]['hypervisor_type'] == 'QEMU'
+
+    # -- resize to 2 vCPUs / 192 MiB: the guest reboots on the other host and sees them -----
+    t0 = time.monotonic()
+    client.action(sid, {'resize': {'flavorRef': 'lv2'}})
+    server = _wait_status(client, sid, 'VERIFY_RESIZE')
+    new_host = server['OS-EXT-SRV-ATTR:host']
+    assert new_host == _other(host)
+    ticks = cluster.wait_ticks(new_host, sid, count=1, boots=1)
+    timings['resize_to_guest_userspace'] = time.monotonic() - t0
+    assert ticks[-1][3] == 2, ticks[-1]
+    assert ticks[-1][2] > 128 * 1024 * 0.8  # MemTotal grew past the old 128 MiB guest
+    assert os.path.isdir(os.path.join(cluster.instances_paths[host], sid + '_resize'))
+    client.action(sid, {'confirmResize': None}, expect=204)
+    server = _wait_status(client, sid, 'ACTIVE')
+    assert server['flavor']['original_name'] == 'lv.lv2'
+    client.wait_for(lambda: not os.path.exists(
+        os.path.join(cluster.instances_paths[host], sid + '_resize')), what='source cleanup')
+    host = new_host
+
+    # -- cold migrate and revert: back on the original host with its own disk ----------------
+    t0 = time.monotonic()
+    client.action(sid, {'migrate': None})
+    server = _wait_status(client, sid, 'VERIFY_RESIZE')
+    assert server['OS-EXT-SRV-ATTR:host'] == _other(host)
+    cluster.wait_ticks(_other(host), sid, count=1, boots=1)
+    client.action(sid, {'revertResize': None})
+    server = _wait_status(client, sid, 'ACTIVE')
+    assert server['OS-EXT-SRV-ATTR:host'] == host
+    assert not os.path.exists(os.path.join(cluster.instances_paths[_other(host)], sid))
+    assert _migrations(client, sid, 'migration')[0]['status'] == 'reverted'
+    # The restored guest boots again on the original host: a second boot in its log.
+    cluster.wait_ticks(host, sid, count=2, boots=2)
+    timings['cold_migrate_and_revert'] = time.monotonic() - t0
+    assert cluster.ticks(host, sid)[-1][3] == 2
+
+    # -- live migration there and back --------------------------------------------------------
+    host, timings['live_migration_1'] = _live_migrate(client, cluster, sid, host)
+    host, timings['live_migration_2'] = _live_migrate(client, cluster, sid, host)
+    live = _migrations(client, sid, 'live-migration')
+    assert [m['status'] for m in live] == ['completed', 'completed']
+
+    # -- abort a running live migration ------------------------------------------------------
+    import libvirt
+    conn = libvirt.open(libvirt_hosts.uri(host))
+    try:
+        conn.lookupByUUIDString(sid).migrateSetMaxSpeed(1, 0)  # 1 MiB/s
+    finally:
+        conn.close()
+    last = cluster.ticks(host, sid)[-1][0]
+    t0 = time.monotonic()
+    client.action(sid, {'os-migrateLive': {'host': None, 'block_migration': 'auto'}})
+
+    def running_with_progress():
+        migs = client.get('/servers/%s/migrations' % sid)['migrations']
+        if migs and migs[0]['status'] == 'running' and \
+                (migs[0]['memory_processed_bytes'] or migs[0]['disk_processed_bytes']):
+            return migs[0]
+        return None
+
+    mig = client.wait_for(running_with_progress, timeout=60, what='a running migration')
+    client.request('DELETE', '/servers/%s/migrations/%s' % (sid, mig['id']), expect=202)
+    client.wait_for(lambda: _migrations(client, sid, 'live-migration')[0]['status'] ==
+                    'cancelled' and client.server(sid)['OS-EXT-STS:task_state'] is None,
+                    timeout=60, what='cancelled live migration')
+    timings['live_migration_abort'] = time.monotonic() - t0
+    server = client.server(sid)
+    assert server['OS-EXT-SRV-ATTR:host'] == host and server['status'] == 'ACTIVE'
+    cluster.wait_ticks(host, sid, count=1, after=last + 1)  # still running, same boot
+    assert not os.path.exists(os.path.join(cluster.instances_paths[_other(host)], sid))
+
+    # -- delete ---------------------------------------------------------------------------------
+    client.request('DELETE', '/servers/%s' % sid, expect=204)
+    client.wait(sid, 'DELETED', timeout=60)
+    assert not os.path.exists(os.path.join(cluster.instances_paths[host], sid))
+    print('timings (s):', {k: round(v, 1) for k, v in timings.items()})

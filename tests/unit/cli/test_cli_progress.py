@@ -1,0 +1,76 @@
+"""Rendering of the --poll progress display."""
+
+import io
+
+from novalite.cli import progress
+from novalite.cli.progress import Snapshot
+
+MIGRATION = {'id': 1, 'status': 'running', 'source_compute': 'c1', 'dest_compute': 'c2',
+             'memory_total_bytes': 1024 ** 3, 'memory_processed_bytes': 512 * 1024 ** 2,
+             'disk_total_bytes': 1024 ** 3, 'disk_processed_bytes': 1024 ** 3}
+
+
+class _Tty(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_bar():
+    assert progress.bar(0.0, 4) == '[----]'
+    assert progress.bar(0.5, 4) == '[##--]'
+    assert progress.bar(1.0, 4) == '[####]'
+
+
+def test_fraction_uses_phase_progress_and_copy():
+    assert progress.fraction(Snapshot('RESIZE', 'resize_prep')) == 0.10
+    assert progress.fraction(Snapshot('RESIZE', 'resize_migrating', progress=60)) == 0.60
+    assert progress.fraction(Snapshot('ACTIVE')) == 0.0
+    live = Snapshot('MIGRATING', 'migrating', migration=MIGRATION)
+    assert abs(progress.fraction(live) - (0.10 + 0.85 * 0.75)) < 1e-9
+
+
+def test_migration_fraction_without_totals():
+    assert progress.migration_fraction(None) is None
+    assert progress.migration_fraction({'memory_total_bytes': 0}) is None
+
+
+def test_describe_live_migration():
+    text = progress.describe(Snapshot('MIGRATING', 'migrating', migration=MIGRATION))
+    assert text == ('MIGRATING migrating c1 -> c2 (running) memory 512.0 MiB/1.0 GiB, '
+                    'disk 1.0 GiB/1.0 GiB')
+    assert progress.describe(Snapshot('ACTIVE', host='c2')) == 'ACTIVE on c2'
+
+
+def test_tty_redraws_in_place_and_finish_clears():
+    out = _Tty()
+    rep = progress.Reporter('resize vm', out)
+    assert rep.tty
+    rep.update(Snapshot('RESIZE', 'resize_prep', host='c1', elapsed=0.1))
+    rep.update(Snapshot('RESIZE', 'resize_finish', host='c2', elapsed=0.2))
+    rep.finish('vm: VERIFY_RESIZE on c2')
+    text = out.getvalue()
+    assert text.count('\r') == 3 and text.endswith('\r\x1b[Kvm: VERIFY_RESIZE on c2\n')
+    assert 'resize vm [##---' in text and ' 85% RESIZE resize_finish on c2  0.2s' in text
+
+
+def test_plain_prints_only_changes():
+    out = io.StringIO()
+    rep = progress.Reporter('boot vm', out)
+    assert not rep.tty
+    for _ in range(3):
+        rep.update(Snapshot('BUILD', 'scheduling', elapsed=0.05))
+    rep.update(Snapshot('BUILD', 'spawning', host='c1', elapsed=0.1))
+    rep.finish('vm: ACTIVE')
+    assert out.getvalue().splitlines() == [
+        '[    0.1s] boot vm: BUILD scheduling (10%)',
+        '[    0.1s] boot vm: BUILD spawning on c1 (70%)',
+        'vm: ACTIVE']
+
+
+def test_plain_live_migration_lines_ignore_byte_counts_for_change_detection():
+    out = io.StringIO()
+    rep = progress.Reporter('live-migration vm', out)
+    rep.update(Snapshot('MIGRATING', 'migrating', migration=MIGRATION))
+    rep.update(Snapshot('MIGRATING', 'migrating',
+                        migration=dict(MIGRATION, memory_processed_bytes=1024 ** 3)))
+    assert len(out.getvalue().splitlines()) == 1
