@@ -31,6 +31,8 @@ class _LiveJob:
         self.abort_requested = False
         self.force_requested = False
         self.lock = threading.Lock()
+        self.future = None
+        self.args = None
 
 
 class LiveMigrationMixin:
@@ -41,6 +43,13 @@ class LiveMigrationMixin:
             max_workers=workers, thread_name_prefix=f'live-migration-{self.host}')
 
     def cleanup_host(self):
+        # Stopping past the graceful timeout: hand the guests back to this host (the
+        # migrations end cancelled) rather than leave jobs running without a service.
+        for state in list(self._live_jobs.values()):
+            with state.lock:
+                state.abort_requested = True
+                if state.job is not None:
+                    state.job.abort()
         self._live_executor.shutdown(wait=False, cancel_futures=False)
 
     def _host_info(self):
@@ -113,10 +122,11 @@ class LiveMigrationMixin:
         uuid = instance['uuid']
         with self._event(context, uuid, 'compute_live_migration'):
             state = _LiveJob(migration)
+            state.args = (context, instance, dest, migrate_data)
             self._live_jobs[uuid] = state
             self.db.migration_update(migration['uuid'], {'status': 'queued'})
-            self._live_executor.submit(self._run_live_migration, context, instance, dest,
-                                       state, migrate_data)
+            state.future = self._live_executor.submit(self._run_live_migration, context,
+                                                      instance, dest, state, migrate_data)
 
     def _progress_writer(self, migration_uuid, instance_uuid):
         def write(p):
@@ -182,7 +192,19 @@ class LiveMigrationMixin:
             compute_utils.add_fault(self.db, uuid, exc, self.host)
             return
         if result == virt_driver.JOB_COMPLETED:
-            return self._post_live_migration(context, instance, dest, mig, migrate_data)
+            try:
+                return self._post_live_migration(context, instance, dest, mig, migrate_data)
+            except Exception as exc:
+                # The guest left this host; where it runs now is uncertain: say so.
+                LOG.exception('Post live migration of %s failed', uuid)
+                self.db.migration_update(mig['uuid'], {'status': 'error'})
+                try:
+                    self._update(uuid, {'vm_state': states.ERROR, 'task_state': None},
+                                 expected_task_state=states.MIGRATING)
+                except (exception.InstanceNotFound, exception.UnexpectedTaskStateError):
+                    pass
+                compute_utils.add_fault(self.db, uuid, exc, self.host)
+                return None
         if state.job.error:
             compute_utils.add_fault(self.db, uuid, exception.MigrationError(
                 reason=state.job.error), self.host)
@@ -246,6 +268,13 @@ class LiveMigrationMixin:
                     state.abort_requested = True
                     if state.job is not None:
                         state.job.abort()
+                    cancelled_in_queue = state.future is not None and state.future.cancel()
+                if cancelled_in_queue:
+                    # Never started: nothing on the destination to undo.
+                    self._live_jobs.pop(instance['uuid'], None)
+                    _, inst, dest, migrate_data = state.args
+                    self._rollback_live_migration(context, inst, dest, state.migration,
+                                                  migrate_data, 'cancelled', dest_ready=False)
             notify_instance(context, instance, 'live_migration_abort', 'end', self.host)
 
     # ------------------------------------------------------------ restart

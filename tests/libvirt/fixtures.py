@@ -108,6 +108,7 @@ class LibvirtCluster(Cluster):
             'libvirt.remote_instances_paths': ','.join(
                 '%s:%s' % (h, p) for h, p in self.instances_paths.items()),
             'libvirt.live_migration_monitor_interval': 0,
+            'libvirt.live_migration_permit_post_copy': 'true',
             'shutdown_timeout': 1,
         }
         conf.update(extra_conf or {})

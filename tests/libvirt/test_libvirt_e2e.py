@@ -2,8 +2,9 @@
 
 One scenario, in the order an operator would meet it: boot, resize (the guest sees
 the new vCPU count), cold migrate + revert, live migrate there and back (the guest
-keeps running: its console tick counter continues), and an aborted live migration
-(bandwidth throttled so it is still running when the abort arrives).
+keeps running: its console tick counter continues), an aborted live migration
+(bandwidth throttled so it is still running when the abort arrives) and a
+force-completed one (post-copy switch of a throttled migration).
 """
 
 import os
@@ -52,7 +53,7 @@ def _live_migrate(client, cluster, sid, source):
     return dest, took
 
 
-def test_boot_resize_migrate_live_abort(libvirt_cluster, libvirt_hosts):
+def test_boot_resize_migrate_live_abort_force(libvirt_cluster, libvirt_hosts):
     cluster = libvirt_cluster
     client = Client(cluster.endpoint)
     timings = {}
@@ -146,6 +147,40 @@ def test_boot_resize_migrate_live_abort(libvirt_cluster, libvirt_hosts):
     assert server['OS-EXT-SRV-ATTR:host'] == host and server['status'] == 'ACTIVE'
     cluster.wait_ticks(host, sid, count=1, after=last + 1)  # still running, same boot
     assert not os.path.exists(os.path.join(cluster.instances_paths[_other(host)], sid))
+
+    # -- force-complete a crawling live migration: it switches to post-copy -----------------
+    # Disks go first at full speed; once memory moves, crawl at 1 MiB/s (a guest that
+    # dirties memory faster than the link) until the operator forces completion.
+    conn = libvirt.open(libvirt_hosts.uri(host))
+    try:
+        dom = conn.lookupByUUIDString(sid)
+        dom.migrateSetMaxSpeed(100000, 0)
+        last = cluster.ticks(host, sid)[-1][0]
+        t0 = time.monotonic()
+        client.action(sid, {'os-migrateLive': {'host': None, 'block_migration': 'auto'}})
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if dom.jobStats().get('memory_processed'):
+                    dom.migrateSetMaxSpeed(1, 0)
+                    break
+            except libvirt.libvirtError:
+                pass  # no job yet
+            assert time.monotonic() < deadline, 'the migration never reached memory'
+            time.sleep(0.005)
+    finally:
+        conn.close()
+    mig = client.wait_for(running_with_progress, timeout=60, what='a running migration')
+    client.request('POST', '/servers/%s/migrations/%s/action' % (sid, mig['id']),
+                   {'force_complete': None}, expect=202)
+    client.wait_for(lambda: client.server(sid)['OS-EXT-STS:task_state'] is None and
+                    client.server(sid)['OS-EXT-SRV-ATTR:host'] == _other(host),
+                    timeout=60, what='force-completed live migration')
+    timings['live_migration_force_complete'] = time.monotonic() - t0
+    assert _migrations(client, sid, 'live-migration')[0]['status'] == 'completed'
+    host = _other(host)
+    ticks = cluster.wait_ticks(host, sid, count=2)
+    assert cluster.boots(host, sid) == 0 and ticks[0][0] > last
 
     # -- delete ---------------------------------------------------------------------------------
     client.request('DELETE', '/servers/%s' % sid, expect=204)

@@ -80,6 +80,7 @@ class LibvirtLiveMigrationJob(driver.LiveMigrationJob):
         self._migrate_error = None
         self._abort_sent = False
         self._timeout_fired = False
+        self._force_waiting = False
 
     def _abortable(self):
         return self.phase != 'post-copy'
@@ -143,13 +144,14 @@ class LibvirtLiveMigrationJob(driver.LiveMigrationJob):
                         self._force_requested = True
                     elif self.phase != 'post-copy':
                         self._abort_requested = True
-            if self._abort_requested and not self._abort_sent:
-                self._try_abort(dom)
-            elif self._force_requested and self.phase == 'pre-copy':
-                self._try_force(dom)
-            if now - last_read >= interval:
+            forcing = self._force_requested and self.phase == 'pre-copy'
+            if now - last_read >= interval or forcing:
                 last_read = now
                 self._read_stats(dom, progress_callback)
+            if self._abort_requested and not self._abort_sent:
+                self._try_abort(dom)
+            elif forcing:
+                self._try_force(dom)
         worker.join()
         error = self._migrate_error
         if error is None:
@@ -198,10 +200,17 @@ class LibvirtLiveMigrationJob(driver.LiveMigrationJob):
     def _try_force(self, dom):
         lv = self._libvirt
         if self.flags & lv.VIR_MIGRATE_POSTCOPY:
+            if not self.progress.get('memory_processed'):
+                # Disks are still being copied: QEMU can only switch to post-copy once
+                # memory is being sent. The request stands until then.
+                if not self._force_waiting:
+                    self._force_waiting = True
+                    LOG.info('Live migration of %s will switch to post-copy when its '
+                             'memory copy starts', self.instance_uuid)
+                return
             try:
                 dom.migrateStartPostCopy(0)
             except lv.libvirtError as exc:
-                # Too early (no memory sent yet): retried on the next poll.
                 LOG.debug('migrateStartPostCopy of %s: %s', self.instance_uuid, exc)
                 return
             with self._lock:

@@ -5,19 +5,25 @@ hypervisor cannot migrate."""
 import threading
 import time
 
-import libvirt
 import pytest
 from virt_helpers import make_flavor, make_instance
 
 from novalite.virt import driver
 from novalite.virt.libvirt import migration as lvmigration
 
+try:
+    import libvirt
+except ImportError:  # the autouse libvirt_module fixture skips (or fails) the tests
+    libvirt = None
+
+
 GiB = 1024 ** 3
 
 
 class ScriptedDomain:
-    """A running domain whose migration advances 10% of memory per jobStats() call and
-    ends when complete, aborted, or (once switched to post-copy / paused) quickly."""
+    """A running domain whose migration advances 1/steps of memory per jobStats() call
+    and ends when complete or aborted; with never_converges it stalls at the last step
+    until switched to post-copy or paused."""
 
     def __init__(self, xml, fail=None, steps=10, never_converges=False):
         self.xml = xml
@@ -30,6 +36,8 @@ class ScriptedDomain:
         self.aborted = False
         self.progress = 0
         self.job_started = threading.Event()
+        self.post_copy = False
+        self.stats_calls = 0
 
     def XMLDesc(self, flags=0):
         return self.xml
@@ -53,8 +61,11 @@ class ScriptedDomain:
     def jobStats(self, flags=0):
         if not self.job_started.is_set() or self.done.is_set():
             return {'type': libvirt.VIR_DOMAIN_JOB_NONE}
-        if not self.never_converges or self.state_code == libvirt.VIR_DOMAIN_PAUSED:
-            self.progress = min(self.steps, self.progress + 1)
+        self.stats_calls += 1
+        converging = not self.never_converges or self.post_copy or \
+            self.state_code == libvirt.VIR_DOMAIN_PAUSED
+        # A migration that never converges stalls just before the end.
+        self.progress = min(self.steps if converging else self.steps - 1, self.progress + 1)
         total = 128 * 1024 ** 2
         done = total * self.progress // self.steps
         if self.progress >= self.steps:
@@ -71,10 +82,10 @@ class ScriptedDomain:
         self.done.set()
 
     def migrateStartPostCopy(self, flags=0):
-        if self.progress == 0:
+        if not self.progress:
             raise libvirt.libvirtError('too early')
         self.calls.append(('postcopy',))
-        self.progress = self.steps - 1
+        self.post_copy = True
 
     def suspend(self):
         self.calls.append(('suspend',))
@@ -83,6 +94,11 @@ class ScriptedDomain:
     def resume(self):
         self.calls.append(('resume',))
         self.state_code = libvirt.VIR_DOMAIN_RUNNING
+
+
+@pytest.fixture(autouse=True)
+def fast_polls(monkeypatch):
+    monkeypatch.setattr(lvmigration, 'POLL_INTERVAL', 0.02)
 
 
 @pytest.fixture
@@ -147,7 +163,7 @@ def test_abort_cancels_and_the_guest_stays(source, monkeypatch):
     t = threading.Thread(target=lambda: result.append(job.run()))
     t.start()
     assert dom.job_started.wait(5)
-    time.sleep(0.3)
+    time.sleep(0.1)
     assert job.abort()
     t.join(10)
     assert result == [driver.JOB_CANCELLED] and job.error is None
@@ -162,7 +178,7 @@ def test_force_complete_switches_to_post_copy(source, monkeypatch):
     t = threading.Thread(target=lambda: result.append(job.run()))
     t.start()
     assert dom.job_started.wait(5)
-    time.sleep(0.3)
+    time.sleep(0.1)
     assert job.force_complete()
     t.join(10)
     assert result == [driver.JOB_COMPLETED] and ('postcopy',) in dom.calls
