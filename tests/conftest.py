@@ -29,6 +29,8 @@ PostgreSQL and MariaDB/MySQL.
 """
 
 import os
+import shutil
+import subprocess
 import uuid
 
 import pytest
@@ -214,3 +216,29 @@ def any_db_url(request):
     fixture = {'sqlite': 'sqlite_url', 'postgresql': 'pg_fresh_url',
                'mysql': 'mysql_fresh_url'}[request.param]
     return request.getfixturevalue(fixture)
+
+
+@pytest.fixture
+def private_rabbit_url(rabbit_url):
+    """rabbit_url on a throwaway vhost when the broker is local and rabbitmqctl works.
+
+    RabbitMQ queue names are per vhost, not per exchange: two clusters on one vhost
+    share the 'conductor' and 'compute.<host>' queues whatever their control_exchange.
+    """
+    ctl = shutil.which('rabbitmqctl')
+    if not ctl or '@127.0.0.1' not in rabbit_url and '@localhost' not in rabbit_url:
+        yield rabbit_url
+        return
+    vhost = 'novalite-lv-' + uuid.uuid4().hex[:8]
+    user = rabbit_url.split('://', 1)[1].split(':', 1)[0] or 'guest'
+    try:
+        subprocess.run([ctl, '-q', 'add_vhost', vhost], check=True, capture_output=True)
+        subprocess.run([ctl, '-q', 'set_permissions', '-p', vhost, user, '.*', '.*', '.*'],
+                       check=True, capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+        yield rabbit_url
+        return
+    try:
+        yield rabbit_url.rstrip('/') + '/' + vhost
+    finally:
+        subprocess.run([ctl, '-q', 'delete_vhost', vhost], check=False, capture_output=True)

@@ -345,8 +345,10 @@ class ResizeMixin:
     def reconcile_migrations(self, context):
         """At start: finish or roll back every cold move this host was part of."""
         for mig in self.db.migration_get_all(host=self.host):
-            if mig['status'] in states.MIGRATION_DONE or mig['migration_type'] not in (
-                    'resize', 'migration'):
+            # 'reverted' is final for the migration, but the source may still owe the
+            # instance its finish_revert_resize.
+            if (mig['status'] in states.MIGRATION_DONE and mig['status'] != 'reverted') \
+                    or mig['migration_type'] not in ('resize', 'migration'):
                 continue
             try:
                 self._reconcile_migration(context, mig)

@@ -345,8 +345,16 @@ def delete_allocations(consumer_id: str, rp_uuid: str | None = None) -> int:
 
 
 def move_allocations(source_consumer: str, target_consumer: str) -> None:
-    """Hand every allocation of one consumer to another (e.g. instance -> migration)."""
+    """Hand every allocation of one consumer to another (e.g. instance -> migration).
+
+    The target's own allocations are replaced. When the source holds nothing (a move
+    that already happened, run again after a crash) nothing changes.
+    """
     with writer() as s:
+        held = s.scalars(select(models.Allocation.id).where(
+            models.Allocation.consumer_id == source_consumer).limit(1)).first()
+        if held is None:
+            return
         s.execute(sa.delete(models.Allocation).where(
             models.Allocation.consumer_id == target_consumer))
         s.execute(update(models.Allocation).where(

@@ -11,8 +11,8 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def cluster(tmp_path, pg_fresh_url, rabbit_url):
-    c = Cluster(tmp_path / 'cluster', pg_fresh_url, rabbit_url, computes=2)
+def cluster(tmp_path, pg_fresh_url, private_rabbit_url):
+    c = Cluster(tmp_path / 'cluster', pg_fresh_url, private_rabbit_url, computes=2)
     c.start()
     try:
         yield c
@@ -107,8 +107,8 @@ def test_heartbeats_advance(cluster):
         what='every service heartbeat to advance')
 
 
-def test_boot_on_mariadb(tmp_path, mysql_fresh_url, rabbit_url):
-    c = Cluster(tmp_path / 'cluster', mysql_fresh_url, rabbit_url, computes=1)
+def test_boot_on_mariadb(tmp_path, mysql_fresh_url, private_rabbit_url):
+    c = Cluster(tmp_path / 'cluster', mysql_fresh_url, private_rabbit_url, computes=1)
     c.start()
     try:
         client = Client(c.endpoint)
@@ -118,8 +118,8 @@ def test_boot_on_mariadb(tmp_path, mysql_fresh_url, rabbit_url):
         c.stop()
 
 
-def test_eventlet_mode_boots_a_server(tmp_path, pg_fresh_url, rabbit_url):
-    c = Cluster(tmp_path / 'cluster', pg_fresh_url, rabbit_url, computes=1)
+def test_eventlet_mode_boots_a_server(tmp_path, pg_fresh_url, private_rabbit_url):
+    c = Cluster(tmp_path / 'cluster', pg_fresh_url, private_rabbit_url, computes=1)
     c.start(env={'NOVALITE_EVENTLET': '1'})
     try:
         for name in ('api', 'conductor', 'scheduler', 'compute1'):

@@ -38,8 +38,8 @@ def summary(results):
 
 
 @pytest.fixture
-def cluster(tmp_path, pg_fresh_url, rabbit_url):
-    c = Cluster(tmp_path / 'cluster', pg_fresh_url, rabbit_url, computes=1)
+def cluster(tmp_path, pg_fresh_url, private_rabbit_url):
+    c = Cluster(tmp_path / "cluster", pg_fresh_url, private_rabbit_url, computes=1)
     c.write_conf()
     # The cluster's API runs noauth2 (the test client needs it); the checker sees
     # the production setting from a later file, as an operator's host would.

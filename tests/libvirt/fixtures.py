@@ -11,6 +11,7 @@ import fcntl
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -125,6 +126,22 @@ class LibvirtCluster(Cluster):
                         % (HOSTS[host][0], self.instances_paths[host]))
             cmd += ['--config-file', path]
         return cmd
+
+    def stop(self):
+        # Computes first, while the conductor still answers their last reports; each
+        # group is signalled at once (a daemon needs a few seconds to leave the broker).
+        for group in (['api'] + list(HOSTS), ['scheduler', 'conductor']):
+            procs = [self.procs[n] for n in group if n in self.procs]
+            for p in procs:
+                if p.poll() is None:
+                    p.send_signal(signal.SIGTERM)
+            for p in procs:
+                try:
+                    p.wait(20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        super().stop()
 
     def register_image(self, name, path):
         out = subprocess.run([sys.executable, '-m', 'novalite.cmd.manage', '--config-file',

@@ -25,7 +25,7 @@ class ScriptedDomain:
     and ends when complete or aborted; with never_converges it stalls at the last step
     until switched to post-copy or paused."""
 
-    def __init__(self, xml, fail=None, steps=10, never_converges=False):
+    def __init__(self, xml, fail=None, steps=10, never_converges=False, disk_polls=0):
         self.xml = xml
         self.fail = fail
         self.steps = steps
@@ -38,6 +38,8 @@ class ScriptedDomain:
         self.job_started = threading.Event()
         self.post_copy = False
         self.stats_calls = 0
+        self.disk_polls = disk_polls
+        self.postcopy_attempts = 0
 
     def XMLDesc(self, flags=0):
         return self.xml
@@ -62,6 +64,11 @@ class ScriptedDomain:
         if not self.job_started.is_set() or self.done.is_set():
             return {'type': libvirt.VIR_DOMAIN_JOB_NONE}
         self.stats_calls += 1
+        if self.stats_calls <= self.disk_polls:  # block migration: disks go first
+            return {'type': libvirt.VIR_DOMAIN_JOB_UNBOUNDED, 'memory_total': 0,
+                    'memory_processed': 0, 'memory_remaining': 0, 'disk_total': GiB,
+                    'disk_processed': GiB * self.stats_calls // self.disk_polls,
+                    'disk_remaining': GiB - GiB * self.stats_calls // self.disk_polls}
         converging = not self.never_converges or self.post_copy or \
             self.state_code == libvirt.VIR_DOMAIN_PAUSED
         # A migration that never converges stalls just before the end.
@@ -82,6 +89,7 @@ class ScriptedDomain:
         self.done.set()
 
     def migrateStartPostCopy(self, flags=0):
+        self.postcopy_attempts += 1
         if not self.progress:
             raise libvirt.libvirtError('too early')
         self.calls.append(('postcopy',))
@@ -225,3 +233,13 @@ def test_flags_helper_incremental_copy():
                                         incremental=True)
     assert flags & libvirt.VIR_MIGRATE_NON_SHARED_INC
     assert not flags & libvirt.VIR_MIGRATE_NON_SHARED_DISK
+
+
+def test_force_complete_during_the_disk_copy_waits_for_memory(source, monkeypatch):
+    dom = ScriptedDomain(source[2], never_converges=True, disk_polls=5)
+    job = _job(source, monkeypatch, dom, permit_post_copy=True)
+    job.force_complete()
+    seen = []
+    assert job.run(seen.append) == driver.JOB_COMPLETED
+    assert dom.postcopy_attempts == 1 and job.phase == 'post-copy'
+    assert any(p['disk_processed'] and not p['memory_processed'] for p in seen)

@@ -1,0 +1,211 @@
+"""Kill a compute (SIGKILL) at each hop of a move, restart it, and check that the
+instance, the migration record, the allocations and the guests on both hosts agree.
+
+Every fake hypervisor operation takes OP_DELAY seconds here, so the test can catch a
+compute in the middle of the hop it wants to interrupt.
+"""
+
+import json
+import os
+import signal
+
+import pytest
+
+from novalite.cluster import Cluster
+from novalite.conf import CONF
+from novalite.db import api as db
+from novalite.db import session
+from tests.integration.client import Client
+
+pytestmark = pytest.mark.integration
+
+OP_DELAY = 2.0
+
+
+@pytest.fixture
+def slow_cluster(tmp_path, pg_fresh_url, private_rabbit_url):
+    c = Cluster(tmp_path / 'cluster', pg_fresh_url, private_rabbit_url, computes=2,
+                extra_conf={'fake_driver.operation_delay': OP_DELAY,
+                            'fake_driver.live_migration_bandwidth_mb_s': 100,
+                            'DEFAULT.graceful_shutdown_timeout': 1})
+    c.start()
+    CONF.set_override('connection', pg_fresh_url, group='database')
+    session.set_engine(None)
+    try:
+        yield c
+    finally:
+        c.stop()
+        session.set_engine(None)
+
+
+def guests(cluster, host):
+    path = os.path.join(cluster.workdir, 'fake', f'{host}.json')
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except FileNotFoundError:  # a host that never held a guest
+        return {'guests': {}, 'resize_backups': {}, 'incoming': {}}
+
+
+def kill_and_restart(cluster, host):
+    cluster.stop_process(host, sig=signal.SIGKILL)
+    cluster.start_process(host, 'compute', host)
+
+
+def node_uuid(host):
+    return db.compute_node_get_by_host_and_node(host)['uuid']
+
+
+def assert_consistent(cluster, client, sid):
+    """Exactly one host runs the guest, the one the API names; allocations match."""
+    server = client.server(sid)
+    assert server['OS-EXT-STS:task_state'] is None
+    host = server['OS-EXT-SRV-ATTR:host']
+    # Destination clean-ups are casts: give them a moment to land.
+    client.wait_for(lambda: not any(sid in guests(cluster, h)['incoming']
+                                    for h in cluster.compute_hosts),
+                    timeout=15, what='destination cleaned up')
+    holders = [h for h in cluster.compute_hosts if sid in guests(cluster, h)['guests']]
+    assert holders == [host], (holders, host)
+    allocs = db.get_allocations(sid)
+    assert list(allocs) == [node_uuid(host)]
+    for mig in db.migration_get_all(instance_uuid=sid):
+        if mig['status'] in ('confirmed', 'reverted', 'error', 'failed', 'completed',
+                             'cancelled'):
+            assert db.get_allocations(mig['uuid']) == {}
+    return server
+
+
+def boot(client):
+    sid = client.boot('crash')
+    server = client.wait(sid, 'ACTIVE', timeout=60)
+    return sid, server['OS-EXT-SRV-ATTR:host']
+
+
+def wait_task(client, sid, task, timeout=30):
+    client.wait_for(lambda: client.server(sid)['OS-EXT-STS:task_state'] == task,
+                    timeout=timeout, what=f'task {task}')
+
+
+def other(cluster, host):
+    return [h for h in cluster.compute_hosts if h != host][0]
+
+
+def test_dest_killed_in_prep_resize_rolls_back(slow_cluster):
+    client = Client(slow_cluster.endpoint)
+    sid, src = boot(client)
+    client.action(sid, {'migrate': None})
+    client.wait_for(lambda: (db.migration_get_all(instance_uuid=sid) or [{}])[0].get(
+        'dest_compute'), what='destination chosen')
+    kill_and_restart(slow_cluster, other(slow_cluster, src))
+    server = client.wait(sid, 'ACTIVE', timeout=60)
+    assert server['OS-EXT-SRV-ATTR:host'] == src
+    assert db.migration_get_all(instance_uuid=sid)[0]['status'] == 'error'
+    assert_consistent(slow_cluster, client, sid)
+
+
+def test_source_killed_in_resize_instance_rolls_back(slow_cluster):
+    client = Client(slow_cluster.endpoint)
+    sid, src = boot(client)
+    client.action(sid, {'migrate': None})
+    wait_task(client, sid, 'resize_migrating')
+    kill_and_restart(slow_cluster, src)
+    server = client.wait(sid, 'ACTIVE', timeout=60)
+    assert server['OS-EXT-SRV-ATTR:host'] == src
+    assert db.migration_get_all(instance_uuid=sid)[0]['status'] == 'error'
+    assert guests(slow_cluster, src)['guests'][sid]['power_state'] == 1
+    assert_consistent(slow_cluster, client, sid)
+
+
+def test_dest_killed_in_finish_resize_completes(slow_cluster):
+    client = Client(slow_cluster.endpoint)
+    sid, src = boot(client)
+    dst = other(slow_cluster, src)
+    client.action(sid, {'resize': {'flavorRef': '2'}})
+    wait_task(client, sid, 'resize_finish')
+    kill_and_restart(slow_cluster, dst)
+    server = client.wait(sid, 'VERIFY_RESIZE', timeout=60)
+    assert server['OS-EXT-SRV-ATTR:host'] == dst
+    assert db.migration_get_all(instance_uuid=sid)[0]['status'] == 'finished'
+    assert_consistent(slow_cluster, client, sid)
+    client.action(sid, {'confirmResize': None}, expect=204)
+    client.wait(sid, 'ACTIVE', timeout=60)
+    client.wait_for(lambda: db.migration_get_all(instance_uuid=sid)[0]['status'] ==
+                    'confirmed', what='confirmed')
+    assert_consistent(slow_cluster, client, sid)
+    assert sid not in guests(slow_cluster, src)['resize_backups']
+
+
+def test_source_killed_in_confirm_completes(slow_cluster):
+    client = Client(slow_cluster.endpoint)
+    sid, src = boot(client)
+    client.action(sid, {'migrate': None})
+    client.wait(sid, 'VERIFY_RESIZE', timeout=60)
+    client.action(sid, {'confirmResize': None}, expect=204)
+    client.wait_for(lambda: db.migration_get_all(instance_uuid=sid)[0]['status'] ==
+                    'confirming', what='confirming')
+    kill_and_restart(slow_cluster, src)
+    client.wait_for(lambda: db.migration_get_all(instance_uuid=sid)[0]['status'] ==
+                    'confirmed', timeout=60, what='confirmed after restart')
+    server = client.wait(sid, 'ACTIVE', timeout=60)
+    assert server['OS-EXT-SRV-ATTR:host'] == other(slow_cluster, src)
+    assert_consistent(slow_cluster, client, sid)
+    assert sid not in guests(slow_cluster, src)['resize_backups']
+
+
+def test_dest_killed_in_revert_completes(slow_cluster):
+    client = Client(slow_cluster.endpoint)
+    sid, src = boot(client)
+    client.action(sid, {'migrate': None})
+    client.wait(sid, 'VERIFY_RESIZE', timeout=60)
+    client.action(sid, {'revertResize': None})
+    wait_task(client, sid, 'resize_reverting')
+    kill_and_restart(slow_cluster, other(slow_cluster, src))
+    server = client.wait(sid, 'ACTIVE', timeout=60)
+    assert server['OS-EXT-SRV-ATTR:host'] == src
+    client.wait_for(lambda: db.migration_get_all(instance_uuid=sid)[0]['status'] ==
+                    'reverted', what='reverted')
+    assert_consistent(slow_cluster, client, sid)
+
+
+def test_source_killed_in_finish_revert_completes(slow_cluster):
+    client = Client(slow_cluster.endpoint)
+    sid, src = boot(client)
+    client.action(sid, {'migrate': None})
+    client.wait(sid, 'VERIFY_RESIZE', timeout=60)
+    client.action(sid, {'revertResize': None})
+    client.wait_for(lambda: db.migration_get_all(instance_uuid=sid)[0]['status'] ==
+                    'reverted', timeout=30, what='reverted by the destination')
+    kill_and_restart(slow_cluster, src)
+    server = client.wait(sid, 'ACTIVE', timeout=60)
+    assert server['OS-EXT-SRV-ATTR:host'] == src
+    assert_consistent(slow_cluster, client, sid)
+
+
+def test_live_migration_source_killed_keeps_guest_on_source(slow_cluster):
+    client = Client(slow_cluster.endpoint)
+    sid, src = boot(client)
+    client.action(sid, {'os-migrateLive': {'host': None, 'block_migration': 'auto'}})
+    client.wait_for(lambda: (db.migration_get_all(instance_uuid=sid) or [{}])[0].get(
+        'status') == 'running', timeout=30, what='running')
+    kill_and_restart(slow_cluster, src)
+    client.wait_for(lambda: db.migration_get_all(instance_uuid=sid)[0]['status'] ==
+                    'error', timeout=60, what='migration error after restart')
+    server = client.wait(sid, 'ACTIVE', timeout=60)
+    assert server['OS-EXT-SRV-ATTR:host'] == src
+    assert_consistent(slow_cluster, client, sid)
+
+
+def test_live_migration_dest_killed_still_completes(slow_cluster):
+    client = Client(slow_cluster.endpoint)
+    sid, src = boot(client)
+    dst = other(slow_cluster, src)
+    client.action(sid, {'os-migrateLive': {'host': None, 'block_migration': 'auto'}})
+    client.wait_for(lambda: (db.migration_get_all(instance_uuid=sid) or [{}])[0].get(
+        'status') == 'running', timeout=30, what='running')
+    kill_and_restart(slow_cluster, dst)
+    client.wait_for(lambda: db.migration_get_all(instance_uuid=sid)[0]['status'] in
+                    ('completed', 'error', 'failed'), timeout=90, what='migration ended')
+    server = client.wait(sid, 'ACTIVE', timeout=60)
+    assert_consistent(slow_cluster, client, sid)
+    assert server['OS-EXT-SRV-ATTR:host'] in (src, dst)
