@@ -186,10 +186,10 @@ class LiveMigrationMixin:
         try:
             result = state.job.run(self._progress_writer(mig['uuid'], uuid))
         except Exception as exc:
+            compute_utils.add_fault(self.db, uuid, exc, self.host)
             self.db.migration_update(mig['uuid'], {'status': 'error'})
             self._rollback_live_migration(context, instance, dest, mig, migrate_data,
                                           'error', dest_ready=True, vm_error=True)
-            compute_utils.add_fault(self.db, uuid, exc, self.host)
             return
         if result == virt_driver.JOB_COMPLETED:
             try:
@@ -197,13 +197,13 @@ class LiveMigrationMixin:
             except Exception as exc:
                 # The guest left this host; where it runs now is uncertain: say so.
                 LOG.exception('Post live migration of %s failed', uuid)
+                compute_utils.add_fault(self.db, uuid, exc, self.host)
                 self.db.migration_update(mig['uuid'], {'status': 'error'})
                 try:
                     self._update(uuid, {'vm_state': states.ERROR, 'task_state': None},
                                  expected_task_state=states.MIGRATING)
                 except (exception.InstanceNotFound, exception.UnexpectedTaskStateError):
                     pass
-                compute_utils.add_fault(self.db, uuid, exc, self.host)
                 return None
         if state.job.error:
             compute_utils.add_fault(self.db, uuid, exception.MigrationError(

@@ -127,10 +127,11 @@ class ComputeManager(ResizeMixin, LiveMigrationMixin, service.Manager):
                     self.driver.destroy(context, inst)
                 exc = exception.BuildAbortException(
                     instance_uuid=uuid, reason='the compute service restarted during the build')
+                # The fault first: whoever sees ERROR finds the reason too.
+                compute_utils.add_fault(self.db, uuid, exc, self.host)
                 self._update(uuid, {'vm_state': states.ERROR, 'task_state': None,
                                     'power_state': power_state.NOSTATE},
                              expected_task_state=task)
-                compute_utils.add_fault(self.db, uuid, exc, self.host)
         elif task == states.DELETING:
             self._do_terminate(context, inst)
         elif task in (states.POWERING_OFF, states.POWERING_ON) + states.SOFT_REBOOT_TASKS \
@@ -204,7 +205,8 @@ class ComputeManager(ResizeMixin, LiveMigrationMixin, service.Manager):
         except Exception:
             LOG.warning('Cleanup after failed spawn of %s failed', uuid, exc_info=True)
         self.db.delete_allocations(uuid)
-        if host_list:
+        if host_list or CONF.scheduler.max_attempts > 1:
+            # The conductor tries the next alternate, or says the retries ran out.
             try:
                 self._update(uuid, {'task_state': states.SCHEDULING, 'host': None,
                                     'node': None}, expected_task_state=states.SPAWNING)
@@ -214,10 +216,10 @@ class ComputeManager(ResizeMixin, LiveMigrationMixin, service.Manager):
                                                reason=str(exc))
             return
         try:
+            compute_utils.add_fault(self.db, uuid, exc, self.host)
             inst = self._update(uuid, {'vm_state': states.ERROR, 'task_state': None,
                                        'power_state': power_state.NOSTATE},
                                 expected_task_state=states.SPAWNING)
-            compute_utils.add_fault(self.db, uuid, exc, self.host)
             notify_instance(context, inst, 'create', 'error', self.host, error=str(exc))
         except (exception.InstanceNotFound, exception.UnexpectedTaskStateError):
             pass
@@ -285,8 +287,8 @@ class ComputeManager(ResizeMixin, LiveMigrationMixin, service.Manager):
         try:
             self.driver.destroy(context, instance)
         except Exception as exc:
-            self._update(uuid, {'vm_state': states.ERROR, 'task_state': None})
             compute_utils.add_fault(self.db, uuid, exc, self.host)
+            self._update(uuid, {'vm_state': states.ERROR, 'task_state': None})
             raise
         # Pending moves of this instance die with it: their allocations too.
         for mig in self.db.migration_get_all(instance_uuid=uuid):

@@ -63,11 +63,12 @@ class ResizeMixin:
         kwargs = {}
         if expected_task_state is not None:
             kwargs['expected_task_state'] = expected_task_state
+        # The fault first: whoever sees the state change finds the reason too.
+        compute_utils.add_fault(self.db, uuid, exc, self.host)
         try:
             self._update(uuid, values, **kwargs)
         except (exception.InstanceNotFound, exception.UnexpectedTaskStateError):
             LOG.info('Instance %s changed while failing its move', uuid)
-        compute_utils.add_fault(self.db, uuid, exc, self.host)
 
     # ------------------------------------------------------------ destination: prep
 
@@ -213,8 +214,8 @@ class ResizeMixin:
                                              resized, power_on=power_on)
         except Exception as exc:
             self.db.migration_update(migration['uuid'], {'status': 'error'})
-            self._update(uuid, {'vm_state': states.ERROR, 'task_state': None})
             compute_utils.add_fault(self.db, uuid, exc, self.host)
+            self._update(uuid, {'vm_state': states.ERROR, 'task_state': None})
             notify_instance(context, inst, 'resize_finish', 'error', self.host, error=str(exc))
             raise
         self.db.migration_update(migration['uuid'], {'status': 'finished'})
@@ -274,8 +275,8 @@ class ResizeMixin:
             except Exception as exc:
                 LOG.info('revert_resize of %s failed: %s', uuid, exc)
                 self.db.migration_update(migration['uuid'], {'status': 'error'})
-                self._update(uuid, {'vm_state': states.ERROR, 'task_state': None})
                 compute_utils.add_fault(self.db, uuid, exc, self.host)
+                self._update(uuid, {'vm_state': states.ERROR, 'task_state': None})
 
     def finish_revert_resize(self, context, instance, migration):
         """Source: restore the old flavor and host, restart the old guest."""
@@ -286,8 +287,8 @@ class ResizeMixin:
                     self._do_finish_revert(context, instance, migration)
             except Exception as exc:
                 LOG.info('finish_revert_resize of %s failed: %s', uuid, exc)
-                self._update(uuid, {'vm_state': states.ERROR, 'task_state': None})
                 compute_utils.add_fault(self.db, uuid, exc, self.host)
+                self._update(uuid, {'vm_state': states.ERROR, 'task_state': None})
 
     def _do_finish_revert(self, context, instance, migration):
         uuid = instance['uuid']

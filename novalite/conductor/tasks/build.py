@@ -16,9 +16,10 @@ EVENT = 'conductor_schedule_and_build_instances'
 def _set_error(context, instance_uuid, exc, host, expected_task_state):
     """Put a build that cannot go on into ERROR with a fault; never raises."""
     try:
+        # The fault first: whoever sees ERROR finds the reason too.
+        compute_utils.add_fault(db, instance_uuid, exc, host)
         inst = db.instance_update(instance_uuid, {'vm_state': states.ERROR, 'task_state': None},
                                   expected_task_state=expected_task_state)
-        compute_utils.add_fault(db, instance_uuid, exc, host)
         notify_instance(context, inst, 'create', 'error', host, binary='novalite-conductor',
                         error=str(exc))
     except (exception.InstanceNotFound, exception.UnexpectedTaskStateError):
@@ -122,7 +123,7 @@ class RescheduleBuildTask:
                 ctx, candidate['host'], inst, self.image, spec, self.host_list)
             return
         exc = exception.MaxRetriesExceeded(
-            reason=f'Exceeded maximum number of retries. Last failure: {self.reason}')
+            reason=f'Exhausted all hosts available; last failure: {self.reason}')
         _set_error(ctx, self.instance_uuid, exc, self.manager.host, states.SCHEDULING)
 
 

@@ -112,7 +112,7 @@ class MigrationTask:
             self._claimed_dest = True
             return candidate, self.host_list
         raise exception.MaxRetriesExceeded(
-            reason=f'Exceeded maximum number of retries. Last failure: {self.reason}')
+            reason=f'Exhausted all hosts available; last failure: {self.reason}')
 
     def _record_destination(self, selected):
         self.migration = db.migration_update(self.migration_uuid, {
