@@ -28,6 +28,20 @@ def maybe_monkey_patch(argv=None) -> bool:
     return _EVENTLET_PATCHED
 
 
+def run_db_service(argv, binary, topic, make_manager):
+    """Run a daemon that owns a database connection (conductor, scheduler) until
+    SIGTERM: register, heartbeat, consume ``topic``, tell systemd it is ready."""
+    conf = setup(argv, binary)
+    from novalite import all_in_one, service, systemd
+    from novalite.db import api as db
+    svc = service.Service(make_manager(conf.host), binary, topic, conf.host,
+                          register=all_in_one.db_register, heartbeat=db.service_heartbeat)
+    svc.start()
+    systemd.notify_ready()
+    service.wait_for_signal([svc])
+    return 0
+
+
 def setup(argv, prog, default_config_files=None, before_logging=None):
     """Parse options and set up logging; returns the CONF object."""
     from oslo_log import log as logging

@@ -8,17 +8,12 @@ common.maybe_monkey_patch()
 
 
 def main(argv=None):
-    conf = common.setup(sys.argv[1:] if argv is None else argv, 'novalite-scheduler')
-    from novalite import all_in_one, service, systemd
-    from novalite.db import api as db
-    from novalite.scheduler import manager
-    svc = service.Service(manager.SchedulerManager(conf.host), 'novalite-scheduler',
-                          'scheduler', conf.host, register=all_in_one.db_register,
-                          heartbeat=db.service_heartbeat)
-    svc.start()
-    systemd.notify_ready()
-    service.wait_for_signal([svc])
-    return 0
+    def manager(host):
+        from novalite.scheduler.manager import SchedulerManager
+        return SchedulerManager(host)
+
+    return common.run_db_service(sys.argv[1:] if argv is None else argv,
+                                 'novalite-scheduler', 'scheduler', manager)
 
 
 if __name__ == '__main__':

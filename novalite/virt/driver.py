@@ -58,6 +58,20 @@ def check_flavor_disks_can_move(old_flavor, new_flavor):
         raise ResizeError('Unable to resize disk down.')
 
 
+def decide_block_migration(requested, shared: bool) -> bool:
+    """Whether a live migration copies the disks: 'auto'/None picks by shared storage;
+    an explicit choice that contradicts the storage is a pre-check error."""
+    if requested is None or requested == 'auto':
+        return not shared
+    if not requested and not shared:
+        raise MigrationPreCheckError(
+            'Live migration can not be used without shared storage except a booted '
+            'from volume VM which does not have a local disk.')
+    if requested and shared:
+        raise MigrationPreCheckError('Block migration can not be used with shared storage.')
+    return bool(requested)
+
+
 def empty_progress():
     return dict(memory_total=0, memory_processed=0, memory_remaining=0,
                 disk_total=0, disk_processed=0, disk_remaining=0)

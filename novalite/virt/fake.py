@@ -451,16 +451,7 @@ class FakeDriver(driver.ComputeDriver):
             need_mb = _disk_mb(self._guest(instance))
         shared = (dest_check_data.get('is_shared_instance_path')
                   or dest_check_data.get('is_shared_block_storage'))
-        block = dest_check_data.get('block_migration')
-        if block is None or block == 'auto':
-            block = not shared
-        elif not block and not shared:
-            raise driver.MigrationPreCheckError(
-                'Live migration can not be used without shared storage except a booted '
-                'from volume VM which does not have a local disk.')
-        elif block and shared:
-            raise driver.MigrationPreCheckError(
-                'Block migration can not be used with shared storage.')
+        block = driver.decide_block_migration(dest_check_data.get('block_migration'), shared)
         available = dest_check_data.get('disk_available_mb')
         if (block and not dest_check_data.get('disk_over_commit')
                 and available is not None and need_mb > available):

@@ -644,16 +644,7 @@ class LibvirtDriver(driver.ComputeDriver):
         files = self.files(instance)
         shared = dest_check_data.get('dest_storage_id') == \
             imagebackend.storage_id(self.instances_path)
-        block = dest_check_data.get('block_migration')
-        if block is None or block == 'auto':
-            block = not shared
-        elif not block and not shared:
-            raise driver.MigrationPreCheckError(
-                'Live migration can not be used without shared storage except a booted '
-                'from volume VM which does not have a local disk.')
-        elif block and shared:
-            raise driver.MigrationPreCheckError(
-                'Block migration can not be used with shared storage.')
+        block = driver.decide_block_migration(dest_check_data.get('block_migration'), shared)
         meta = files.read_meta() or {}
         need = 0
         sizes = {}
