@@ -137,7 +137,8 @@ class AllInOne:
 
     @staticmethod
     def _stop_all(services):
-        threads = [threading.Thread(target=svc.stop, kwargs={'graceful_timeout': 5})
+        threads = [threading.Thread(target=svc.stop, kwargs={'graceful_timeout': 5,
+                                                              'wait_executor': False})
                    for svc in services]
         for t in threads:
             t.start()

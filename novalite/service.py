@@ -167,8 +167,13 @@ class Service:
             if self._stop.wait(max(spacing_fn(), 0.05)):
                 return
 
-    def stop(self, graceful_timeout: float | None = None):
-        """Stop consuming, let in-flight requests finish (bounded), then clean up."""
+    def stop(self, graceful_timeout: float | None = None, wait_executor: bool = True):
+        """Stop consuming, let in-flight requests finish (bounded), then clean up.
+
+        ``wait_executor=False`` skips joining oslo.messaging's idle worker threads (about
+        a second each); our own in-flight count has already been waited for. The
+        all-in-one uses it, since its process goes on.
+        """
         if self._stop.is_set():
             return
         self._stop.set()
@@ -178,7 +183,11 @@ class Service:
         if not self.manager.wait_idle(timeout):
             LOG.warning('%s stopped with requests still running', self.binary)
         if self._server is not None:
-            self._server.wait()
+            if wait_executor:
+                self._server.wait()
+            else:
+                threading.Thread(target=self._server.wait, daemon=True,
+                                 name=f'{self.binary}-rpc-wait').start()
         self.manager.cleanup_host()
         for t in self._threads:
             t.join(timeout=2)
