@@ -16,6 +16,15 @@ def main(argv=None):
     from novalite.compute import api as compute_api
     log = logging.getLogger('novalite-api')
     app = wsgi.make_app(conf, compute_api=compute_api.API())
+    if conf.api.auth_strategy == 'keystone':
+        ks = conf.keystone_authtoken
+        if not (ks.www_authenticate_uri or ks.auth_type):
+            # Without it every request would fail inside keystonemiddleware: refuse to
+            # start and say what is missing instead.
+            log.error('[api] auth_strategy = keystone needs a [keystone_authtoken] '
+                      'section (www_authenticate_uri, auth_type, auth_url, credentials); '
+                      'for development use [api] auth_strategy = noauth2')
+            return 2
     server = wsgi_server.make_server(app, conf.osapi_compute_listen,
                                      conf.osapi_compute_listen_port,
                                      conf.osapi_compute_workers)
