@@ -2,6 +2,7 @@
 
 import abc
 import importlib
+import json
 import logging
 import threading
 
@@ -56,6 +57,19 @@ def check_flavor_disks_can_move(old_flavor, new_flavor):
         raise ResizeError('Unable to resize disk down.')
     if (new_flavor.get('ephemeral_gb') or 0) < (old_flavor.get('ephemeral_gb') or 0):
         raise ResizeError('Unable to resize disk down.')
+
+
+def parse_cpu_info(cpu_info) -> dict:
+    """The source host's CPU description (a dict or its JSON) with at least ``arch``."""
+    info = cpu_info
+    if isinstance(info, str):
+        try:
+            info = json.loads(info)
+        except ValueError:
+            raise InvalidCPUInfo('Unreadable CPU info: %r' % (cpu_info,))
+    if not isinstance(info, dict) or not info.get('arch'):
+        raise InvalidCPUInfo('CPU info without an architecture: %r' % (info,))
+    return info
 
 
 def decide_block_migration(requested, shared: bool) -> bool:

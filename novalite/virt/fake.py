@@ -416,14 +416,7 @@ class FakeDriver(driver.ComputeDriver):
     # -- live move --------------------------------------------------------------------
 
     def compare_cpu(self, cpu_info_src):
-        info = cpu_info_src
-        if isinstance(info, str):
-            try:
-                info = json.loads(info)
-            except ValueError:
-                raise driver.InvalidCPUInfo('Unreadable CPU info: %r' % cpu_info_src)
-        if not isinstance(info, dict) or not info.get('arch'):
-            raise driver.InvalidCPUInfo('CPU info without an architecture: %r' % info)
+        info = driver.parse_cpu_info(cpu_info_src)
         if info['arch'] != self.hypervisor.cpu_arch:
             raise driver.InvalidCPUInfo(
                 'CPU architecture %s of the source host is incompatible with %s of host %s.'

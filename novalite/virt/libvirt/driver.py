@@ -7,7 +7,6 @@ UUID (the instance UUID). Disks are qcow2 files under ``[compute] instances_path
 (see imagebackend); the domain XML is built by config.build_domain.
 """
 
-import json
 import logging
 import os
 import shutil
@@ -594,14 +593,7 @@ class LibvirtDriver(driver.ComputeDriver):
     # ------------------------------------------------------------------ live move
 
     def compare_cpu(self, cpu_info_src):
-        info = cpu_info_src
-        if isinstance(info, str):
-            try:
-                info = json.loads(info)
-            except ValueError:
-                raise driver.InvalidCPUInfo('Unreadable CPU info: %r' % cpu_info_src)
-        if not isinstance(info, dict) or not info.get('arch'):
-            raise driver.InvalidCPUInfo('CPU info without an architecture: %r' % (info,))
+        info = driver.parse_cpu_info(cpu_info_src)
         own = self.get_available_resource(self.host)['cpu_info']
         if own.get('arch') and info['arch'] != own['arch']:
             raise driver.InvalidCPUInfo(
