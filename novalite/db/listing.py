@@ -155,15 +155,7 @@ def migrations(instance_uuid=None, status=None, migration_type=None, host=None,
             q = q.where(col == value)
     if host is not None:
         q = q.where(sa.or_(mig.source_compute == host, mig.dest_compute == host))
-    updated = sa.func.coalesce(mig.updated_at, mig.created_at)
-    if changes_since is not None:
-        q = q.where(updated >= changes_since)
-    if changes_before is not None:
-        q = q.where(updated <= changes_before)
-    q = q.order_by(mig.created_at.desc(), mig.id.desc())
-    with reader() as s:
-        rows = [to_dict(r) for r in s.scalars(q)]
-    return _window(rows, marker, 'uuid', limit)
+    return _newest_first_page(q, mig, changes_since, changes_before, marker, 'uuid', limit)
 
 
 # ---------------------------------------------------------------- instance actions
@@ -173,15 +165,22 @@ def instance_actions(instance_uuid: str, limit: int | None = None, marker=None,
     """Actions of one server, newest first; marker is a request id."""
     act = models.InstanceAction
     q = select(act).where(act.instance_uuid == instance_uuid)
-    updated = sa.func.coalesce(act.updated_at, act.created_at)
+    return _newest_first_page(q, act, changes_since, changes_before, marker, 'request_id',
+                              limit)
+
+
+def _newest_first_page(q, model, changes_since, changes_before, marker, key, limit):
+    """Apply the changes-since/before window on updated_at (created_at when never
+    updated), sort newest first and cut the page after ``marker``."""
+    updated = sa.func.coalesce(model.updated_at, model.created_at)
     if changes_since is not None:
         q = q.where(updated >= changes_since)
     if changes_before is not None:
         q = q.where(updated <= changes_before)
-    q = q.order_by(act.created_at.desc(), act.id.desc())
+    q = q.order_by(model.created_at.desc(), model.id.desc())
     with reader() as s:
         rows = [to_dict(r) for r in s.scalars(q)]
-    return _window(rows, marker, 'request_id', limit)
+    return _window(rows, marker, key, limit)
 
 
 # ---------------------------------------------------------------- flavors
