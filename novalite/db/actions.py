@@ -1,0 +1,114 @@
+"""Instance actions, their events, and instance faults."""
+
+from collections.abc import Iterable
+
+from sqlalchemy import select
+
+from novalite import exception
+from novalite.db import models
+from novalite.db.common import to_dict
+from novalite.db.models import utcnow
+from novalite.db.session import reader, writer
+
+
+def action_start(instance_uuid: str, action: str, request_id: str, user_id=None,
+                 project_id=None) -> dict:
+    now = utcnow()
+    with writer() as s:
+        row = models.InstanceAction(instance_uuid=instance_uuid, action=action,
+                                    request_id=request_id, user_id=user_id,
+                                    project_id=project_id, start_time=now, updated_at=now)
+        s.add(row)
+        s.flush()
+        return to_dict(row)
+
+
+def _action_for(s, instance_uuid, request_id):
+    return s.scalars(select(models.InstanceAction).where(
+        models.InstanceAction.instance_uuid == instance_uuid,
+        models.InstanceAction.request_id == request_id)
+        .order_by(models.InstanceAction.id.desc())).first()
+
+
+def action_event_start(instance_uuid: str, request_id: str, event: str, host=None) -> None:
+    now = utcnow()
+    with writer() as s:
+        action = _action_for(s, instance_uuid, request_id)
+        if action is None:
+            return
+        s.add(models.InstanceActionEvent(action_id=action.id, event=event, start_time=now,
+                                         host=host, created_at=now))
+        action.updated_at = now
+
+
+def action_event_finish(instance_uuid: str, request_id: str, event: str, result: str,
+                        traceback=None, details=None, host=None) -> None:
+    """Close the newest open event of that name; ``result`` is Success or Error."""
+    now = utcnow()
+    with writer() as s:
+        action = _action_for(s, instance_uuid, request_id)
+        if action is None:
+            return
+        ev = s.scalars(select(models.InstanceActionEvent).where(
+            models.InstanceActionEvent.action_id == action.id,
+            models.InstanceActionEvent.event == event,
+            models.InstanceActionEvent.finish_time.is_(None))
+            .order_by(models.InstanceActionEvent.id.desc())).first()
+        if ev is None:
+            ev = models.InstanceActionEvent(action_id=action.id, event=event,
+                                            start_time=now, host=host, created_at=now)
+            s.add(ev)
+        ev.finish_time = now
+        ev.result = result
+        ev.traceback = traceback
+        ev.details = details
+        ev.updated_at = now
+        action.updated_at = now
+        if result.lower() == 'error':
+            action.message = 'Error'
+
+
+def actions_get(instance_uuid: str) -> list[dict]:
+    with reader() as s:
+        return [to_dict(r) for r in s.scalars(select(models.InstanceAction).where(
+            models.InstanceAction.instance_uuid == instance_uuid).order_by(
+            models.InstanceAction.created_at.desc(), models.InstanceAction.id.desc()))]
+
+
+def action_get_by_request_id(instance_uuid: str, request_id: str) -> dict:
+    with reader() as s:
+        row = _action_for(s, instance_uuid, request_id)
+        if row is None:
+            raise exception.ActionNotFound(request_id=request_id)
+        return to_dict(row)
+
+
+def action_events_get(action_id: int) -> list[dict]:
+    with reader() as s:
+        return [to_dict(r) for r in s.scalars(select(models.InstanceActionEvent).where(
+            models.InstanceActionEvent.action_id == action_id).order_by(
+            models.InstanceActionEvent.created_at.desc(),
+            models.InstanceActionEvent.id.desc()))]
+
+
+def fault_create(instance_uuid: str, code: int, message: str, details=None, host=None) -> dict:
+    with writer() as s:
+        row = models.InstanceFault(instance_uuid=instance_uuid, code=code,
+                                   message=(message or '')[:255], details=details, host=host)
+        s.add(row)
+        s.flush()
+        return to_dict(row)
+
+
+def fault_get_latest(instance_uuids: Iterable[str]) -> dict[str, dict]:
+    """Newest fault per instance."""
+    uuids = list(instance_uuids)
+    if not uuids:
+        return {}
+    with reader() as s:
+        out: dict[str, dict] = {}
+        for row in s.scalars(select(models.InstanceFault).where(
+                models.InstanceFault.instance_uuid.in_(uuids)).order_by(
+                models.InstanceFault.id.desc())):
+            out.setdefault(row.instance_uuid, to_dict(row))
+        return out

@@ -1,0 +1,37 @@
+"""Helpers every table module shares: records as dicts, list arguments, the unset marker."""
+
+import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+UNSET = object()
+
+
+def to_dict(row) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    out = {}
+    for col in row.__table__.columns:
+        key = col.key
+        attr = 'metadata_' if col.key == 'metadata' else col.key
+        out[key] = getattr(row, attr)
+    return out
+
+
+def coerce(model, values: dict) -> dict:
+    """Turn ISO strings (datetimes that crossed RPC as JSON) back into datetimes."""
+    for key, value in values.items():
+        if isinstance(value, str):
+            col = model.__table__.columns.get(key)
+            if col is not None and isinstance(col.type, sa.DateTime):
+                values[key] = datetime.datetime.fromisoformat(value.rstrip('Z'))
+    return values
+
+
+def as_list(value) -> list:
+    if value is None or value is UNSET:
+        return []
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return list(value)
+    return [value]

@@ -1,0 +1,133 @@
+"""Flavors and their project access."""
+
+import uuid as uuidlib
+
+import sqlalchemy as sa
+from sqlalchemy import select
+
+from novalite import exception
+from novalite.db import models
+from novalite.db.common import to_dict
+from novalite.db.session import reader, writer
+
+
+def _flavor_dict(s, row) -> dict:
+    d = to_dict(row)
+    d['extra_specs'] = {e.key: e.value for e in s.scalars(
+        select(models.FlavorExtraSpec).where(models.FlavorExtraSpec.flavor_id == row.id))}
+    return d
+
+
+def flavor_create(name, memory_mb, vcpus, root_gb=0, flavorid=None, ephemeral_gb=0, swap=0,
+                  rxtx_factor=1.0, is_public=True, description=None, extra_specs=None,
+                  disabled=False) -> dict:
+    flavorid = str(flavorid) if flavorid is not None else str(uuidlib.uuid4())
+    with writer() as s:
+        if s.scalars(select(models.Flavor).where(models.Flavor.flavorid == flavorid)).first():
+            raise exception.FlavorExists(field='id', value=flavorid)
+        if s.scalars(select(models.Flavor).where(models.Flavor.name == name)).first():
+            raise exception.FlavorExists(field='name', value=name)
+        row = models.Flavor(name=name, memory_mb=memory_mb, vcpus=vcpus, root_gb=root_gb,
+                            flavorid=flavorid, ephemeral_gb=ephemeral_gb, swap=swap,
+                            rxtx_factor=rxtx_factor, is_public=is_public,
+                            description=description, disabled=disabled)
+        s.add(row)
+        s.flush()
+        for k, v in (extra_specs or {}).items():
+            s.add(models.FlavorExtraSpec(flavor_id=row.id, key=k, value=str(v)))
+        s.flush()
+        return _flavor_dict(s, row)
+
+
+def flavor_get_by_flavorid(flavorid, include_disabled=True) -> dict:
+    with reader() as s:
+        row = s.scalars(select(models.Flavor).where(
+            models.Flavor.flavorid == str(flavorid))).first()
+        if row is None or (row.disabled and not include_disabled):
+            raise exception.FlavorNotFound(flavor_id=flavorid)
+        return _flavor_dict(s, row)
+
+
+def flavor_get(flavor_db_id: int) -> dict:
+    with reader() as s:
+        row = s.get(models.Flavor, flavor_db_id)
+        if row is None:
+            raise exception.FlavorNotFound(flavor_id=flavor_db_id)
+        return _flavor_dict(s, row)
+
+
+def flavor_get_all() -> list[dict]:
+    with reader() as s:
+        rows = list(s.scalars(select(models.Flavor).order_by(models.Flavor.flavorid)))
+        specs: dict[int, dict] = {}
+        for e in s.scalars(select(models.FlavorExtraSpec)):
+            specs.setdefault(e.flavor_id, {})[e.key] = e.value
+        out = []
+        for r in rows:
+            d = to_dict(r)
+            d['extra_specs'] = specs.get(r.id, {})
+            out.append(d)
+        return out
+
+
+def flavor_projects(flavor_db_id: int) -> list[str]:
+    with reader() as s:
+        return list(s.scalars(select(models.FlavorProject.project_id).where(
+            models.FlavorProject.flavor_id == flavor_db_id)))
+
+
+def flavor_update(flavorid, **values) -> dict:
+    with writer() as s:
+        row = s.scalars(select(models.Flavor).where(
+            models.Flavor.flavorid == str(flavorid))).first()
+        if row is None:
+            raise exception.FlavorNotFound(flavor_id=flavorid)
+        for k, v in values.items():
+            setattr(row, k, v)
+        s.flush()
+        return _flavor_dict(s, row)
+
+
+def flavor_destroy(flavorid) -> None:
+    with writer() as s:
+        row = s.scalars(select(models.Flavor).where(
+            models.Flavor.flavorid == str(flavorid))).first()
+        if row is None:
+            raise exception.FlavorNotFound(flavor_id=flavorid)
+        s.execute(sa.delete(models.FlavorExtraSpec).where(
+            models.FlavorExtraSpec.flavor_id == row.id))
+        s.execute(sa.delete(models.FlavorProject).where(
+            models.FlavorProject.flavor_id == row.id))
+        s.delete(row)
+
+
+DEFAULT_FLAVORS = [
+    # flavorid, name, memory_mb, vcpus, root_gb (devstack's m1 family)
+    ('1', 'm1.tiny', 512, 1, 1),
+    ('2', 'm1.small', 2048, 1, 20),
+    ('3', 'm1.medium', 4096, 2, 40),
+    ('4', 'm1.large', 8192, 4, 80),
+    ('5', 'm1.xlarge', 16384, 8, 160),
+]
+
+
+def ensure_default_flavors() -> int:
+    """Create the m1.* flavors that are missing; returns how many were created."""
+    existing = {f['flavorid'] for f in flavor_get_all()}
+    n = 0
+    for flavorid, name, ram, vcpus, disk in DEFAULT_FLAVORS:
+        if flavorid not in existing:
+            try:
+                flavor_create(name, ram, vcpus, disk, flavorid=flavorid)
+                n += 1
+            except exception.FlavorExists:
+                pass
+    return n
+
+
+def flavor_record(flavor: dict) -> dict:
+    """The flavor as it is stored inside an instance (a self-contained snapshot)."""
+    return {k: flavor.get(k) for k in ('id', 'flavorid', 'name', 'memory_mb', 'vcpus',
+                                       'root_gb', 'ephemeral_gb', 'swap', 'rxtx_factor',
+                                       'is_public', 'description')} | {
+        'extra_specs': dict(flavor.get('extra_specs') or {})}

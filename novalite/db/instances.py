@@ -1,0 +1,152 @@
+"""Instances (compare-and-swap updates) and their request specs."""
+
+import uuid as uuidlib
+
+import sqlalchemy as sa
+from sqlalchemy import select, update
+
+from novalite import exception
+from novalite.db import models
+from novalite.db.common import UNSET, as_list, coerce, to_dict
+from novalite.db.models import utcnow
+from novalite.db.session import reader, writer
+
+
+def instance_create(values: dict) -> dict:
+    values = dict(values)
+    values.setdefault('uuid', str(uuidlib.uuid4()))
+    meta = values.pop('metadata', None)
+    with writer() as s:
+        row = models.Instance(**values)
+        row.metadata_ = meta or {}
+        s.add(row)
+        s.flush()
+        return to_dict(row)
+
+
+def instance_get(instance_uuid: str, read_deleted: str = 'no') -> dict:
+    with reader() as s:
+        q = select(models.Instance).where(models.Instance.uuid == instance_uuid)
+        if read_deleted == 'no':
+            q = q.where(models.Instance.deleted.is_(False))
+        row = s.scalars(q).first()
+        if row is None:
+            raise exception.InstanceNotFound(instance_id=instance_uuid)
+        return to_dict(row)
+
+
+def instance_get_all_by_host(host: str, include_deleted: bool = False) -> list[dict]:
+    with reader() as s:
+        q = select(models.Instance).where(models.Instance.host == host)
+        if not include_deleted:
+            q = q.where(models.Instance.deleted.is_(False))
+        return [to_dict(r) for r in s.scalars(q)]
+
+
+def instance_get_all_filtered(**filters) -> list[dict]:
+    """Instances matching exact-value filters on columns (None means IS NULL)."""
+    with reader() as s:
+        q = select(models.Instance).where(models.Instance.deleted.is_(False))
+        for key, value in filters.items():
+            col = getattr(models.Instance, key)
+            if isinstance(value, (list, tuple, set)):
+                q = q.where(col.in_(list(value)))
+            elif value is None:
+                q = q.where(col.is_(None))
+            else:
+                q = q.where(col == value)
+        return [to_dict(r) for r in s.scalars(q)]
+
+
+def instance_update(instance_uuid: str, values: dict, expected_task_state=UNSET,
+                    expected_vm_state=UNSET, expected_host=UNSET) -> dict:
+    """Compare-and-swap update of an instance.
+
+    ``expected_task_state`` (a value or list; None included means "no task") must hold
+    at the moment of the write, else UnexpectedTaskStateError; likewise the vm_state and
+    host expectations. Returns the updated record.
+    """
+    values = dict(values)
+    if 'metadata' in values:
+        values['metadata_'] = values.pop('metadata')
+    values['updated_at'] = utcnow()
+    coerce(models.Instance, values)
+    with writer() as s:
+        q = update(models.Instance).where(models.Instance.uuid == instance_uuid,
+                                          models.Instance.deleted.is_(False))
+        for col, expected in ((models.Instance.task_state, expected_task_state),
+                              (models.Instance.vm_state, expected_vm_state),
+                              (models.Instance.host, expected_host)):
+            if expected is UNSET:
+                continue
+            wanted = as_list(expected) if expected is not None else [None]
+            non_null = [w for w in wanted if w is not None]
+            cond = col.in_(non_null) if non_null else sa.false()
+            if None in wanted:
+                cond = sa.or_(cond, col.is_(None))
+            q = q.where(cond)
+        res = s.execute(q.values(**values).execution_options(synchronize_session=False))
+        row = s.scalars(select(models.Instance).where(
+            models.Instance.uuid == instance_uuid)).first()
+        if res.rowcount != 1:
+            if row is None or row.deleted:
+                raise exception.InstanceNotFound(instance_id=instance_uuid)
+            if expected_task_state is not UNSET and row.task_state not in (
+                    as_list(expected_task_state) if expected_task_state is not None
+                    else [None]):
+                raise exception.UnexpectedTaskStateError(
+                    instance_uuid=instance_uuid, expected=expected_task_state,
+                    actual=row.task_state)
+            raise exception.UnexpectedTaskStateError(
+                instance_uuid=instance_uuid,
+                expected={'vm_state': expected_vm_state if expected_vm_state is not UNSET
+                          else '*', 'host': expected_host if expected_host is not UNSET
+                          else '*'},
+                actual={'vm_state': row.vm_state, 'host': row.host})
+        return to_dict(row)
+
+
+def instance_destroy(instance_uuid: str) -> dict:
+    """Mark an instance deleted (soft row delete) and drop its allocations."""
+    now = utcnow()
+    with writer() as s:
+        row = s.scalars(select(models.Instance).where(
+            models.Instance.uuid == instance_uuid)).first()
+        if row is None:
+            raise exception.InstanceNotFound(instance_id=instance_uuid)
+        row.deleted = True
+        row.deleted_at = now
+        row.terminated_at = row.terminated_at or now
+        row.vm_state = 'deleted'
+        row.task_state = None
+        row.updated_at = now
+        rps = [r for (r,) in s.execute(select(models.Allocation.resource_provider_id).where(
+            models.Allocation.consumer_id == instance_uuid).distinct())]
+        s.execute(sa.delete(models.Allocation).where(
+            models.Allocation.consumer_id == instance_uuid))
+        if rps:
+            s.execute(update(models.ResourceProvider).where(
+                models.ResourceProvider.id.in_(rps)).values(
+                generation=models.ResourceProvider.generation + 1))
+        s.flush()
+        return to_dict(row)
+
+
+# ---------------------------------------------------------------- request specs
+
+def request_spec_save(instance_uuid: str, spec: dict) -> None:
+    with writer() as s:
+        row = s.scalars(select(models.RequestSpec).where(
+            models.RequestSpec.instance_uuid == instance_uuid)).first()
+        if row is None:
+            s.add(models.RequestSpec(instance_uuid=instance_uuid, spec=spec))
+        else:
+            row.spec = spec
+            row.updated_at = utcnow()
+
+
+def request_spec_get(instance_uuid: str) -> dict | None:
+    with reader() as s:
+        row = s.scalars(select(models.RequestSpec).where(
+            models.RequestSpec.instance_uuid == instance_uuid)).first()
+        return dict(row.spec) if row else None

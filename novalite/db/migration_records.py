@@ -1,0 +1,73 @@
+"""Migration records: create, read, compare-and-swap update."""
+
+import uuid as uuidlib
+
+import sqlalchemy as sa
+from sqlalchemy import select, update
+
+from novalite import exception
+from novalite.db import models
+from novalite.db.common import UNSET, as_list, coerce, to_dict
+from novalite.db.models import utcnow
+from novalite.db.session import reader, writer
+
+
+def migration_create(values: dict) -> dict:
+    values = dict(values)
+    values.setdefault('uuid', str(uuidlib.uuid4()))
+    with writer() as s:
+        row = models.Migration(**values)
+        s.add(row)
+        s.flush()
+        return to_dict(row)
+
+
+def migration_get(migration_id) -> dict:
+    with reader() as s:
+        col = models.Migration.uuid if isinstance(migration_id, str) else models.Migration.id
+        row = s.scalars(select(models.Migration).where(col == migration_id)).first()
+        if row is None:
+            raise exception.MigrationNotFound(migration_id=migration_id)
+        return to_dict(row)
+
+
+def migration_update(migration_id, values: dict, expected_status=UNSET) -> dict:
+    """Update a migration; with ``expected_status`` only from one of those statuses."""
+    values = dict(values)
+    values['updated_at'] = utcnow()
+    coerce(models.Migration, values)
+    with writer() as s:
+        col = models.Migration.uuid if isinstance(migration_id, str) else models.Migration.id
+        q = update(models.Migration).where(col == migration_id)
+        if expected_status is not UNSET:
+            q = q.where(models.Migration.status.in_(as_list(expected_status)))
+        res = s.execute(q.values(**values).execution_options(synchronize_session=False))
+        row = s.scalars(select(models.Migration).where(col == migration_id)).first()
+        if row is None:
+            raise exception.MigrationNotFound(migration_id=migration_id)
+        if res.rowcount != 1:
+            raise exception.UnexpectedMigrationStatus(migration_id=migration_id,
+                                                      actual=row.status,
+                                                      expected=expected_status)
+        return to_dict(row)
+
+
+def migration_get_all(instance_uuid=None, status=None, migration_type=None, host=None,
+                      source_compute=None, dest_compute=None) -> list[dict]:
+    with reader() as s:
+        q = select(models.Migration).where(models.Migration.hidden.is_(False))
+        if instance_uuid is not None:
+            q = q.where(models.Migration.instance_uuid == instance_uuid)
+        if status is not None:
+            q = q.where(models.Migration.status.in_(as_list(status)))
+        if migration_type is not None:
+            q = q.where(models.Migration.migration_type.in_(as_list(migration_type)))
+        if host is not None:
+            q = q.where(sa.or_(models.Migration.source_compute == host,
+                               models.Migration.dest_compute == host))
+        if source_compute is not None:
+            q = q.where(models.Migration.source_compute == source_compute)
+        if dest_compute is not None:
+            q = q.where(models.Migration.dest_compute == dest_compute)
+        q = q.order_by(models.Migration.created_at.desc(), models.Migration.id.desc())
+        return [to_dict(r) for r in s.scalars(q)]

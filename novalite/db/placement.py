@@ -1,0 +1,257 @@
+"""Compute nodes and the small in-database placement: providers, inventories and atomic claims."""
+
+import uuid as uuidlib
+from collections.abc import Iterable
+
+import sqlalchemy as sa
+from sqlalchemy import func, select, update
+
+from novalite import exception
+from novalite.db import models
+from novalite.db.common import to_dict
+from novalite.db.models import utcnow
+from novalite.db.session import reader, writer
+
+
+def compute_node_update(host: str, nodename: str, resources: dict, allocation_ratios: dict,
+                        reserved: dict, traits: Iterable[str] = ()) -> dict:
+    """Create or refresh a compute node and its resource provider inventory.
+
+    Inventory totals come from the hypervisor; allocation ratios and reserved amounts
+    from configuration. The provider generation moves on every inventory change so a
+    concurrent claim notices.
+    """
+    with writer() as s:
+        svc = s.scalars(select(models.Service).where(
+            models.Service.host == host,
+            models.Service.binary == 'novalite-compute')).first()
+        cn = s.scalars(select(models.ComputeNode).where(
+            models.ComputeNode.host == host,
+            models.ComputeNode.hypervisor_hostname == nodename)).first()
+        if cn is None:
+            cn = models.ComputeNode(uuid=str(uuidlib.uuid4()), host=host,
+                                    hypervisor_hostname=nodename,
+                                    hypervisor_type=resources.get('hypervisor_type', 'fake'))
+            s.add(cn)
+        cn.service_id = svc.id if svc else None
+        for key in ('hypervisor_type', 'hypervisor_version', 'host_ip', 'vcpus', 'memory_mb',
+                    'local_gb', 'vcpus_used', 'memory_mb_used', 'local_gb_used',
+                    'running_vms', 'cpu_info', 'uptime'):
+            if key in resources:
+                setattr(cn, key, resources[key])
+        cn.cpu_allocation_ratio = allocation_ratios['VCPU']
+        cn.ram_allocation_ratio = allocation_ratios['MEMORY_MB']
+        cn.disk_allocation_ratio = allocation_ratios['DISK_GB']
+        cn.traits = sorted(set(traits))
+        cn.updated_at = utcnow()
+        s.flush()
+        rp = s.scalars(select(models.ResourceProvider).where(
+            models.ResourceProvider.uuid == cn.uuid)).first()
+        if rp is None:
+            rp = models.ResourceProvider(uuid=cn.uuid, name=nodename, generation=0)
+            s.add(rp)
+            s.flush()
+        totals = {'VCPU': resources['vcpus'], 'MEMORY_MB': resources['memory_mb'],
+                  'DISK_GB': resources['local_gb']}
+        existing = {inv.resource_class: inv for inv in s.scalars(
+            select(models.Inventory).where(models.Inventory.resource_provider_id == rp.id))}
+        changed = False
+        for rc, total in totals.items():
+            inv = existing.get(rc)
+            want = dict(total=int(total), reserved=int(reserved.get(rc, 0)),
+                        max_unit=int(total), allocation_ratio=float(allocation_ratios[rc]))
+            if inv is None:
+                s.add(models.Inventory(resource_provider_id=rp.id, resource_class=rc, **want))
+                changed = True
+            elif any(getattr(inv, k) != v for k, v in want.items()):
+                for k, v in want.items():
+                    setattr(inv, k, v)
+                changed = True
+        if changed:
+            rp.generation += 1
+        s.flush()
+        return to_dict(cn)
+
+
+def compute_node_get_all(host=None) -> list[dict]:
+    with reader() as s:
+        q = select(models.ComputeNode).order_by(models.ComputeNode.id)
+        if host is not None:
+            q = q.where(models.ComputeNode.host == host)
+        return [to_dict(r) for r in s.scalars(q)]
+
+
+def compute_node_get(node_id) -> dict:
+    with reader() as s:
+        col = models.ComputeNode.uuid if isinstance(node_id, str) else models.ComputeNode.id
+        row = s.scalars(select(models.ComputeNode).where(col == node_id)).first()
+        if row is None:
+            raise exception.ComputeNodeNotFound(node=node_id)
+        return to_dict(row)
+
+
+def compute_node_get_by_host_and_node(host: str, nodename: str | None = None) -> dict:
+    with reader() as s:
+        q = select(models.ComputeNode).where(models.ComputeNode.host == host)
+        if nodename:
+            q = q.where(models.ComputeNode.hypervisor_hostname == nodename)
+        row = s.scalars(q).first()
+        if row is None:
+            raise exception.ComputeHostNotFound(host=host)
+        return to_dict(row)
+
+
+def _usage(s, rp_id: int) -> dict[str, int]:
+    rows = s.execute(select(models.Allocation.resource_class, func.sum(models.Allocation.used))
+                     .where(models.Allocation.resource_provider_id == rp_id)
+                     .group_by(models.Allocation.resource_class))
+    return {rc: int(used or 0) for rc, used in rows}
+
+
+def _provider_ids(s, rp_uuids: Iterable[str]) -> dict[str, models.ResourceProvider]:
+    rps = {rp.uuid: rp for rp in s.scalars(select(models.ResourceProvider).where(
+        models.ResourceProvider.uuid.in_(list(rp_uuids))))}
+    for u in rp_uuids:
+        if u not in rps:
+            raise exception.ResourceProviderNotFound(uuid=u)
+    return rps
+
+
+def _write_allocations(s, consumer_id, requests, project_id, user_id, replace):
+    """Check capacity and write allocations for one consumer; the caller retries races."""
+    rps = _provider_ids(s, requests.keys())
+    if replace:
+        s.execute(sa.delete(models.Allocation).where(
+            models.Allocation.consumer_id == consumer_id))
+    for rp_uuid, resources in requests.items():
+        rp = rps[rp_uuid]
+        inventories = {inv.resource_class: inv for inv in s.scalars(
+            select(models.Inventory).where(models.Inventory.resource_provider_id == rp.id))}
+        used = _usage(s, rp.id)
+        for rc, amount in resources.items():
+            if not amount:
+                continue
+            inv = inventories.get(rc)
+            if inv is None:
+                raise exception.InsufficientResources(amount=amount, resource_class=rc,
+                                                      provider=rp.name, free=0)
+            capacity = int((inv.total - inv.reserved) * inv.allocation_ratio)
+            free = capacity - used.get(rc, 0)
+            if amount > free or amount > inv.max_unit:
+                raise exception.InsufficientResources(amount=amount, resource_class=rc,
+                                                      provider=rp.name, free=max(free, 0))
+            s.add(models.Allocation(resource_provider_id=rp.id, consumer_id=consumer_id,
+                                    resource_class=rc, used=int(amount),
+                                    project_id=project_id, user_id=user_id))
+        # Generation CAS: a concurrent claim on this provider makes one of us retry.
+        res = s.execute(update(models.ResourceProvider)
+                        .where(models.ResourceProvider.id == rp.id,
+                               models.ResourceProvider.generation == rp.generation)
+                        .values(generation=rp.generation + 1))
+        if res.rowcount != 1:
+            raise exception.ResourceProviderGenerationConflict(uuid=rp.uuid)
+
+
+def claim_resources(consumer_id: str, requests: dict[str, dict[str, int]], project_id=None,
+                    user_id=None, replace: bool = False, retries: int = 10) -> None:
+    """Atomically allocate resources on providers for a consumer.
+
+    ``requests`` maps provider uuid -> {resource class: amount}. With ``replace`` the
+    consumer's existing allocations are dropped first in the same transaction. Raises
+    InsufficientResources when any provider lacks room; nothing is written then.
+    """
+    for attempt in range(retries):
+        try:
+            with writer() as s:
+                _write_allocations(s, consumer_id, requests, project_id, user_id, replace)
+            return
+        except exception.ResourceProviderGenerationConflict:
+            if attempt == retries - 1:
+                raise
+
+
+def get_allocations(consumer_id: str) -> dict[str, dict[str, int]]:
+    """Provider uuid -> {resource class: amount} of one consumer."""
+    with reader() as s:
+        rows = s.execute(select(models.ResourceProvider.uuid, models.Allocation.resource_class,
+                                models.Allocation.used)
+                         .join(models.ResourceProvider,
+                               models.ResourceProvider.id ==
+                               models.Allocation.resource_provider_id)
+                         .where(models.Allocation.consumer_id == consumer_id))
+        out: dict[str, dict[str, int]] = {}
+        for rp_uuid, rc, used in rows:
+            out.setdefault(rp_uuid, {})[rc] = out.get(rp_uuid, {}).get(rc, 0) + used
+        return out
+
+
+def get_allocations_full(consumer_id: str) -> dict:
+    """Allocations plus the owning project/user, for moving them to another consumer."""
+    with reader() as s:
+        row = s.scalars(select(models.Allocation).where(
+            models.Allocation.consumer_id == consumer_id)).first()
+    return {'allocations': get_allocations(consumer_id),
+            'project_id': row.project_id if row else None,
+            'user_id': row.user_id if row else None}
+
+
+def delete_allocations(consumer_id: str, rp_uuid: str | None = None) -> int:
+    """Drop a consumer's allocations (on one provider only when ``rp_uuid`` is given)."""
+    with writer() as s:
+        q = sa.delete(models.Allocation).where(models.Allocation.consumer_id == consumer_id)
+        if rp_uuid is not None:
+            rp = s.scalars(select(models.ResourceProvider).where(
+                models.ResourceProvider.uuid == rp_uuid)).first()
+            if rp is None:
+                return 0
+            q = q.where(models.Allocation.resource_provider_id == rp.id)
+        rps = [r for (r,) in s.execute(select(models.Allocation.resource_provider_id).where(
+            models.Allocation.consumer_id == consumer_id).distinct())]
+        n = s.execute(q).rowcount
+        if rps:
+            s.execute(update(models.ResourceProvider).where(
+                models.ResourceProvider.id.in_(rps)).values(
+                generation=models.ResourceProvider.generation + 1))
+        return n
+
+
+def move_allocations(source_consumer: str, target_consumer: str) -> None:
+    """Hand every allocation of one consumer to another (e.g. instance -> migration).
+
+    The target's own allocations are replaced. When the source holds nothing (a move
+    that already happened, run again after a crash) nothing changes.
+    """
+    with writer() as s:
+        held = s.scalars(select(models.Allocation.id).where(
+            models.Allocation.consumer_id == source_consumer).limit(1)).first()
+        if held is None:
+            return
+        s.execute(sa.delete(models.Allocation).where(
+            models.Allocation.consumer_id == target_consumer))
+        s.execute(update(models.Allocation).where(
+            models.Allocation.consumer_id == source_consumer).values(
+            consumer_id=target_consumer))
+
+
+def provider_usages(rp_uuid: str) -> dict[str, int]:
+    with reader() as s:
+        rp = s.scalars(select(models.ResourceProvider).where(
+            models.ResourceProvider.uuid == rp_uuid)).first()
+        if rp is None:
+            raise exception.ResourceProviderNotFound(uuid=rp_uuid)
+        return _usage(s, rp.id)
+
+
+def provider_inventories(rp_uuid: str) -> dict[str, dict]:
+    with reader() as s:
+        rp = s.scalars(select(models.ResourceProvider).where(
+            models.ResourceProvider.uuid == rp_uuid)).first()
+        if rp is None:
+            raise exception.ResourceProviderNotFound(uuid=rp_uuid)
+        return {inv.resource_class: to_dict(inv) for inv in s.scalars(
+            select(models.Inventory).where(models.Inventory.resource_provider_id == rp.id))}
+
+
+def all_consumers() -> set[str]:
+    with reader() as s:
+        return set(s.scalars(select(models.Allocation.consumer_id).distinct()))

@@ -1,0 +1,101 @@
+"""Services: registration, heartbeats and liveness."""
+
+import datetime
+import uuid as uuidlib
+
+import sqlalchemy as sa
+from sqlalchemy import select, update
+
+from novalite import exception
+from novalite.db import models
+from novalite.db.common import to_dict
+from novalite.db.models import utcnow
+from novalite.db.session import reader, writer
+
+
+def service_create(host: str, binary: str, topic: str, availability_zone=None) -> dict:
+    """Register a service, or refresh the row of one that registered before."""
+    now = utcnow()
+    with writer() as s:
+        row = s.scalars(select(models.Service).where(
+            models.Service.host == host, models.Service.binary == binary)).first()
+        if row is None:
+            row = models.Service(uuid=str(uuidlib.uuid4()), host=host, binary=binary,
+                                 topic=topic, availability_zone=availability_zone,
+                                 last_seen_up=now, report_count=0)
+            s.add(row)
+        else:
+            row.last_seen_up = now
+            row.topic = topic
+            if availability_zone:
+                row.availability_zone = availability_zone
+        s.flush()
+        return to_dict(row)
+
+
+def service_heartbeat(host: str, binary: str) -> dict | None:
+    now = utcnow()
+    with writer() as s:
+        s.execute(update(models.Service).where(
+            models.Service.host == host, models.Service.binary == binary).values(
+            last_seen_up=now, report_count=models.Service.report_count + 1,
+            updated_at=now))
+        return to_dict(s.scalars(select(models.Service).where(
+            models.Service.host == host, models.Service.binary == binary)).first())
+
+
+def service_get_all(host=None, binary=None) -> list[dict]:
+    with reader() as s:
+        q = select(models.Service).order_by(models.Service.id)
+        if host is not None:
+            q = q.where(models.Service.host == host)
+        if binary is not None:
+            q = q.where(models.Service.binary == binary)
+        return [to_dict(r) for r in s.scalars(q)]
+
+
+def service_get(service_id) -> dict:
+    with reader() as s:
+        col = models.Service.uuid if isinstance(service_id, str) else models.Service.id
+        row = s.scalars(select(models.Service).where(col == service_id)).first()
+        if row is None:
+            raise exception.ServiceNotFound(service_id=service_id)
+        return to_dict(row)
+
+
+def service_update(service_id, **values) -> dict:
+    with writer() as s:
+        col = models.Service.uuid if isinstance(service_id, str) else models.Service.id
+        row = s.scalars(select(models.Service).where(col == service_id)).first()
+        if row is None:
+            raise exception.ServiceNotFound(service_id=service_id)
+        for k, v in values.items():
+            setattr(row, k, v)
+        row.updated_at = utcnow()
+        s.flush()
+        return to_dict(row)
+
+
+def service_delete(service_id) -> None:
+    with writer() as s:
+        col = models.Service.uuid if isinstance(service_id, str) else models.Service.id
+        row = s.scalars(select(models.Service).where(col == service_id)).first()
+        if row is None:
+            raise exception.ServiceNotFound(service_id=service_id)
+        for cn in s.scalars(select(models.ComputeNode).where(
+                models.ComputeNode.service_id == row.id)):
+            s.execute(sa.delete(models.ResourceProvider).where(
+                models.ResourceProvider.uuid == cn.uuid))
+            s.delete(cn)
+        s.delete(row)
+
+
+def service_is_up(service: dict, down_time: int) -> bool:
+    if service.get('forced_down'):
+        return False
+    last = service.get('last_seen_up') or service.get('updated_at') or service.get('created_at')
+    if isinstance(last, str):
+        last = datetime.datetime.fromisoformat(last.rstrip('Z'))
+    if last is None:
+        return False
+    return (utcnow() - last).total_seconds() <= down_time
