@@ -193,6 +193,15 @@ class Forbidden(NovaliteException):
     msg_fmt = 'Policy does not allow %(action)s to be performed.'
 
 
+class HostNotAuthorized(Forbidden):
+    msg_fmt = ('Compute host %(host)s may not act on instance %(instance_uuid)s: it is '
+               'neither on that host nor in a move naming it.')
+
+
+class ServiceNotAuthorized(Forbidden):
+    msg_fmt = 'Compute host %(caller)s may not report as %(host)s.'
+
+
 class PolicyNotAuthorized(Forbidden):
     msg_fmt = 'Policy does not allow %(action)s to be performed.'
 

@@ -1,10 +1,14 @@
-"""Compute side of live migration.
+"""Compute side of live migration, one flow object per host.
 
 Destination: check_can_live_migrate_destination, pre_live_migration,
 post_live_migration_at_destination, rollback_live_migration_at_destination.
 Source: check_can_live_migrate_source, live_migration (queued on an executor bounded by
 max_concurrent_live_migrations, with progress written into the migration record),
 force-complete and abort, and the rollback when the job is cancelled or fails.
+
+Each state change is one ``record_step`` write of the state table. Steps that change no
+state (pre-checks, pre_live_migration, the destination's rollback) return their action
+events to the caller, which writes them with its own next step.
 """
 
 import concurrent.futures
@@ -13,313 +17,320 @@ import threading
 
 from novalite import exception
 from novalite.compute import states
-from novalite.compute import utils as compute_utils
+from novalite.compute.utils import Hop, fault_record
 from novalite.conf import CONF
 from novalite.notifications import notify_instance
 from novalite.virt import driver as virt_driver
 from novalite.virt import power_state
 
 LOG = logging.getLogger(__name__)
+MS = states.MS
+
+EVENTS = '_events'  # key of the events a no-state step hands back in its result
 
 
 class _LiveJob:
     """What the source knows of one outgoing live migration."""
 
-    def __init__(self, migration):
+    def __init__(self, migration, args):
         self.migration = migration
+        self.args = args
         self.job = None
         self.abort_requested = False
         self.force_requested = False
         self.lock = threading.Lock()
         self.future = None
-        self.args = None
 
 
-class LiveMigrationMixin:
-    def __init__(self):
-        self._live_jobs: dict[str, _LiveJob] = {}
+def _with_event(result: dict, hop: Hop, exc=None) -> dict:
+    result = dict(result or {})
+    result[EVENTS] = list(result.get(EVENTS) or []) + [hop.error(exc) if exc else hop.ok()]
+    return result
+
+
+class LiveMigrationFlow:
+    """Runs this host's side of live migrations.
+
+    Uses: ``host``, ``driver``, ``conductor`` (the host's conductor methods),
+    ``computes`` (compute RPC client for the peer), ``host_info`` (this node's record),
+    ``power_state_of`` and the service's in-flight accounting ``enter``/``leave``.
+    """
+
+    def __init__(self, host, driver, conductor, computes, host_info, power_state_of,
+                 enter, leave):
+        self.host = host
+        self.driver = driver
+        self.conductor = conductor
+        self.computes = computes
+        self.host_info = host_info
+        self.power_state_of = power_state_of
+        self._enter = enter
+        self._leave = leave
+        self._jobs: dict[str, _LiveJob] = {}
         workers = CONF.max_concurrent_live_migrations or 1000
-        self._live_executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix=f'live-migration-{self.host}')
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix=f'live-migration-{host}')
 
-    def cleanup_host(self):
+    def stop(self):
         # Stopping past the graceful timeout: hand the guests back to this host (the
         # migrations end cancelled) rather than leave jobs running without a service.
-        for state in list(self._live_jobs.values()):
+        for state in list(self._jobs.values()):
             with state.lock:
                 state.abort_requested = True
                 if state.job is not None:
                     state.job.abort()
-        self._live_executor.shutdown(wait=False, cancel_futures=False)
+        self._executor.shutdown(wait=False, cancel_futures=False)
 
-    def _host_info(self):
-        cn = self.rt.compute_nodes or self.rt.update_available_resource()
-        return next(iter(cn.values()))
+    def _step(self, context, name, instance, migration, **changes):
+        return self.conductor.record_step(context, name, instance['uuid'],
+                                          migration['uuid'], **changes)
 
     # ------------------------------------------------------------ pre-checks
 
     def check_can_live_migrate_destination(self, context, instance, block_migration,
                                            disk_over_commit, migration):
-        uuid = instance['uuid']
-        with self._event(context, uuid, 'compute_check_can_live_migrate_destination'):
-            src = self.db.compute_node_get_by_host_and_node(instance['host'], instance['node'])
-            try:
-                data = self.driver.check_can_live_migrate_destination(
-                    context, instance, src, self._host_info(), block_migration,
-                    disk_over_commit)
-            except virt_driver.InvalidCPUInfo as e:
-                raise exception.InvalidCPUInfo(reason=str(e))
-            except virt_driver.VirtDriverError as e:
-                raise exception.MigrationPreCheckError(reason=str(e))
-            data['dest_host_ip'] = self._host_info().get('host_ip')
-            data['dest_node'] = self._host_info().get('hypervisor_hostname')
-            return self.compute_rpcapi.check_can_live_migrate_source(
-                context, instance['host'], instance, data)
+        hop = Hop(context, 'compute_check_can_live_migrate_destination')
+        src = self.conductor.compute_node_get(instance['host'], instance['node'])
+        info = self.host_info()
+        try:
+            data = self.driver.check_can_live_migrate_destination(
+                context, instance, src, info, block_migration, disk_over_commit)
+        except virt_driver.InvalidCPUInfo as e:
+            raise exception.InvalidCPUInfo(reason=str(e))
+        except virt_driver.VirtDriverError as e:
+            raise exception.MigrationPreCheckError(reason=str(e))
+        data['dest_host_ip'] = info.get('host_ip')
+        data['dest_node'] = info.get('hypervisor_hostname')
+        data = self.computes.check_can_live_migrate_source(context, instance['host'],
+                                                           instance, data)
+        return _with_event(data, hop)
 
     def check_can_live_migrate_source(self, context, instance, dest_check_data):
-        with self._event(context, instance['uuid'], 'compute_check_can_live_migrate_source'):
-            try:
-                return self.driver.check_can_live_migrate_source(context, instance,
-                                                                 dest_check_data)
-            except virt_driver.VirtDriverError as e:
-                raise exception.MigrationPreCheckError(reason=str(e))
+        hop = Hop(context, 'compute_check_can_live_migrate_source')
+        try:
+            data = self.driver.check_can_live_migrate_source(context, instance,
+                                                             dest_check_data)
+        except virt_driver.VirtDriverError as e:
+            raise exception.MigrationPreCheckError(reason=str(e))
+        return _with_event(data, hop)
 
     # ------------------------------------------------------------ destination steps
 
     def pre_live_migration(self, context, instance, migrate_data):
-        with self._event(context, instance['uuid'], 'compute_pre_live_migration'):
-            notify_instance(context, instance, 'live_migration_pre', 'start', self.host)
-            data = self.driver.pre_live_migration(context, instance, migrate_data)
-            notify_instance(context, instance, 'live_migration_pre', 'end', self.host)
-            return data
+        hop = Hop(context, 'compute_pre_live_migration')
+        notify_instance(context, instance, 'live_migration_pre', 'start', self.host)
+        data = self.driver.pre_live_migration(context, instance, migrate_data)
+        notify_instance(context, instance, 'live_migration_pre', 'end', self.host)
+        return _with_event(data, hop)
 
     def post_live_migration_at_destination(self, context, instance, migration, migrate_data):
-        uuid = instance['uuid']
-        with self._event(context, uuid, 'compute_post_live_migration_at_destination'):
-            notify_instance(context, instance, 'live_migration_post_dest', 'start', self.host)
-            self.driver.post_live_migration_at_destination(context, instance, migrate_data)
-            # The source clears the task once the migration record says completed, so
-            # a client never sees the server settled while its migration still runs.
-            inst = self._update(uuid, {'host': self.host, 'node': migration['dest_node'],
-                                       'power_state': self._power_state(instance)},
-                                expected_task_state=states.MIGRATING)
-            notify_instance(context, inst, 'live_migration_post_dest', 'end', self.host)
-            return inst
+        hop = Hop(context, 'compute_post_live_migration_at_destination')
+        notify_instance(context, instance, 'live_migration_post_dest', 'start', self.host)
+        self.driver.post_live_migration_at_destination(context, instance, migrate_data)
+        # The source clears the task once the migration record says completed, so
+        # a client never sees the server settled while its migration still runs.
+        out = self._step(context, 'post_live_migration_at_destination', instance, migration,
+                         instance_values={'host': self.host, 'node': migration['dest_node'],
+                                          'power_state': self.power_state_of(instance)},
+                         events=[hop.ok()])
+        notify_instance(context, out['instance'], 'live_migration_post_dest', 'end',
+                        self.host)
+        return out['instance']
 
     def rollback_live_migration_at_destination(self, context, instance, migrate_data):
-        with self._event(context, instance['uuid'],
-                         'compute_rollback_live_migration_at_destination'):
-            notify_instance(context, instance, 'live_migration_rollback_dest', 'start',
-                            self.host)
-            self.driver.rollback_live_migration_at_destination(context, instance,
-                                                               migrate_data)
-            notify_instance(context, instance, 'live_migration_rollback_dest', 'end',
-                            self.host)
+        hop = Hop(context, 'compute_rollback_live_migration_at_destination')
+        notify_instance(context, instance, 'live_migration_rollback_dest', 'start', self.host)
+        self.driver.rollback_live_migration_at_destination(context, instance, migrate_data)
+        notify_instance(context, instance, 'live_migration_rollback_dest', 'end', self.host)
+        return _with_event({}, hop)
 
     # ------------------------------------------------------------ source
 
     def live_migration(self, context, instance, dest, migration, migrate_data):
-        uuid = instance['uuid']
-        with self._event(context, uuid, 'compute_live_migration'):
-            state = _LiveJob(migration)
-            state.args = (context, instance, dest, migrate_data)
-            self._live_jobs[uuid] = state
-            self.db.migration_update(migration['uuid'], {'status': 'queued'})
-            state.future = self._live_executor.submit(self._run_live_migration, context,
-                                                      instance, dest, state, migrate_data)
+        hop = Hop(context, 'compute_live_migration')
+        out = self._step(context, 'live_migration_queued', instance, migration,
+                         events=[hop.ok()])
+        state = _LiveJob(out['migration'], (context, instance, dest, migrate_data))
+        self._jobs[instance['uuid']] = state
+        state.future = self._executor.submit(self._run, context, instance, dest, state,
+                                             migrate_data)
 
     def _progress_writer(self, migration_uuid, instance_uuid):
         def write(p):
+            total = (p['memory_total'] or 0) + (p['disk_total'] or 0)
+            done = (p['memory_processed'] or 0) + (p['disk_processed'] or 0)
             try:
-                self.db.migration_update(migration_uuid, {
-                    'memory_total': p['memory_total'], 'memory_processed':
-                    p['memory_processed'], 'memory_remaining': p['memory_remaining'],
-                    'disk_total': p['disk_total'], 'disk_processed': p['disk_processed'],
-                    'disk_remaining': p['disk_remaining']})
-                total = (p['memory_total'] or 0) + (p['disk_total'] or 0)
-                done = (p['memory_processed'] or 0) + (p['disk_processed'] or 0)
-                if total:
-                    self._update(instance_uuid, {'progress': min(100, int(done * 100 /
-                                                                         total))})
+                self.conductor.record_progress(
+                    instance_uuid, progress=min(100, int(done * 100 / total)) if total
+                    else None, migration_uuid=migration_uuid, migration_values={
+                        k: p[k] for k in ('memory_total', 'memory_processed',
+                                          'memory_remaining', 'disk_total',
+                                          'disk_processed', 'disk_remaining')})
             except exception.NovaliteException:
                 pass
         return write
 
-    def _run_live_migration(self, context, instance, dest, state, migrate_data):
+    def _run(self, context, instance, dest, state, migrate_data):
         self._enter()
         try:
-            self._do_live_migration(context, instance, dest, state, migrate_data)
+            self._migrate(context, instance, dest, state, migrate_data)
         except Exception:
             LOG.exception('Live migration of %s failed unexpectedly', instance['uuid'])
         finally:
-            self._live_jobs.pop(instance['uuid'], None)
+            self._jobs.pop(instance['uuid'], None)
             self._leave()
 
-    def _do_live_migration(self, context, instance, dest, state, migrate_data):
-        uuid, mig = instance['uuid'], state.migration
+    def _migrate(self, context, instance, dest, state, migrate_data):
+        mig = state.migration
         if state.abort_requested:
-            return self._rollback_live_migration(context, instance, dest, mig,
-                                                 migrate_data, 'cancelled', dest_ready=False)
-        self.db.migration_update(mig['uuid'], {'status': 'preparing'})
+            return self._rollback(context, instance, dest, mig, migrate_data, MS.CANCELLED,
+                                  dest_ready=False)
+        mig = self._step(context, 'live_migration_preparing', instance, mig)['migration']
         notify_instance(context, instance, 'live_migration_pre', 'start', self.host)
         try:
-            migrate_data = self.compute_rpcapi.pre_live_migration(context, dest, instance,
-                                                                  migrate_data)
+            migrate_data = self.computes.pre_live_migration(context, dest, instance,
+                                                            migrate_data)
         except Exception as exc:
-            compute_utils.add_fault(self.db, uuid, exc, self.host)
-            return self._rollback_live_migration(context, instance, dest, mig, migrate_data,
-                                                 'error', dest_ready=True)
+            return self._rollback(context, instance, dest, mig, migrate_data, MS.ERROR,
+                                  dest_ready=True, exc=exc)
+        events = migrate_data.pop(EVENTS, [])
         block = bool(migrate_data.get('block_migration'))
         migrate_data.update(virt_driver.live_migration_settings(CONF, instance, block))
         with state.lock:
-            if state.abort_requested:
-                aborted = True
-            else:
-                aborted = False
-                self.db.migration_update(mig['uuid'], {'status': 'running'})
+            aborted = state.abort_requested
+            if not aborted:
+                mig = self._step(context, 'live_migration_running', instance, mig,
+                                 events=events)['migration']
                 state.job = self.driver.live_migration(context, instance, dest, migrate_data)
                 if state.force_requested:
                     state.job.force_complete()
         if aborted:
-            return self._rollback_live_migration(context, instance, dest, mig, migrate_data,
-                                                 'cancelled', dest_ready=True)
+            return self._rollback(context, instance, dest, mig, migrate_data, MS.CANCELLED,
+                                  dest_ready=True, events=events)
         try:
-            result = state.job.run(self._progress_writer(mig['uuid'], uuid))
+            result = state.job.run(self._progress_writer(mig['uuid'], instance['uuid']))
         except Exception as exc:
-            compute_utils.add_fault(self.db, uuid, exc, self.host)
-            self.db.migration_update(mig['uuid'], {'status': 'error'})
-            self._rollback_live_migration(context, instance, dest, mig, migrate_data,
-                                          'error', dest_ready=True, vm_error=True)
-            return
+            return self._rollback(context, instance, dest, mig, migrate_data, MS.ERROR,
+                                  dest_ready=True, exc=exc, vm_error=True)
         if result == virt_driver.JOB_COMPLETED:
-            try:
-                return self._post_live_migration(context, instance, dest, mig, migrate_data)
-            except Exception as exc:
-                # The guest left this host; where it runs now is uncertain: say so.
-                LOG.exception('Post live migration of %s failed', uuid)
-                compute_utils.add_fault(self.db, uuid, exc, self.host)
-                self.db.migration_update(mig['uuid'], {'status': 'error'})
-                try:
-                    self._update(uuid, {'vm_state': states.ERROR, 'task_state': None},
-                                 expected_task_state=states.MIGRATING)
-                except (exception.InstanceNotFound, exception.UnexpectedTaskStateError):
-                    pass
-                return None
-        if state.job.error:
-            compute_utils.add_fault(self.db, uuid, exception.MigrationError(
-                reason=state.job.error), self.host)
-        self._rollback_live_migration(context, instance, dest, mig, migrate_data,
-                                      'cancelled' if result == virt_driver.JOB_CANCELLED
-                                      else 'failed', dest_ready=True)
+            return self._post(context, instance, dest, mig, migrate_data)
+        exc = exception.MigrationError(reason=state.job.error) if state.job.error else None
+        self._rollback(context, instance, dest, mig, migrate_data,
+                       MS.CANCELLED if result == virt_driver.JOB_CANCELLED else MS.FAILED,
+                       dest_ready=True, exc=exc)
 
-    def _post_live_migration(self, context, instance, dest, mig, migrate_data):
+    def _post(self, context, instance, dest, mig, migrate_data):
         uuid = instance['uuid']
         notify_instance(context, instance, 'live_migration_post', 'start', self.host)
-        self.driver.post_live_migration(context, instance, migrate_data)
-        self.compute_rpcapi.post_live_migration_at_destination(context, dest, instance, mig,
-                                                               migrate_data)
-        self.db.delete_allocations(mig['uuid'])
-        self.db.migration_update(mig['uuid'], {'status': 'completed'})
-        self._update(uuid, {'task_state': None, 'progress': 0},
-                     expected_task_state=states.MIGRATING)
+        try:
+            self.driver.post_live_migration(context, instance, migrate_data)
+            self.computes.post_live_migration_at_destination(context, dest, instance, mig,
+                                                             migrate_data)
+            self._step(context, 'live_migration_completed', instance, mig,
+                       instance_values={'progress': 0})
+        except Exception as exc:
+            # The guest left this host; where it runs now is uncertain: say so.
+            LOG.exception('Post live migration of %s failed', uuid)
+            try:
+                self._step(context, 'live_post_failed', instance, mig, vm_state=states.ERROR,
+                           fault=fault_record(exc))
+            except exception.NovaliteException:
+                pass
+            return
         notify_instance(context, instance, 'live_migration_post', 'end', self.host)
         LOG.info('Live migration of %s to %s completed', uuid, dest)
 
-    def _rollback_live_migration(self, context, instance, dest, mig, migrate_data, status,
-                                 dest_ready, vm_error=False):
-        """The guest stays (or is back) on this host: undo the destination side."""
-        uuid = instance['uuid']
+    def _rollback(self, context, instance, dest, mig, migrate_data, status, dest_ready,
+                  exc=None, vm_error=False, events=()):
+        """The guest stays (or is back) on this host: undo the destination side, then
+        one write puts the records back."""
         notify_instance(context, instance, 'live_migration_rollback', 'start', self.host)
-        if self.db.get_allocations(mig['uuid']):
-            self.db.move_allocations(mig['uuid'], uuid)
+        events = list(events)
         if dest_ready:
-            self.compute_rpcapi.rollback_live_migration_at_destination(context, dest,
-                                                                       instance, migrate_data)
-        self.db.migration_update(mig['uuid'], {'status': status})
-        values = {'task_state': None, 'progress': 0,
-                  'power_state': self._power_state(instance)}
-        if vm_error:
-            values['vm_state'] = states.ERROR
+            try:
+                events += self.computes.rollback_live_migration_at_destination(
+                    context, dest, instance, migrate_data).get(EVENTS, [])
+            except Exception:
+                LOG.warning('Destination cleanup of %s on %s failed', instance['uuid'], dest,
+                            exc_info=True)
         try:
-            self._update(uuid, values, expected_task_state=states.MIGRATING)
-        except (exception.InstanceNotFound, exception.UnexpectedTaskStateError):
-            pass
+            self._step(context, 'live_migration_rolled_back', instance, mig, status=status,
+                       vm_state=states.ERROR if vm_error else None,
+                       instance_values={'progress': 0,
+                                        'power_state': self.power_state_of(instance)},
+                       fault=fault_record(exc) if exc is not None else None, events=events)
+        except (exception.InstanceNotFound, exception.UnexpectedTaskStateError,
+                exception.UnexpectedMigrationStatus) as e:
+            LOG.info('Instance %s changed during the rollback: %s', instance['uuid'], e)
         notify_instance(context, instance, 'live_migration_rollback', 'end', self.host)
 
-    def live_migration_force_complete(self, context, instance, migration):
-        with self._event(context, instance['uuid'], 'compute_live_migration_force_complete'):
-            notify_instance(context, instance, 'live_migration_force_complete', 'start',
-                            self.host)
-            state = self._live_jobs.get(instance['uuid'])
-            if state is not None:
-                with state.lock:
-                    state.force_requested = True
-                    if state.job is not None:
-                        state.job.force_complete()
-            notify_instance(context, instance, 'live_migration_force_complete', 'end',
-                            self.host)
+    def force_complete(self, context, instance, migration):
+        hop = Hop(context, 'compute_live_migration_force_complete')
+        notify_instance(context, instance, 'live_migration_force_complete', 'start',
+                        self.host)
+        state = self._jobs.get(instance['uuid'])
+        if state is not None:
+            with state.lock:
+                state.force_requested = True
+                if state.job is not None:
+                    state.job.force_complete()
+        self.conductor.record_events(context, instance['uuid'], [hop.ok()])
+        notify_instance(context, instance, 'live_migration_force_complete', 'end', self.host)
 
-    def live_migration_abort(self, context, instance, migration):
-        with self._event(context, instance['uuid'], 'compute_live_migration_abort'):
-            notify_instance(context, instance, 'live_migration_abort', 'start', self.host)
-            state = self._live_jobs.get(instance['uuid'])
-            if state is not None:
-                with state.lock:
-                    state.abort_requested = True
-                    if state.job is not None:
-                        state.job.abort()
-                    cancelled_in_queue = state.future is not None and state.future.cancel()
-                if cancelled_in_queue:
-                    # Never started: nothing on the destination to undo.
-                    self._live_jobs.pop(instance['uuid'], None)
-                    _, inst, dest, migrate_data = state.args
-                    self._rollback_live_migration(context, inst, dest, state.migration,
-                                                  migrate_data, 'cancelled', dest_ready=False)
-            notify_instance(context, instance, 'live_migration_abort', 'end', self.host)
+    def abort(self, context, instance, migration):
+        hop = Hop(context, 'compute_live_migration_abort')
+        notify_instance(context, instance, 'live_migration_abort', 'start', self.host)
+        state = self._jobs.get(instance['uuid'])
+        cancelled_in_queue = False
+        if state is not None:
+            with state.lock:
+                state.abort_requested = True
+                if state.job is not None:
+                    state.job.abort()
+                cancelled_in_queue = state.future is not None and state.future.cancel()
+        if cancelled_in_queue:
+            # Never started: nothing on the destination to undo.
+            self._jobs.pop(instance['uuid'], None)
+            _, inst, dest, migrate_data = state.args
+            self._rollback(context, inst, dest, state.migration, migrate_data, MS.CANCELLED,
+                           dest_ready=False, events=[hop.ok()])
+        else:
+            self.conductor.record_events(context, instance['uuid'], [hop.ok()])
+        notify_instance(context, instance, 'live_migration_abort', 'end', self.host)
 
     # ------------------------------------------------------------ restart
 
-    def reconcile_live_migrations(self, context):
+    def reconcile(self, context, mig):
         """At start: a live migration this host was the source of did not survive the
         restart. Keep the guest where it really is and make the records say so."""
-        for mig in self.db.migration_get_all(source_compute=self.host,
-                                             migration_type='live-migration'):
-            if mig['status'] in states.MIGRATION_DONE:
-                continue
-            try:
-                inst = self.db.instance_get(mig['instance_uuid'])
-            except exception.InstanceNotFound:
-                self.db.delete_allocations(mig['uuid'])
-                self.db.migration_update(mig['uuid'], {'status': 'error'})
-                continue
-            try:
-                self._reconcile_live(context, inst, mig)
-            except Exception:
-                LOG.exception('Could not reconcile live migration %s', mig['uuid'])
-
-    def _reconcile_live(self, context, inst, mig):
-        dest = mig['dest_compute']
-        if self.driver.instance_exists(inst) or not dest:
-            # Still here: roll back; resume a guest the force-complete paused.
-            if self.driver.instance_exists(inst) and inst['power_state'] != \
-                    power_state.PAUSED and self._power_state(inst) == power_state.PAUSED:
-                self.driver.unpause(inst)
-            if dest:
-                try:
-                    self.compute_rpcapi.rollback_live_migration_at_destination(
-                        context, dest, inst, {})
-                except Exception:
-                    LOG.warning('Destination cleanup of %s failed', inst['uuid'])
-            if self.db.get_allocations(mig['uuid']):
-                self.db.move_allocations(mig['uuid'], inst['uuid'])
-            self.db.migration_update(mig['uuid'], {'status': 'error'})
-            self._update(inst['uuid'], {'task_state': None, 'progress': 0,
-                                        'power_state': self._power_state(inst)})
-            compute_utils.add_fault(self.db, inst['uuid'], exception.MigrationError(
-                reason='the source compute restarted during the live migration'), self.host)
+        if mig['source_compute'] != self.host:
             return
-        # The guest already left: finish on the destination.
-        self.compute_rpcapi.post_live_migration_at_destination(context, dest, inst, mig, {})
-        self.db.delete_allocations(mig['uuid'])
-        self.db.migration_update(mig['uuid'], {'status': 'completed'})
-        self._update(inst['uuid'], {'task_state': None, 'progress': 0})
+        try:
+            inst = self.conductor.instance_get(mig['instance_uuid'])
+        except exception.InstanceNotFound:
+            return
+        dest = mig['dest_compute']
+        here = self.driver.instance_exists(inst)
+        if not here and dest:
+            # The guest already left: finish on the destination.
+            if mig['status'] != MS.POST_MIGRATING:
+                self.computes.post_live_migration_at_destination(context, dest, inst, mig, {})
+            self._step(context, 'live_migration_completed', inst, mig,
+                       instance_values={'progress': 0})
+            return
+        # Still here: roll back; resume a guest the force-complete paused.
+        if here and inst['power_state'] != power_state.PAUSED and \
+                self.power_state_of(inst) == power_state.PAUSED:
+            self.driver.unpause(inst)
+        events = []
+        if dest:
+            try:
+                events = self.computes.rollback_live_migration_at_destination(
+                    context, dest, inst, {}).get(EVENTS, [])
+            except Exception:
+                LOG.warning('Destination cleanup of %s failed', inst['uuid'])
+        self._step(context, 'live_migration_rolled_back', inst, mig, status=MS.ERROR,
+                   instance_values={'progress': 0, 'power_state': self.power_state_of(inst)},
+                   fault=fault_record(exception.MigrationError(
+                       reason='the source compute restarted during the live migration')),
+                   events=events)

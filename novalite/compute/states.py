@@ -1,6 +1,15 @@
-"""vm_state, task_state and migration status values, and the API status they map to."""
+"""The one home of server and move state: every vm_state, task_state and migration status,
+the steps of each move type, the API status they show as, and how each step recovers.
 
-# vm_states
+Nothing else spells a status string. The API's allowed-state checks, the conductor's
+compare-and-swap step writes (``step()`` below names what each write expects and sets),
+the server-status view and the reconcilers all read these tables.
+"""
+
+import dataclasses
+
+# ---------------------------------------------------------------- vm_states
+
 ACTIVE = 'active'
 BUILDING = 'building'
 PAUSED = 'paused'
@@ -14,7 +23,11 @@ ERROR = 'error'
 SHELVED = 'shelved'
 SHELVED_OFFLOADED = 'shelved_offloaded'
 
-# task_states
+VM_STATES = (ACTIVE, BUILDING, PAUSED, SUSPENDED, STOPPED, RESCUED, RESIZED, SOFT_DELETED,
+             DELETED, ERROR, SHELVED, SHELVED_OFFLOADED)
+
+# ---------------------------------------------------------------- task_states
+
 SCHEDULING = 'scheduling'
 NETWORKING = 'networking'
 BLOCK_DEVICE_MAPPING = 'block_device_mapping'
@@ -40,15 +53,276 @@ UNPAUSING = 'unpausing'
 SUSPENDING = 'suspending'
 RESUMING = 'resuming'
 REBUILDING = 'rebuilding'
+REBUILD_BLOCK_DEVICE_MAPPING = 'rebuild_block_device_mapping'
+REBUILD_SPAWNING = 'rebuild_spawning'
+UPDATING_PASSWORD = 'updating_password'
 
 RESIZE_TASKS = (RESIZE_PREP, RESIZE_MIGRATING, RESIZE_MIGRATED, RESIZE_FINISH)
 BUILD_TASKS = (SCHEDULING, NETWORKING, BLOCK_DEVICE_MAPPING, SPAWNING)
 SOFT_REBOOT_TASKS = (REBOOTING, REBOOT_PENDING, REBOOT_STARTED)
 HARD_REBOOT_TASKS = (REBOOTING_HARD, REBOOT_PENDING_HARD, REBOOT_STARTED_HARD)
+REBUILD_TASKS = (REBUILDING, REBUILD_BLOCK_DEVICE_MAPPING, REBUILD_SPAWNING)
+POWER_TASKS = (POWERING_OFF, POWERING_ON) + SOFT_REBOOT_TASKS + HARD_REBOOT_TASKS
 
-# Migration statuses: in progress from the point of view of resource tracking.
-MIGRATION_DONE = ('confirmed', 'reverted', 'error', 'failed', 'completed', 'cancelled', 'done')
-LIVE_MIGRATION_IN_PROGRESS = ('queued', 'preparing', 'running', 'post-migrating')
+
+# ---------------------------------------------------------------- migration statuses
+
+class MigrationStatus:
+    """Migration record statuses (Nova's names)."""
+    ACCEPTED = 'accepted'
+    PRE_MIGRATING = 'pre-migrating'
+    MIGRATING = 'migrating'
+    POST_MIGRATING = 'post-migrating'
+    FINISHED = 'finished'
+    CONFIRMING = 'confirming'
+    CONFIRMED = 'confirmed'
+    REVERTING = 'reverting'
+    REVERTED = 'reverted'
+    QUEUED = 'queued'
+    PREPARING = 'preparing'
+    RUNNING = 'running'
+    COMPLETED = 'completed'
+    CANCELLED = 'cancelled'
+    FAILED = 'failed'
+    ERROR = 'error'
+    DONE = 'done'
+
+
+MS = MigrationStatus
+
+# Final for the migration record: nothing drives it any more.
+MIGRATION_DONE = (MS.CONFIRMED, MS.REVERTED, MS.ERROR, MS.FAILED, MS.COMPLETED, MS.CANCELLED,
+                  MS.DONE)
+# A live migration the source is working on (queued on its executor or running).
+LIVE_MIGRATION_IN_PROGRESS = (MS.QUEUED, MS.PREPARING, MS.RUNNING, MS.POST_MIGRATING)
+# Statuses a client may abort or force-complete a live migration from (microversion 2.65
+# adds the queued and preparing ones to abort).
+LIVE_MIGRATION_FORCEABLE = (MS.RUNNING,)
+LIVE_MIGRATION_ABORTABLE = (MS.RUNNING,)
+LIVE_MIGRATION_ABORTABLE_IN_QUEUE = (MS.RUNNING, MS.QUEUED, MS.PREPARING)
+
+# Migration types (the ``migration_type`` column).
+RESIZE = 'resize'
+COLD_MIGRATION = 'migration'
+LIVE_MIGRATION = 'live-migration'
+EVACUATION = 'evacuation'
+COLD_MOVES = (RESIZE, COLD_MIGRATION)
+
+# ---------------------------------------------------------------- owners and recovery
+
+CONDUCTOR = 'conductor'
+SOURCE = 'source'
+DEST = 'dest'
+OWNERS = (CONDUCTOR, SOURCE, DEST)
+
+RESEND = 'resend'        # the owner never started it (or can run it again): send it again
+FINISH = 'finish'        # the work is done or half done in a way that can only go forward
+ROLLBACK = 'rollback'    # nothing irreversible happened yet: undo and put the server back
+RECOVERIES = (RESEND, FINISH, ROLLBACK)
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One recorded transition of a move.
+
+    ``task_before``/``status_before`` are what the compare-and-swap expects (``None`` in
+    ``status_before`` means "no migration record yet"); ``task_after``/``status_after``
+    what it writes. ``vm_after`` is the vm_state written, when the step sets one (a
+    callable choice such as "previous state" is resolved by the caller and checked to be
+    in ``vm_choices``). ``recovery`` says what a reconciler does with a move recorded as
+    having reached ``status_after``/``task_after`` of the step before and not this one.
+    """
+    name: str
+    owner: str
+    task_before: tuple
+    task_after: str | None
+    status_before: tuple
+    status_after: str | None
+    recovery: str
+    vm_choices: tuple = ()
+    allocations: str | None = None   # a named allocation change, see ALLOCATION_CHANGES
+    status_choices: tuple = ()       # other final statuses the caller may pick instead
+
+    @property
+    def final(self) -> bool:
+        return self.task_after is None and (self.status_after is None or
+                                            self.status_after in MIGRATION_DONE or
+                                            self.status_after == MS.FINISHED)
+
+
+@dataclasses.dataclass(frozen=True)
+class MoveType:
+    name: str
+    migration_types: tuple
+    start_vm_states: tuple
+    steps: tuple
+    failures: tuple = ()
+
+    def step(self, name: str) -> Step:
+        for s in self.steps + self.failures:
+            if s.name == name:
+                return s
+        raise KeyError(f'{self.name} has no step {name}')
+
+
+# What a step may do to allocations, applied in its transaction:
+ALLOCATION_CHANGES = {
+    # the instance's (source) allocation becomes the migration's
+    'source_to_migration': 'move the instance allocation to the migration',
+    # the migration's (source) allocation goes back to the instance, replacing any
+    # destination claim the instance holds
+    'migration_to_instance': 'give the source allocation back to the instance',
+    # the migration's (source) allocation is dropped: the move is kept
+    'drop_migration': "drop the migration's source allocation",
+    # the instance's destination claim is dropped (revert; the source is restored after)
+    'drop_instance_claim': "drop the instance's destination claim",
+}
+
+_COLD_STEPS = (
+    Step('select_destination', CONDUCTOR, (RESIZE_PREP,), RESIZE_PREP, (None, MS.PRE_MIGRATING),
+         MS.PRE_MIGRATING, ROLLBACK, allocations='source_to_migration'),
+    Step('prep_resize', DEST, (RESIZE_PREP,), RESIZE_PREP, (MS.PRE_MIGRATING,),
+         MS.PRE_MIGRATING, ROLLBACK),
+    Step('resize_instance', SOURCE, (RESIZE_PREP,), RESIZE_MIGRATING, (MS.PRE_MIGRATING,),
+         MS.MIGRATING, ROLLBACK),
+    Step('disks_moved', SOURCE, (RESIZE_MIGRATING,), RESIZE_MIGRATED, (MS.MIGRATING,),
+         MS.POST_MIGRATING, FINISH),
+    Step('finish_resize', DEST, (RESIZE_MIGRATED, RESIZE_FINISH), None,
+         (MS.POST_MIGRATING,), MS.FINISHED, FINISH, vm_choices=(RESIZED,)),
+    Step('confirm_requested', CONDUCTOR, (None,), None, (MS.FINISHED,), MS.CONFIRMING, FINISH),
+    Step('confirm_resize', SOURCE, (None,), None, (MS.CONFIRMING, MS.FINISHED),
+         MS.CONFIRMED, FINISH, vm_choices=(ACTIVE, STOPPED), allocations='drop_migration'),
+    Step('revert_requested', CONDUCTOR, (None,), RESIZE_REVERTING, (MS.FINISHED,),
+         MS.REVERTING, FINISH),
+    Step('revert_resize', DEST, (RESIZE_REVERTING,), RESIZE_REVERTING, (MS.REVERTING,),
+         MS.REVERTED, FINISH, allocations='drop_instance_claim'),
+    Step('finish_revert_resize', SOURCE, (RESIZE_REVERTING,), None, (MS.REVERTED,),
+         MS.REVERTED, FINISH, vm_choices=(ACTIVE, STOPPED),
+         allocations='migration_to_instance'),
+)
+
+_COLD_FAILURES = (
+    # Nothing moved yet (scheduling, prep, or the source failed before the hand-over):
+    # the server stays on its source in its previous state with a fault.
+    Step('move_failed', CONDUCTOR, (RESIZE_PREP, RESIZE_MIGRATING), None,
+         (None, MS.PRE_MIGRATING, MS.MIGRATING), MS.ERROR, ROLLBACK,
+         vm_choices=(ACTIVE, STOPPED, ERROR), allocations='migration_to_instance'),
+    # The guest is on neither side in a known state (finish failed on the destination).
+    Step('finish_failed', DEST, (RESIZE_MIGRATED, RESIZE_FINISH), None,
+         (MS.POST_MIGRATING,), MS.ERROR, FINISH, vm_choices=(ERROR,)),
+    Step('revert_failed', DEST, (RESIZE_REVERTING,), None, (MS.REVERTING, MS.REVERTED),
+         MS.ERROR, FINISH, vm_choices=(ERROR,)),
+    Step('confirm_failed', SOURCE, (None,), None, (MS.CONFIRMING,), MS.ERROR, FINISH,
+         vm_choices=(ERROR,)),
+)
+
+RESIZE_MOVE = MoveType('resize', COLD_MOVES, (ACTIVE, STOPPED), _COLD_STEPS, _COLD_FAILURES)
+
+_LIVE_STEPS = (
+    Step('live_migration_requested', CONDUCTOR, (None,), MIGRATING, (None,), MS.ACCEPTED,
+         ROLLBACK, allocations='source_to_migration'),
+    Step('live_destination_chosen', CONDUCTOR, (MIGRATING,), MIGRATING, (MS.ACCEPTED,),
+         MS.ACCEPTED, ROLLBACK),
+    Step('live_migration_queued', SOURCE, (MIGRATING,), MIGRATING, (MS.ACCEPTED,),
+         MS.QUEUED, ROLLBACK),
+    Step('live_migration_preparing', SOURCE, (MIGRATING,), MIGRATING, (MS.QUEUED,),
+         MS.PREPARING, ROLLBACK),
+    Step('live_migration_running', SOURCE, (MIGRATING,), MIGRATING, (MS.PREPARING,),
+         MS.RUNNING, ROLLBACK),
+    # The guest runs on the destination: only forward from here.
+    Step('post_live_migration_at_destination', DEST, (MIGRATING,), MIGRATING,
+         (MS.RUNNING, MS.POST_MIGRATING), MS.POST_MIGRATING, FINISH),
+    Step('live_migration_completed', SOURCE, (MIGRATING,), None,
+         (MS.POST_MIGRATING, MS.RUNNING), MS.COMPLETED, FINISH, allocations='drop_migration'),
+)
+
+_LIVE_FAILURES = (
+    Step('live_migration_rolled_back', SOURCE, (MIGRATING,), None,
+         (MS.ACCEPTED, MS.QUEUED, MS.PREPARING, MS.RUNNING), MS.ERROR, ROLLBACK,
+         vm_choices=(ACTIVE, PAUSED, ERROR), allocations='migration_to_instance',
+         status_choices=(MS.CANCELLED, MS.FAILED)),
+    Step('live_migration_failed', CONDUCTOR, (MIGRATING,), None, (MS.ACCEPTED,), MS.ERROR,
+         ROLLBACK, vm_choices=(ACTIVE, PAUSED, ERROR), allocations='migration_to_instance',
+         status_choices=(MS.FAILED,)),
+    Step('live_post_failed', SOURCE, (MIGRATING,), None, (MS.RUNNING, MS.POST_MIGRATING),
+         MS.ERROR, FINISH, vm_choices=(ERROR,)),
+)
+
+LIVE_MOVE = MoveType('live-migration', (LIVE_MIGRATION,), (ACTIVE, PAUSED), _LIVE_STEPS,
+                     _LIVE_FAILURES)
+
+MOVES = (RESIZE_MOVE, LIVE_MOVE)
+
+# Steps of a server's own operations (no migration record): the compute host the
+# instance is on owns them.
+HOST = 'host'
+_SETTLED = (ACTIVE, STOPPED, PAUSED, SUSPENDED, ERROR)
+INSTANCE_STEPS = (
+    Step('spawning', HOST, (SCHEDULING,), SPAWNING, (None,), None, ROLLBACK),
+    Step('spawned', HOST, (SPAWNING,), None, (None,), None, FINISH, vm_choices=(ACTIVE,)),
+    Step('spawn_failed', HOST, (SPAWNING,), None, (None,), None, FINISH,
+         vm_choices=(ERROR,)),
+    Step('build_rescheduled', HOST, (SPAWNING,), SCHEDULING, (None,), None, RESEND),
+    Step('build_interrupted', HOST, BUILD_TASKS, None, (None,), None, FINISH,
+         vm_choices=(ACTIVE, ERROR)),
+    Step('power_action_done', HOST, POWER_TASKS, None, (None,), None, FINISH,
+         vm_choices=_SETTLED),
+    Step('delete_failed', HOST, (DELETING, None), None, (None,), None, FINISH,
+         vm_choices=(ERROR,)),
+)
+
+# Operations the API accepts and the states they may start from (vm_state, task_state).
+API_ALLOWED = {
+    'resize': {'vm_state': RESIZE_MOVE.start_vm_states, 'task_state': (None,)},
+    'migrate': {'vm_state': RESIZE_MOVE.start_vm_states, 'task_state': (None,)},
+    'confirm_resize': {'vm_state': (RESIZED,), 'task_state': (None,)},
+    'revert_resize': {'vm_state': (RESIZED,), 'task_state': (None,)},
+    'live_migrate': {'vm_state': LIVE_MOVE.start_vm_states, 'task_state': (None,)},
+    'live_migrate_force_complete': {'vm_state': LIVE_MOVE.start_vm_states,
+                                    'task_state': (MIGRATING,)},
+    'live_migrate_abort': {'vm_state': LIVE_MOVE.start_vm_states,
+                           'task_state': (MIGRATING,)},
+}
+
+
+ALL_STEPS = tuple(s for move in MOVES for s in move.steps + move.failures) + INSTANCE_STEPS
+
+
+def move_for(migration_type: str) -> MoveType:
+    for move in MOVES:
+        if migration_type in move.migration_types:
+            return move
+    raise KeyError(migration_type)
+
+
+def step(name: str) -> Step:
+    """The step of any move type by name (names are unique across the tables)."""
+    for s in ALL_STEPS:
+        if s.name == name:
+            return s
+    raise KeyError(name)
+
+
+def recorded_step(migration: dict, task_state: str | None) -> Step | None:
+    """The step a move last completed, from its recorded status and the task_state; None
+    for a finished move."""
+    move = move_for(migration['migration_type'])
+    status = migration['status']
+    if status in MIGRATION_DONE and task_state is None:
+        return None
+    for s in reversed(move.steps):
+        if s.status_after == status and (s.task_after == task_state):
+            return s
+    return None
+
+
+def next_steps(migration: dict, task_state: str | None) -> list[Step]:
+    """The forward steps a move may take from its recorded status and task_state."""
+    move = move_for(migration['migration_type'])
+    return [s for s in move.steps if migration['status'] in s.status_before
+            and task_state in s.task_before]
+
+
+# ---------------------------------------------------------------- API status
 
 _STATUS = {
     ACTIVE: 'ACTIVE', BUILDING: 'BUILD', STOPPED: 'SHUTOFF', RESIZED: 'VERIFY_RESIZE',
@@ -61,23 +335,26 @@ _TASK_STATUS = {
     ACTIVE: {
         **dict.fromkeys(SOFT_REBOOT_TASKS, 'REBOOT'),
         **dict.fromkeys(HARD_REBOOT_TASKS, 'HARD_REBOOT'),
-        'updating_password': 'PASSWORD',
-        REBUILDING: 'REBUILD', 'rebuild_block_device_mapping': 'REBUILD',
-        'rebuild_spawning': 'REBUILD',
+        UPDATING_PASSWORD: 'PASSWORD',
+        **dict.fromkeys(REBUILD_TASKS, 'REBUILD'),
         MIGRATING: 'MIGRATING',
         **dict.fromkeys(RESIZE_TASKS, 'RESIZE'),
     },
-    STOPPED: {**dict.fromkeys(RESIZE_TASKS, 'RESIZE'), REBUILDING: 'REBUILD',
-              'rebuild_block_device_mapping': 'REBUILD', 'rebuild_spawning': 'REBUILD'},
+    STOPPED: {**dict.fromkeys(RESIZE_TASKS, 'RESIZE'), **dict.fromkeys(REBUILD_TASKS,
+                                                                        'REBUILD')},
     RESIZED: {RESIZE_REVERTING: 'REVERT_RESIZE'},
     PAUSED: {MIGRATING: 'MIGRATING'},
-    ERROR: {REBUILDING: 'REBUILD', 'rebuild_block_device_mapping': 'REBUILD',
-            'rebuild_spawning': 'REBUILD'},
+    ERROR: dict.fromkeys(REBUILD_TASKS, 'REBUILD'),
 }
+
+ALL_STATUSES = (set(_STATUS.values()) | {s for m in _TASK_STATUS.values() for s in m.values()}
+                | {'UNKNOWN'})
 
 
 def status_from_state(vm_state: str | None, task_state: str | None = None) -> str:
     """The API ``status`` of a server from its vm_state and task_state."""
+    if vm_state is None:
+        return 'UNKNOWN'
     override = _TASK_STATUS.get(vm_state, {}).get(task_state)
     if override:
         return override

@@ -1,7 +1,9 @@
-"""Helpers shared by the conductor and compute: action events and instance faults."""
+"""Helpers shared by the conductor and compute: action events, instance faults, locks."""
 
 import contextlib
+import datetime
 import logging
+import threading
 import traceback as tb
 
 from novalite import exception
@@ -80,3 +82,54 @@ def event(db, context, instance_uuid: str, name: str, host: str | None):
             db.action_event_finish(instance_uuid, request_id, name, 'Success', host=host)
         except Exception:
             LOG.warning('Could not record event %s finish', name, exc_info=True)
+
+
+def utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+
+
+def fault_record(exc: BaseException) -> dict:
+    """A fault as a step write carries it."""
+    return {'code': fault_code(exc), 'message': fault_message(exc),
+            'details': fault_details(exc)}
+
+
+class Hop:
+    """The action event of one compute step, carried by the step's own state write(s):
+    ``opened()`` with the first write, ``ok()`` or ``error(exc)`` with the last, or only
+    one of those with a single write (the event then starts when the hop began)."""
+
+    def __init__(self, context, name: str):
+        self.request_id = context.request_id
+        self.name = name
+        self.start_time = utcnow().isoformat()
+        self._opened = False
+
+    def _event(self, **kw):
+        return dict(request_id=self.request_id, name=self.name, start_time=self.start_time,
+                    **kw)
+
+    def opened(self) -> dict:
+        self._opened = True
+        return self._event(started=True)
+
+    def ok(self) -> dict:
+        return self._event(started=not self._opened, result='Success')
+
+    def error(self, exc: BaseException) -> dict:
+        details = fault_details(exc) if getattr(exc, 'explanation', None) else None
+        return self._event(started=not self._opened, result='Error', details=details,
+                           traceback=''.join(tb.format_exception(type(exc), exc,
+                                                                 exc.__traceback__)))
+
+
+class InstanceLocks:
+    """One lock per instance on this host: a step and a reconcile never overlap."""
+
+    def __init__(self):
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def __call__(self, instance_uuid: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(instance_uuid, threading.Lock())

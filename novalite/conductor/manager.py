@@ -1,4 +1,8 @@
-"""Conductor service: database proxy for computes and the orchestration of builds and moves."""
+"""Conductor service: the table of contents of what it serves.
+
+Compute hosts' requests (``host_requests``: reports, reads and move steps, each checked
+against the calling host) and the orchestration of builds and moves (``tasks``).
+"""
 
 import logging
 
@@ -6,17 +10,17 @@ import oslo_messaging as messaging
 
 from novalite import exception, service
 from novalite.compute import rpcapi as compute_rpcapi
+from novalite.conductor import host_requests as hosts
 from novalite.conductor import rpcapi as conductor_rpcapi
 from novalite.conductor.tasks import build
 from novalite.conf import CONF
-from novalite.db import api as db
 from novalite.scheduler import rpcapi as scheduler_rpcapi
 
 LOG = logging.getLogger(__name__)
 
 
 class ConductorManager(service.Manager):
-    target = messaging.Target(version='1.0')
+    target = messaging.Target(version=conductor_rpcapi.VERSION)
 
     def __init__(self, host, transport_url=None):
         super().__init__(host, 'novalite-conductor')
@@ -27,11 +31,81 @@ class ConductorManager(service.Manager):
     def ping(self, context):
         return {'host': self.host, 'service': self.service_name}
 
+    # ------------------------------------------------ compute hosts (``caller`` is the host)
+
     @messaging.expected_exceptions(exception.NovaliteException)
-    def db_call(self, context, name, args, kwargs):
-        if name not in conductor_rpcapi.RemoteDB.ALLOWED:
-            raise exception.Forbidden(action=f'db_call {name}')
-        return getattr(db, name)(*args, **kwargs)
+    def service_register(self, context, caller, binary, topic, availability_zone=None):
+        return hosts.service_register(caller, binary, topic, availability_zone)
+
+    @messaging.expected_exceptions(exception.NovaliteException)
+    def service_heartbeat(self, context, caller, binary):
+        return hosts.service_heartbeat(caller, binary)
+
+    @messaging.expected_exceptions(exception.NovaliteException)
+    def compute_node_report(self, context, caller, nodename, resources, allocation_ratios,
+                            reserved, traits):
+        return hosts.compute_node_report(caller, nodename, resources, allocation_ratios,
+                                         reserved, traits)
+
+    @messaging.expected_exceptions(exception.NovaliteException)
+    def host_instances(self, context, caller):
+        return hosts.host_instances(caller)
+
+    @messaging.expected_exceptions(exception.NovaliteException)
+    def host_migrations(self, context, caller):
+        return hosts.host_migrations(caller)
+
+    @messaging.expected_exceptions(exception.NovaliteException)
+    def instance_get(self, context, caller, instance_uuid):
+        return hosts.instance_get(caller, instance_uuid)
+
+    @messaging.expected_exceptions(exception.NovaliteException)
+    def migration_get(self, context, caller, migration_uuid):
+        return hosts.migration_get(caller, migration_uuid)
+
+    @messaging.expected_exceptions(exception.NovaliteException)
+    def compute_node_get(self, context, caller, host, nodename=None):
+        return hosts.compute_node_get(caller, host, nodename)
+
+    @messaging.expected_exceptions(exception.NovaliteException)
+    def image_get(self, context, caller, image_uuid):
+        return hosts.image_get(caller, image_uuid)
+
+    @messaging.expected_exceptions(exception.NovaliteException)
+    def record_step(self, context, caller, step, instance_uuid, migration_uuid, changes):
+        return hosts.record_step(caller, step, instance_uuid, migration_uuid, changes)
+
+    @messaging.expected_exceptions(exception.NovaliteException)
+    def record_progress(self, context, caller, instance_uuid, progress=None,
+                        migration_uuid=None, migration_values=None):
+        return hosts.record_progress(caller, instance_uuid, progress, migration_uuid,
+                                     migration_values)
+
+    @messaging.expected_exceptions(exception.NovaliteException)
+    def record_fault(self, context, caller, instance_uuid, fault, instance_values=None,
+                     expected_task_state=None):
+        return hosts.record_fault(caller, instance_uuid, fault, instance_values,
+                                  expected_task_state)
+
+    @messaging.expected_exceptions(exception.NovaliteException)
+    def instance_power_synced(self, context, caller, instance_uuid, power_state,
+                              expected_task_state=None):
+        return hosts.instance_power_synced(caller, instance_uuid, power_state,
+                                           expected_task_state)
+
+    @messaging.expected_exceptions(exception.NovaliteException)
+    def instance_destroyed(self, context, caller, instance_uuid, events=None):
+        return hosts.instance_destroyed(caller, instance_uuid, events)
+
+    @messaging.expected_exceptions(exception.NovaliteException)
+    def record_events(self, context, caller, instance_uuid, events):
+        return hosts.record_events(caller, instance_uuid, events)
+
+    @messaging.expected_exceptions(exception.NovaliteException)
+    def release_claim(self, context, caller, instance_uuid, nodename=None, events=None):
+        return hosts.release_claim(caller, instance_uuid, nodename, events)
+
+    # ------------------------------------------------ builds and moves
 
     def schedule_and_build_instances(self, context, instance_uuids, request_spec, image):
         build.ScheduleAndBuildTask(self, context, instance_uuids, request_spec,

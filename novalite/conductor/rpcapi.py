@@ -3,6 +3,11 @@
 Version history:
   1.0 - db_call, schedule_and_build_instances, build_instances, migrate_server,
         live_migrate_instance, service_register
+  2.0 - db_call removed. Compute hosts use named methods instead, each checked against
+        the calling host: service_register, service_heartbeat, compute_node_report,
+        host_instances, host_migrations, instance_get, migration_get, compute_node_get,
+        image_get, record_step, record_progress, record_fault, record_events,
+        instance_power_synced, instance_destroyed, release_claim
 """
 
 import oslo_messaging as messaging
@@ -11,7 +16,7 @@ from novalite import rpc
 from novalite.conf import CONF
 
 TOPIC = 'conductor'
-VERSION = '1.0'
+VERSION = '2.0'
 
 
 class ConductorAPI:
@@ -39,10 +44,6 @@ class ConductorAPI:
                 if attempt % 5 == 1:
                     logging.getLogger(__name__).warning(
                         'Waiting for a conductor to answer (attempt %d)', attempt)
-
-    def db_call(self, ctxt, name: str, args: list, kwargs: dict):
-        """Run one allow-listed database function on behalf of a compute host."""
-        return self.client.call(ctxt, 'db_call', name=name, args=args, kwargs=kwargs)
 
     def schedule_and_build_instances(self, ctxt, instance_uuids: list, request_spec: dict,
                                      image: dict | None):
@@ -73,29 +74,83 @@ class ConductorAPI:
                       force=force, migration_uuid=migration_uuid)
 
 
-class RemoteDB:
-    """The database functions a compute host may use, each one conductor RPC call."""
+class HostConductor:
+    """What one compute host may ask of the conductors: named methods, each one RPC call
+    and at most one transaction, each carrying the calling host so the conductor can
+    refuse work on instances that are not this host's."""
 
-    ALLOWED = frozenset({
-        'service_create', 'service_heartbeat', 'service_get_all', 'compute_node_update',
-        'compute_node_get_by_host_and_node', 'instance_get', 'instance_get_all_by_host',
-        'instance_get_all_filtered', 'instance_update', 'instance_destroy',
-        'action_event_start', 'action_event_finish', 'fault_create', 'migration_get',
-        'migration_update', 'migration_get_all', 'get_allocations', 'get_allocations_full',
-        'delete_allocations', 'move_allocations', 'claim_resources', 'request_spec_get',
-        'image_get', 'flavor_get',
-    })
-
-    def __init__(self, conductor: ConductorAPI, context_factory):
-        self._conductor = conductor
+    def __init__(self, conductor: ConductorAPI, host: str, context_factory):
+        self._client = conductor.client
+        self.host = host
         self._context_factory = context_factory
 
-    def __getattr__(self, name):
-        if name not in self.ALLOWED:
-            raise AttributeError(name)
+    def _call(self, method, context=None, **kwargs):
+        return self._client.call(context or self._context_factory(), method,
+                                 caller=self.host, **kwargs)
 
-        def call(*args, context=None, **kwargs):
-            ctxt = context or self._context_factory()
-            return self._conductor.db_call(ctxt, name, list(args), kwargs)
-        call.__name__ = name
-        return call
+    def service_register(self, binary, topic, availability_zone=None):
+        return self._call('service_register', binary=binary, topic=topic,
+                          availability_zone=availability_zone)
+
+    def service_heartbeat(self, binary):
+        return self._call('service_heartbeat', binary=binary)
+
+    def compute_node_report(self, nodename, resources, allocation_ratios, reserved, traits):
+        return self._call('compute_node_report', nodename=nodename, resources=resources,
+                          allocation_ratios=allocation_ratios, reserved=reserved,
+                          traits=list(traits))
+
+    def host_instances(self):
+        return self._call('host_instances')
+
+    def host_migrations(self):
+        return self._call('host_migrations')
+
+    def instance_get(self, instance_uuid):
+        return self._call('instance_get', instance_uuid=instance_uuid)
+
+    def migration_get(self, migration_uuid):
+        return self._call('migration_get', migration_uuid=migration_uuid)
+
+    def compute_node_get(self, host, nodename=None):
+        return self._call('compute_node_get', host=host, nodename=nodename)
+
+    def image_get(self, image_uuid):
+        return self._call('image_get', image_uuid=image_uuid)
+
+    def record_step(self, context, step, instance_uuid, migration_uuid=None, **changes):
+        """Apply one step of the state table in one transaction; returns
+        ``{'instance', 'migration'}``. ``changes``: instance_values, migration_values,
+        vm_state, status, event, fault."""
+        return self._call('record_step', context, step=step, instance_uuid=instance_uuid,
+                          migration_uuid=migration_uuid, changes=changes)
+
+    def record_progress(self, instance_uuid, progress=None, migration_uuid=None,
+                        migration_values=None):
+        return self._call('record_progress', instance_uuid=instance_uuid, progress=progress,
+                          migration_uuid=migration_uuid, migration_values=migration_values)
+
+    def record_fault(self, instance_uuid, fault, instance_values=None,
+                     expected_task_state=None):
+        """A fault, optionally with an instance change from ``expected_task_state``."""
+        return self._call('record_fault', instance_uuid=instance_uuid, fault=fault,
+                          instance_values=instance_values,
+                          expected_task_state=expected_task_state)
+
+    def instance_power_synced(self, instance_uuid, power_state, expected_task_state=None):
+        return self._call('instance_power_synced', instance_uuid=instance_uuid,
+                          power_state=power_state, expected_task_state=expected_task_state)
+
+    def instance_destroyed(self, context, instance_uuid, events=None):
+        return self._call('instance_destroyed', context, instance_uuid=instance_uuid,
+                          events=events)
+
+    def record_events(self, context, instance_uuid, events):
+        """Events of steps that change no state (pre-checks, abort, force-complete)."""
+        return self._call('record_events', context, instance_uuid=instance_uuid,
+                          events=events)
+
+    def release_claim(self, context, instance_uuid, nodename=None, events=None):
+        """Drop the instance's claim on this host (a build or prep that will not run)."""
+        return self._call('release_claim', context, instance_uuid=instance_uuid,
+                          nodename=nodename, events=events)

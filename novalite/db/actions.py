@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from novalite import exception
 from novalite.db import models
-from novalite.db.common import to_dict
+from novalite.db.common import coerce, to_dict
 from novalite.db.models import utcnow
 from novalite.db.session import reader, writer
 
@@ -31,41 +31,53 @@ def _action_for(s, instance_uuid, request_id):
 
 
 def action_event_start(instance_uuid: str, request_id: str, event: str, host=None) -> None:
-    now = utcnow()
     with writer() as s:
-        action = _action_for(s, instance_uuid, request_id)
-        if action is None:
-            return
-        s.add(models.InstanceActionEvent(action_id=action.id, event=event, start_time=now,
-                                         host=host, created_at=now))
-        action.updated_at = now
+        record_event(s, instance_uuid, request_id, event, host=host, started=True)
 
 
 def action_event_finish(instance_uuid: str, request_id: str, event: str, result: str,
                         traceback=None, details=None, host=None) -> None:
     """Close the newest open event of that name; ``result`` is Success or Error."""
-    now = utcnow()
     with writer() as s:
-        action = _action_for(s, instance_uuid, request_id)
-        if action is None:
-            return
+        record_event(s, instance_uuid, request_id, event, host=host, result=result,
+                     traceback=traceback, details=details)
+
+
+def record_event(s, instance_uuid: str, request_id: str, event: str, host=None,
+                 started=False, result=None, traceback=None, details=None,
+                 start_time=None) -> None:
+    """Open an event (``started``), close it (``result``), or both at once, inside the
+    caller's transaction. Closing finds the newest open event of that name, or records
+    one starting at ``start_time`` (now when not given)."""
+    now = utcnow()
+    action = _action_for(s, instance_uuid, request_id)
+    if action is None:
+        return
+    action.updated_at = now
+    start = coerce(models.InstanceActionEvent, {'start_time': start_time})['start_time'] \
+        or now
+    if result is None:
+        s.add(models.InstanceActionEvent(action_id=action.id, event=event, start_time=start,
+                                         host=host, created_at=now))
+        return
+    ev = None
+    if not started:
         ev = s.scalars(select(models.InstanceActionEvent).where(
             models.InstanceActionEvent.action_id == action.id,
             models.InstanceActionEvent.event == event,
             models.InstanceActionEvent.finish_time.is_(None))
             .order_by(models.InstanceActionEvent.id.desc())).first()
-        if ev is None:
-            ev = models.InstanceActionEvent(action_id=action.id, event=event,
-                                            start_time=now, host=host, created_at=now)
-            s.add(ev)
-        ev.finish_time = now
-        ev.result = result
-        ev.traceback = traceback
-        ev.details = details
-        ev.updated_at = now
-        action.updated_at = now
-        if result.lower() == 'error':
-            action.message = 'Error'
+    if ev is None:
+        ev = models.InstanceActionEvent(action_id=action.id, event=event,
+                                        start_time=start, host=host, created_at=now)
+        s.add(ev)
+    ev.finish_time = now
+    ev.result = result
+    ev.traceback = traceback
+    ev.details = details
+    ev.updated_at = now
+    if result.lower() == 'error':
+        action.message = 'Error'
 
 
 def actions_get(instance_uuid: str) -> list[dict]:
@@ -93,11 +105,17 @@ def action_events_get(action_id: int) -> list[dict]:
 
 def fault_create(instance_uuid: str, code: int, message: str, details=None, host=None) -> dict:
     with writer() as s:
-        row = models.InstanceFault(instance_uuid=instance_uuid, code=code,
-                                   message=(message or '')[:255], details=details, host=host)
-        s.add(row)
-        s.flush()
-        return to_dict(row)
+        return add_fault(s, instance_uuid, code, message, details, host)
+
+
+def add_fault(s, instance_uuid: str, code: int, message: str, details=None,
+              host=None) -> dict:
+    """``fault_create`` inside the caller's transaction ``s``."""
+    row = models.InstanceFault(instance_uuid=instance_uuid, code=code,
+                               message=(message or '')[:255], details=details, host=host)
+    s.add(row)
+    s.flush()
+    return to_dict(row)
 
 
 def fault_get_latest(instance_uuids: Iterable[str]) -> dict[str, dict]:

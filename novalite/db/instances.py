@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy import select, update
 
 from novalite import exception
+from novalite.compute import states
 from novalite.db import models
 from novalite.db.common import UNSET, as_list, coerce, to_dict
 from novalite.db.models import utcnow
@@ -66,70 +67,86 @@ def instance_update(instance_uuid: str, values: dict, expected_task_state=UNSET,
     at the moment of the write, else UnexpectedTaskStateError; likewise the vm_state and
     host expectations. Returns the updated record.
     """
+    with writer() as s:
+        return instance_cas(s, instance_uuid, values, expected_task_state,
+                            expected_vm_state, expected_host)
+
+
+def _state_condition(col, expected):
+    wanted = as_list(expected) if expected is not None else [None]
+    non_null = [w for w in wanted if w is not None]
+    cond = col.in_(non_null) if non_null else sa.false()
+    if None in wanted:
+        cond = sa.or_(cond, col.is_(None))
+    return cond
+
+
+def instance_cas(s, instance_uuid: str, values: dict, expected_task_state=UNSET,
+                 expected_vm_state=UNSET, expected_host=UNSET) -> dict:
+    """``instance_update`` inside the caller's transaction ``s``."""
     values = dict(values)
     if 'metadata' in values:
         values['metadata_'] = values.pop('metadata')
     values['updated_at'] = utcnow()
     coerce(models.Instance, values)
-    with writer() as s:
-        q = update(models.Instance).where(models.Instance.uuid == instance_uuid,
-                                          models.Instance.deleted.is_(False))
-        for col, expected in ((models.Instance.task_state, expected_task_state),
-                              (models.Instance.vm_state, expected_vm_state),
-                              (models.Instance.host, expected_host)):
-            if expected is UNSET:
-                continue
-            wanted = as_list(expected) if expected is not None else [None]
-            non_null = [w for w in wanted if w is not None]
-            cond = col.in_(non_null) if non_null else sa.false()
-            if None in wanted:
-                cond = sa.or_(cond, col.is_(None))
-            q = q.where(cond)
-        res = s.execute(q.values(**values).execution_options(synchronize_session=False))
-        row = s.scalars(select(models.Instance).where(
-            models.Instance.uuid == instance_uuid)).first()
-        if res.rowcount != 1:
-            if row is None or row.deleted:
-                raise exception.InstanceNotFound(instance_id=instance_uuid)
-            if expected_task_state is not UNSET and row.task_state not in (
-                    as_list(expected_task_state) if expected_task_state is not None
-                    else [None]):
-                raise exception.UnexpectedTaskStateError(
-                    instance_uuid=instance_uuid, expected=expected_task_state,
-                    actual=row.task_state)
+    q = update(models.Instance).where(models.Instance.uuid == instance_uuid,
+                                      models.Instance.deleted.is_(False))
+    for col, expected in ((models.Instance.task_state, expected_task_state),
+                          (models.Instance.vm_state, expected_vm_state),
+                          (models.Instance.host, expected_host)):
+        if expected is not UNSET:
+            q = q.where(_state_condition(col, expected))
+    res = s.execute(q.values(**values).execution_options(synchronize_session=False))
+    row = s.scalars(select(models.Instance).where(
+        models.Instance.uuid == instance_uuid).execution_options(
+        populate_existing=True)).first()
+    if res.rowcount != 1:
+        if row is None or row.deleted:
+            raise exception.InstanceNotFound(instance_id=instance_uuid)
+        if expected_task_state is not UNSET and row.task_state not in (
+                as_list(expected_task_state) if expected_task_state is not None
+                else [None]):
             raise exception.UnexpectedTaskStateError(
-                instance_uuid=instance_uuid,
-                expected={'vm_state': expected_vm_state if expected_vm_state is not UNSET
-                          else '*', 'host': expected_host if expected_host is not UNSET
-                          else '*'},
-                actual={'vm_state': row.vm_state, 'host': row.host})
-        return to_dict(row)
+                instance_uuid=instance_uuid, expected=expected_task_state,
+                actual=row.task_state)
+        raise exception.UnexpectedTaskStateError(
+            instance_uuid=instance_uuid,
+            expected={'vm_state': expected_vm_state if expected_vm_state is not UNSET
+                      else '*', 'host': expected_host if expected_host is not UNSET
+                      else '*'},
+            actual={'vm_state': row.vm_state, 'host': row.host})
+    return to_dict(row)
 
 
 def instance_destroy(instance_uuid: str) -> dict:
     """Mark an instance deleted (soft row delete) and drop its allocations."""
-    now = utcnow()
     with writer() as s:
-        row = s.scalars(select(models.Instance).where(
-            models.Instance.uuid == instance_uuid)).first()
-        if row is None:
-            raise exception.InstanceNotFound(instance_id=instance_uuid)
-        row.deleted = True
-        row.deleted_at = now
-        row.terminated_at = row.terminated_at or now
-        row.vm_state = 'deleted'
-        row.task_state = None
-        row.updated_at = now
-        rps = [r for (r,) in s.execute(select(models.Allocation.resource_provider_id).where(
-            models.Allocation.consumer_id == instance_uuid).distinct())]
-        s.execute(sa.delete(models.Allocation).where(
-            models.Allocation.consumer_id == instance_uuid))
-        if rps:
-            s.execute(update(models.ResourceProvider).where(
-                models.ResourceProvider.id.in_(rps)).values(
-                generation=models.ResourceProvider.generation + 1))
-        s.flush()
-        return to_dict(row)
+        return destroy_row(s, instance_uuid)
+
+
+def destroy_row(s, instance_uuid: str) -> dict:
+    """``instance_destroy`` inside the caller's transaction ``s``."""
+    now = utcnow()
+    row = s.scalars(select(models.Instance).where(
+        models.Instance.uuid == instance_uuid)).first()
+    if row is None:
+        raise exception.InstanceNotFound(instance_id=instance_uuid)
+    row.deleted = True
+    row.deleted_at = now
+    row.terminated_at = row.terminated_at or now
+    row.vm_state = states.DELETED
+    row.task_state = None
+    row.updated_at = now
+    rps = [r for (r,) in s.execute(select(models.Allocation.resource_provider_id).where(
+        models.Allocation.consumer_id == instance_uuid).distinct())]
+    s.execute(sa.delete(models.Allocation).where(
+        models.Allocation.consumer_id == instance_uuid))
+    if rps:
+        s.execute(update(models.ResourceProvider).where(
+            models.ResourceProvider.id.in_(rps)).values(
+            generation=models.ResourceProvider.generation + 1))
+    s.flush()
+    return to_dict(row)
 
 
 # ---------------------------------------------------------------- request specs

@@ -33,23 +33,29 @@ def migration_get(migration_id) -> dict:
 
 def migration_update(migration_id, values: dict, expected_status=UNSET) -> dict:
     """Update a migration; with ``expected_status`` only from one of those statuses."""
+    with writer() as s:
+        return migration_cas(s, migration_id, values, expected_status)
+
+
+def migration_cas(s, migration_id, values: dict, expected_status=UNSET) -> dict:
+    """``migration_update`` inside the caller's transaction ``s``."""
     values = dict(values)
     values['updated_at'] = utcnow()
     coerce(models.Migration, values)
-    with writer() as s:
-        col = models.Migration.uuid if isinstance(migration_id, str) else models.Migration.id
-        q = update(models.Migration).where(col == migration_id)
-        if expected_status is not UNSET:
-            q = q.where(models.Migration.status.in_(as_list(expected_status)))
-        res = s.execute(q.values(**values).execution_options(synchronize_session=False))
-        row = s.scalars(select(models.Migration).where(col == migration_id)).first()
-        if row is None:
-            raise exception.MigrationNotFound(migration_id=migration_id)
-        if res.rowcount != 1:
-            raise exception.UnexpectedMigrationStatus(migration_id=migration_id,
-                                                      actual=row.status,
-                                                      expected=expected_status)
-        return to_dict(row)
+    col = models.Migration.uuid if isinstance(migration_id, str) else models.Migration.id
+    q = update(models.Migration).where(col == migration_id)
+    if expected_status is not UNSET:
+        q = q.where(models.Migration.status.in_(as_list(expected_status)))
+    res = s.execute(q.values(**values).execution_options(synchronize_session=False))
+    row = s.scalars(select(models.Migration).where(col == migration_id).execution_options(
+        populate_existing=True)).first()
+    if row is None:
+        raise exception.MigrationNotFound(migration_id=migration_id)
+    if res.rowcount != 1:
+        raise exception.UnexpectedMigrationStatus(migration_id=migration_id,
+                                                  actual=row.status,
+                                                  expected=expected_status)
+    return to_dict(row)
 
 
 def migration_get_all(instance_uuid=None, status=None, migration_type=None, host=None,

@@ -198,21 +198,26 @@ def get_allocations_full(consumer_id: str) -> dict:
 def delete_allocations(consumer_id: str, rp_uuid: str | None = None) -> int:
     """Drop a consumer's allocations (on one provider only when ``rp_uuid`` is given)."""
     with writer() as s:
-        q = sa.delete(models.Allocation).where(models.Allocation.consumer_id == consumer_id)
-        if rp_uuid is not None:
-            rp = s.scalars(select(models.ResourceProvider).where(
-                models.ResourceProvider.uuid == rp_uuid)).first()
-            if rp is None:
-                return 0
-            q = q.where(models.Allocation.resource_provider_id == rp.id)
-        rps = [r for (r,) in s.execute(select(models.Allocation.resource_provider_id).where(
-            models.Allocation.consumer_id == consumer_id).distinct())]
-        n = s.execute(q).rowcount
-        if rps:
-            s.execute(update(models.ResourceProvider).where(
-                models.ResourceProvider.id.in_(rps)).values(
-                generation=models.ResourceProvider.generation + 1))
-        return n
+        return drop_allocations(s, consumer_id, rp_uuid)
+
+
+def drop_allocations(s, consumer_id: str, rp_uuid: str | None = None) -> int:
+    """``delete_allocations`` inside the caller's transaction ``s``."""
+    q = sa.delete(models.Allocation).where(models.Allocation.consumer_id == consumer_id)
+    if rp_uuid is not None:
+        rp = s.scalars(select(models.ResourceProvider).where(
+            models.ResourceProvider.uuid == rp_uuid)).first()
+        if rp is None:
+            return 0
+        q = q.where(models.Allocation.resource_provider_id == rp.id)
+    rps = [r for (r,) in s.execute(select(models.Allocation.resource_provider_id).where(
+        models.Allocation.consumer_id == consumer_id).distinct())]
+    n = s.execute(q).rowcount
+    if rps:
+        s.execute(update(models.ResourceProvider).where(
+            models.ResourceProvider.id.in_(rps)).values(
+            generation=models.ResourceProvider.generation + 1))
+    return n
 
 
 def move_allocations(source_consumer: str, target_consumer: str) -> None:
@@ -222,15 +227,22 @@ def move_allocations(source_consumer: str, target_consumer: str) -> None:
     that already happened, run again after a crash) nothing changes.
     """
     with writer() as s:
-        held = s.scalars(select(models.Allocation.id).where(
-            models.Allocation.consumer_id == source_consumer).limit(1)).first()
-        if held is None:
-            return
-        s.execute(sa.delete(models.Allocation).where(
-            models.Allocation.consumer_id == target_consumer))
-        s.execute(update(models.Allocation).where(
-            models.Allocation.consumer_id == source_consumer).values(
-            consumer_id=target_consumer))
+        hand_over_allocations(s, source_consumer, target_consumer)
+
+
+def hand_over_allocations(s, source_consumer: str, target_consumer: str) -> bool:
+    """``move_allocations`` inside the caller's transaction ``s``; False when the source
+    held nothing."""
+    held = s.scalars(select(models.Allocation.id).where(
+        models.Allocation.consumer_id == source_consumer).limit(1)).first()
+    if held is None:
+        return False
+    s.execute(sa.delete(models.Allocation).where(
+        models.Allocation.consumer_id == target_consumer))
+    s.execute(update(models.Allocation).where(
+        models.Allocation.consumer_id == source_consumer).values(
+        consumer_id=target_consumer))
+    return True
 
 
 def provider_usages(rp_uuid: str) -> dict[str, int]:

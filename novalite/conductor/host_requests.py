@@ -1,0 +1,169 @@
+"""What a compute host may ask of the conductor, each checked against the calling host.
+
+A compute never opens the database. Everything it reads or writes comes through these
+functions: reports and heartbeats only under its own name, reads and writes only of
+instances on it or in a move that names it, and every move step through the state table
+(``db.steps.apply_step``) in one transaction.
+"""
+
+import logging
+
+from novalite import exception
+from novalite.db import api as db
+from novalite.db import steps
+
+LOG = logging.getLogger(__name__)
+
+
+# Registration, heartbeats and reports are written under the calling host's own name: a
+# compute cannot speak for another.
+def service_register(caller, binary, topic, availability_zone=None):
+    return db.service_create(caller, binary, topic, availability_zone)
+
+
+def service_heartbeat(caller, binary):
+    return db.service_heartbeat(caller, binary)
+
+
+def compute_node_report(caller, nodename, resources, allocation_ratios, reserved, traits):
+    return db.compute_node_update(caller, nodename, resources, allocation_ratios, reserved,
+                                  traits)
+
+
+def host_instances(caller):
+    return db.instance_get_all_by_host(caller)
+
+
+def host_migrations(caller):
+    return steps.unfinished_migrations(caller)
+
+
+def instance_get(caller, instance_uuid):
+    steps.check_host(caller, instance_uuid)
+    return db.instance_get(instance_uuid)
+
+
+def migration_get(caller, migration_uuid):
+    mig = db.migration_get(migration_uuid)
+    if caller not in (mig['source_compute'], mig['dest_compute']):
+        steps.check_host(caller, mig['instance_uuid'], migration_uuid)
+    return mig
+
+
+def compute_node_get(caller, host, nodename=None):
+    # Node records carry no tenant data; a destination reads its source's to check
+    # live-migration compatibility.
+    return db.compute_node_get_by_host_and_node(host, nodename)
+
+
+def image_get(caller, image_uuid):
+    return db.image_get(image_uuid)
+
+
+_CHANGE_KEYS = frozenset({'instance_values', 'migration_values', 'vm_state', 'status',
+                          'events', 'fault'})
+# Columns a compute may write with a step: never the owner, the flavor it was not given
+# by the move, or anything that would move the instance somewhere the move does not say.
+_INSTANCE_COLUMNS = frozenset({'power_state', 'progress', 'launched_at', 'host', 'node',
+                               'flavor', 'old_flavor', 'new_flavor', 'system_metadata'})
+_MIGRATION_COLUMNS = frozenset({'dest_host', 'memory_total', 'memory_processed',
+                                'memory_remaining', 'disk_total', 'disk_processed',
+                                'disk_remaining'})
+
+
+def _checked(values, allowed, what):
+    values = dict(values or {})
+    extra = set(values) - allowed
+    if extra:
+        raise exception.Invalid(message=f'A compute may not write {what} {sorted(extra)}')
+    return values
+
+
+def record_step(caller, step, instance_uuid, migration_uuid, changes):
+    extra = set(changes) - _CHANGE_KEYS
+    if extra:
+        raise exception.Invalid(message=f'Unknown step changes {sorted(extra)}')
+    values = _checked(changes.get('instance_values'), _INSTANCE_COLUMNS, 'instance')
+    if 'host' in values or 'node' in values:
+        _check_move_target(step, migration_uuid, values)
+    return steps.apply_step(
+        step, instance_uuid, migration_uuid, caller=caller, instance_values=values,
+        migration_values=_checked(changes.get('migration_values'), _MIGRATION_COLUMNS,
+                                  'migration'),
+        vm_state=changes.get('vm_state'), status=changes.get('status'),
+        events=changes.get('events'), fault=changes.get('fault'), host=caller)
+
+
+def _check_move_target(step, migration_uuid, values):
+    """An instance's host may only change to a side of its move."""
+    if migration_uuid is None:
+        if values.get('host') is not None:
+            raise exception.Invalid(message=f'{step} cannot place an instance on a host')
+        return
+    mig = db.migration_get(migration_uuid)
+    if values.get('host') not in (mig['source_compute'], mig['dest_compute']):
+        raise exception.Invalid(message=f"{step} cannot place the instance on "
+                                        f"{values.get('host')}")
+
+
+def record_progress(caller, instance_uuid, progress=None, migration_uuid=None,
+                    migration_values=None):
+    steps.check_host(caller, instance_uuid, migration_uuid)
+    if migration_uuid and migration_values:
+        db.migration_update(migration_uuid, _checked(migration_values, _MIGRATION_COLUMNS,
+                                                     'migration'))
+    if progress is not None:
+        try:
+            db.instance_update(instance_uuid, {'progress': int(progress)})
+        except exception.InstanceNotFound:
+            pass
+
+
+def record_fault(caller, instance_uuid, fault, instance_values=None,
+                 expected_task_state=None):
+    steps.check_host(caller, instance_uuid)
+    if instance_values:
+        values = _checked(instance_values, _INSTANCE_COLUMNS | {'vm_state', 'task_state'},
+                          'instance')
+        db.instance_update(instance_uuid, values, expected_task_state=expected_task_state)
+    return db.fault_create(instance_uuid, fault['code'], fault['message'],
+                           fault.get('details'), caller)
+
+
+def instance_power_synced(caller, instance_uuid, power_state, expected_task_state=None):
+    steps.check_host(caller, instance_uuid)
+    return db.instance_update(instance_uuid, {'power_state': power_state},
+                              expected_task_state=expected_task_state)
+
+
+def instance_destroyed(caller, instance_uuid, events=None):
+    """The guest is gone from the host: mark the instance deleted, fail its unfinished
+    moves and drop every allocation they held, in one transaction."""
+    steps.check_host(caller, instance_uuid)
+    return steps.destroy_instance(instance_uuid, events, caller)
+
+
+def record_events(caller, instance_uuid, events):
+    steps.check_host(caller, instance_uuid)
+    steps.events_only(instance_uuid, events, caller)
+
+
+def release_claim(caller, instance_uuid, nodename=None, events=None):
+    steps.check_host(caller, instance_uuid)
+    if events:
+        steps.events_only(instance_uuid, events, caller)
+    rp = None
+    if nodename:
+        try:
+            rp = db.compute_node_get_by_host_and_node(caller, nodename)['uuid']
+        except exception.ComputeHostNotFound:
+            return 0
+    return db.delete_allocations(instance_uuid, rp)
+
+
+# Read by the RPC contract test: the conductor methods that take a calling host.
+HOST_METHODS = ('service_register', 'service_heartbeat', 'compute_node_report',
+                'host_instances', 'host_migrations', 'instance_get', 'migration_get',
+                'compute_node_get', 'image_get', 'record_step', 'record_progress',
+                'record_fault', 'record_events', 'instance_power_synced',
+                'instance_destroyed', 'release_claim')
