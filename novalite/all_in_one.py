@@ -4,10 +4,8 @@ the in-process transport and the embedded SQLite database."""
 import logging
 import threading
 
-from novalite import context as nl_context
 from novalite import rpc, service
 from novalite.conductor import manager as conductor_manager
-from novalite.conductor import rpcapi as conductor_rpcapi
 from novalite.conf import CONF
 from novalite.db import api as db
 from novalite.db import session
@@ -33,6 +31,13 @@ def db_register(host, binary, topic):
     return db.service_create(host, binary, topic)
 
 
+def compute_registration(conductor) -> dict:
+    """A compute registers and heartbeats through its own conductor methods."""
+    return {'register': lambda h, b, t: conductor.service_register(
+                b, t, CONF.default_availability_zone),
+            'heartbeat': lambda h, b: conductor.service_heartbeat(b)}
+
+
 class ComputeNode:
     """One fake compute host: its manager and service loop."""
 
@@ -40,14 +45,10 @@ class ComputeNode:
         from novalite.compute import manager as compute_manager
         self.host = host
         self.manager = compute_manager.ComputeManager(host, transport_url=transport_url)
-        remote = conductor_rpcapi.RemoteDB(conductor_rpcapi.ConductorAPI(url=transport_url),
-                                           nl_context.get_admin_context)
         self.service = service.Service(
             self.manager, 'novalite-compute', 'compute', host,
-            register=lambda h, b, t: remote.service_create(
-                h, b, t, CONF.default_availability_zone),
-            heartbeat=lambda h, b: remote.service_heartbeat(h, b),
-            transport_url=transport_url, report_interval=report_interval)
+            transport_url=transport_url, report_interval=report_interval,
+            **compute_registration(self.manager.conductor))
 
     def start(self):
         self.service.start()

@@ -1,12 +1,13 @@
-"""Compute service: runs guests on this host through the virt driver.
+"""Compute service: the table of contents of what a compute host serves.
 
-It never opens the database: every read and write goes through conductor RPC
-(``self.db`` is a RemoteDB proxy). On start it reconciles the instances it owns so a
-crash never leaves one in a transitional state.
+Every RPC entry point is one line delegating to a flow object: ``LifecycleFlow`` (build,
+power, delete), ``ResizeFlow`` (cold moves) and ``LiveMigrationFlow``. The host never
+opens the database: it reads and writes through its conductor methods
+(``conductor.rpcapi.HostConductor``), which accept only work about this host's
+instances and moves. On start it reconciles the instances and moves it owns.
 """
 
 import logging
-import threading
 
 import oslo_messaging as messaging
 
@@ -14,35 +15,39 @@ from novalite import context as nl_context
 from novalite import exception, service
 from novalite.compute import resource_tracker, states
 from novalite.compute import rpcapi as compute_rpcapi
-from novalite.compute import utils as compute_utils
-from novalite.compute.live_migration import LiveMigrationMixin
-from novalite.compute.resize import ResizeMixin
+from novalite.compute.lifecycle import LifecycleFlow
+from novalite.compute.live_migration import LiveMigrationFlow
+from novalite.compute.resize import ResizeFlow
+from novalite.compute.utils import InstanceLocks
 from novalite.conductor import rpcapi as conductor_rpcapi
 from novalite.conf import CONF
-from novalite.db.models import utcnow
-from novalite.notifications import notify_instance
 from novalite.virt import driver as virt_driver
 from novalite.virt import power_state
 
 LOG = logging.getLogger(__name__)
 
 
-class ComputeManager(ResizeMixin, LiveMigrationMixin, service.Manager):
-    target = messaging.Target(version='1.0')
+class ComputeManager(service.Manager):
+    target = messaging.Target(version=compute_rpcapi.VERSION)
 
     def __init__(self, host, driver=None, transport_url=None):
-        service.Manager.__init__(self, host, 'novalite-compute')
+        super().__init__(host, 'novalite-compute')
         self.driver = driver or virt_driver.load_driver(CONF, host)
         self.conductor_api = conductor_rpcapi.ConductorAPI(url=transport_url)
-        self.db = conductor_rpcapi.RemoteDB(self.conductor_api, nl_context.get_admin_context)
-        self.compute_rpcapi = compute_rpcapi.ComputeAPI(url=transport_url)
-        self.rt = resource_tracker.ResourceTracker(host, self.driver, self.db)
-        self._build_semaphore = threading.BoundedSemaphore(CONF.max_concurrent_builds or 10**6)
-        self._instance_locks: dict[str, threading.Lock] = {}
-        self._locks_guard = threading.Lock()
-        LiveMigrationMixin.__init__(self)
+        self.conductor = conductor_rpcapi.HostConductor(self.conductor_api, host,
+                                                        nl_context.get_admin_context)
+        computes = compute_rpcapi.ComputeAPI(url=transport_url)
+        self.rt = resource_tracker.ResourceTracker(host, self.driver, self.conductor)
+        lock = InstanceLocks()
+        self.lifecycle = LifecycleFlow(host, self.driver, self.conductor, self.conductor_api,
+                                       lock, self._power_state, self._enter, self._leave)
+        self.resize = ResizeFlow(host, self.driver, self.conductor, self.conductor_api,
+                                 computes, lock, self._power_state)
+        self.live = LiveMigrationFlow(host, self.driver, self.conductor, computes,
+                                      self._host_info, self._power_state, self._enter,
+                                      self._leave)
 
-    # ------------------------------------------------------------ lifecycle
+    # ------------------------------------------------------------ lifecycle of the service
 
     def init_host(self):
         self.conductor_api.wait_until_ready(nl_context.get_admin_context())
@@ -53,27 +58,91 @@ class ComputeManager(ResizeMixin, LiveMigrationMixin, service.Manager):
         self.reconcile_instances(nl_context.get_admin_context())
 
     def cleanup_host(self):
-        LiveMigrationMixin.cleanup_host(self)
+        self.live.stop()
         self.driver.cleanup_host()
 
     def ping(self, context):
         return {'host': self.host, 'service': self.service_name}
-
-    def _lock(self, instance_uuid) -> threading.Lock:
-        with self._locks_guard:
-            return self._instance_locks.setdefault(instance_uuid, threading.Lock())
-
-    def _event(self, context, instance_uuid, name):
-        return compute_utils.event(self.db, context, instance_uuid, name, self.host)
-
-    def _update(self, instance_uuid, values, **expected):
-        return self.db.instance_update(instance_uuid, values, **expected)
 
     def _power_state(self, instance) -> int:
         try:
             return self.driver.get_info(instance)['state']
         except virt_driver.InstanceNotFoundOnHost:
             return power_state.NOSTATE
+
+    def _host_info(self):
+        cn = self.rt.compute_nodes or self.rt.update_available_resource()
+        return next(iter(cn.values()))
+
+    # ------------------------------------------------------------ RPC entry points
+
+    def build_and_run_instance(self, context, instance, image, request_spec, host_list):
+        self.lifecycle.build(context, instance, image, request_spec, host_list)
+
+    def start_instance(self, context, instance):
+        self.lifecycle.start(context, instance)
+
+    def stop_instance(self, context, instance):
+        self.lifecycle.stop(context, instance)
+
+    def reboot_instance(self, context, instance, reboot_type):
+        self.lifecycle.reboot(context, instance, reboot_type)
+
+    def terminate_instance(self, context, instance):
+        self.lifecycle.terminate(context, instance)
+
+    def prep_resize(self, context, instance, flavor, migration, request_spec, host_list,
+                    image):
+        self.resize.prep_resize(context, instance, flavor, migration, request_spec,
+                                host_list, image)
+
+    def resize_instance(self, context, instance, migration, flavor):
+        self.resize.resize_instance(context, instance, migration, flavor)
+
+    def finish_resize(self, context, instance, migration, disk_info):
+        self.resize.finish_resize(context, instance, migration, disk_info)
+
+    def confirm_resize(self, context, instance, migration):
+        self.resize.confirm_resize(context, instance, migration)
+
+    def revert_resize(self, context, instance, migration):
+        self.resize.revert_resize(context, instance, migration)
+
+    def finish_revert_resize(self, context, instance, migration):
+        self.resize.finish_revert_resize(context, instance, migration)
+
+    @messaging.expected_exceptions(exception.NovaliteException)
+    def check_can_live_migrate_destination(self, context, instance, block_migration,
+                                           disk_over_commit, migration):
+        return self.live.check_can_live_migrate_destination(
+            context, instance, block_migration, disk_over_commit, migration)
+
+    @messaging.expected_exceptions(exception.NovaliteException)
+    def check_can_live_migrate_source(self, context, instance, dest_check_data):
+        return self.live.check_can_live_migrate_source(context, instance, dest_check_data)
+
+    @messaging.expected_exceptions(exception.NovaliteException)
+    def pre_live_migration(self, context, instance, migrate_data):
+        return self.live.pre_live_migration(context, instance, migrate_data)
+
+    def live_migration(self, context, instance, dest, migration, migrate_data):
+        self.live.live_migration(context, instance, dest, migration, migrate_data)
+
+    @messaging.expected_exceptions(exception.NovaliteException)
+    def post_live_migration_at_destination(self, context, instance, migration, migrate_data):
+        return self.live.post_live_migration_at_destination(context, instance, migration,
+                                                            migrate_data)
+
+    @messaging.expected_exceptions(exception.NovaliteException)
+    def rollback_live_migration_at_destination(self, context, instance, migrate_data):
+        return self.live.rollback_live_migration_at_destination(context, instance,
+                                                                migrate_data)
+
+    def live_migration_force_complete(self, context, instance, migration):
+        self.live.force_complete(context, instance, migration)
+
+    def live_migration_abort(self, context, instance, migration):
+        self.live.abort(context, instance, migration)
 
     # ------------------------------------------------------------ periodic reconciles
 
@@ -83,217 +152,31 @@ class ComputeManager(ResizeMixin, LiveMigrationMixin, service.Manager):
 
     @service.periodic_task(spacing='periodic_interval')
     def sync_power_states(self, context):
-        """Record the hypervisor's power state of idle instances on this host."""
-        for inst in self.db.instance_get_all_by_host(self.host):
-            if inst['task_state'] is not None:
-                continue
-            actual = self._power_state(inst)
-            if actual != inst['power_state']:
-                try:
-                    self._update(inst['uuid'], {'power_state': actual},
-                                 expected_task_state=None)
-                except (exception.UnexpectedTaskStateError, exception.InstanceNotFound):
-                    pass
+        for inst in self.conductor.host_instances():
+            if inst['task_state'] is None:
+                self.lifecycle.sync_power_state(inst)
 
     @service.periodic_task(spacing='periodic_interval')
-    def _auto_confirm(self, context):
-        self.auto_confirm_resizes(context)
+    def auto_confirm_resizes(self, context):
+        self.resize.auto_confirm(context, self.conductor.host_migrations())
 
     def reconcile_instances(self, context):
-        """Bring every instance this host owns out of a transitional state.
+        """Bring every instance and move this host owns out of a transitional state.
 
         Run at start: whatever this process was doing when it died is finished or rolled
         back here, so nothing stays in building/deleting/powering-* forever.
         """
-        for inst in self.db.instance_get_all_by_host(self.host):
+        for inst in self.conductor.host_instances():
             try:
-                self._reconcile_one(context, inst)
+                self.lifecycle.reconcile(context, inst)
             except Exception:
                 LOG.exception('Could not reconcile instance %s', inst['uuid'])
-        self.reconcile_migrations(context)
-        self.reconcile_live_migrations(context)
-
-    def _reconcile_one(self, context, inst):
-        task = inst['task_state']
-        uuid = inst['uuid']
-        exists = self.driver.instance_exists(inst)
-        if task in states.BUILD_TASKS and inst['vm_state'] == states.BUILDING:
-            if exists and self._power_state(inst) == power_state.RUNNING:
-                self._update(uuid, {'vm_state': states.ACTIVE, 'task_state': None,
-                                    'power_state': power_state.RUNNING,
-                                    'launched_at': utcnow()}, expected_task_state=task)
-            else:
-                if exists:
-                    self.driver.destroy(context, inst)
-                exc = exception.BuildAbortException(
-                    instance_uuid=uuid, reason='the compute service restarted during the build')
-                # The fault first: whoever sees ERROR finds the reason too.
-                compute_utils.add_fault(self.db, uuid, exc, self.host)
-                self._update(uuid, {'vm_state': states.ERROR, 'task_state': None,
-                                    'power_state': power_state.NOSTATE},
-                             expected_task_state=task)
-        elif task == states.DELETING:
-            self._do_terminate(context, inst)
-        elif task in (states.POWERING_OFF, states.POWERING_ON) + states.SOFT_REBOOT_TASKS \
-                + states.HARD_REBOOT_TASKS:
-            actual = self._power_state(inst)
-            vm = states.ACTIVE if actual == power_state.RUNNING else (
-                states.STOPPED if exists else states.ERROR)
-            self._update(uuid, {'vm_state': vm, 'task_state': None, 'power_state': actual},
-                         expected_task_state=task)
-        elif task is None and inst['vm_state'] in (states.ACTIVE, states.STOPPED):
-            actual = self._power_state(inst)
-            if actual != inst['power_state']:
-                self._update(uuid, {'power_state': actual}, expected_task_state=None)
-
-    # ------------------------------------------------------------ build
-
-    def build_and_run_instance(self, context, instance, image, request_spec, host_list):
-        threading.Thread(target=self._build_guarded, name=f'build-{instance["uuid"]}',
-                         args=(context, instance, image, request_spec, host_list),
-                         daemon=True).start()
-
-    def _build_guarded(self, context, instance, image, request_spec, host_list):
-        self._enter()
-        try:
-            with self._build_semaphore, self._lock(instance['uuid']):
-                self._do_build(context, instance, image, request_spec, host_list)
-        except Exception:
-            LOG.exception('Build of %s failed unexpectedly', instance['uuid'])
-        finally:
-            self._leave()
-
-    def _do_build(self, context, instance, image, request_spec, host_list):
-        uuid = instance['uuid']
-        try:
-            with self._event(context, uuid, 'compute__do_build_and_run_instance'):
-                try:
-                    instance = self._update(uuid, {'task_state': states.SPAWNING},
-                                            expected_task_state=states.SCHEDULING,
-                                            expected_host=self.host)
-                except (exception.InstanceNotFound, exception.UnexpectedTaskStateError):
-                    # Deleted (or taken over) before we started: release our claim.
-                    self.db.delete_allocations(uuid, self.rt.node_uuid(instance['node']))
-                    return
-                notify_instance(context, instance, 'create', 'start', self.host)
-                try:
-                    self.driver.spawn(context, instance, image)
-                except Exception as exc:
-                    self._reschedule_or_error(context, instance, image, request_spec,
-                                              host_list, exc)
-                    raise
-                try:
-                    instance = self._update(
-                        uuid, {'vm_state': states.ACTIVE, 'task_state': None,
-                               'power_state': self._power_state(instance),
-                               'launched_at': utcnow(), 'progress': 0},
-                        expected_task_state=states.SPAWNING)
-                except exception.InstanceNotFound:
-                    self.driver.destroy(context, instance)
-                    return
-                except exception.UnexpectedTaskStateError:
-                    # Deleted while spawning: the delete path owns the guest now.
-                    return
-                notify_instance(context, instance, 'create', 'end', self.host)
-        except Exception:
-            pass
-
-    def _reschedule_or_error(self, context, instance, image, request_spec, host_list, exc):
-        uuid = instance['uuid']
-        try:
-            self.driver.destroy(context, instance)
-        except Exception:
-            LOG.warning('Cleanup after failed spawn of %s failed', uuid, exc_info=True)
-        self.db.delete_allocations(uuid)
-        if host_list or CONF.scheduler.max_attempts > 1:
-            # The conductor tries the next alternate, or says the retries ran out.
+        for mig in self.conductor.host_migrations():
+            flow = self.live if mig['migration_type'] == states.LIVE_MIGRATION else \
+                self.resize if mig['migration_type'] in states.COLD_MOVES else None
+            if flow is None:
+                continue
             try:
-                self._update(uuid, {'task_state': states.SCHEDULING, 'host': None,
-                                    'node': None}, expected_task_state=states.SPAWNING)
-            except (exception.InstanceNotFound, exception.UnexpectedTaskStateError):
-                return
-            self.conductor_api.build_instances(context, uuid, request_spec, image, host_list,
-                                               reason=str(exc))
-            return
-        try:
-            compute_utils.add_fault(self.db, uuid, exc, self.host)
-            inst = self._update(uuid, {'vm_state': states.ERROR, 'task_state': None,
-                                       'power_state': power_state.NOSTATE},
-                                expected_task_state=states.SPAWNING)
-            notify_instance(context, inst, 'create', 'error', self.host, error=str(exc))
-        except (exception.InstanceNotFound, exception.UnexpectedTaskStateError):
-            pass
-
-    # ------------------------------------------------------------ power
-
-    def _power_action(self, context, instance, event, notify_name, expected_task, fn,
-                      vm_state_after):
-        uuid = instance['uuid']
-        with self._lock(uuid):
-            try:
-                with self._event(context, uuid, event):
-                    notify_instance(context, instance, notify_name, 'start', self.host)
-                    try:
-                        fn(instance)
-                    except Exception as exc:
-                        actual = self._power_state(instance)
-                        vm = states.ACTIVE if actual == power_state.RUNNING else \
-                            instance['vm_state']
-                        self._update(uuid, {'task_state': None, 'power_state': actual,
-                                            'vm_state': vm},
-                                     expected_task_state=expected_task)
-                        compute_utils.add_fault(self.db, uuid, exc, self.host)
-                        raise
-                    inst = self._update(uuid, {'vm_state': vm_state_after, 'task_state': None,
-                                               'power_state': self._power_state(instance),
-                                               'progress': 0},
-                                        expected_task_state=expected_task)
-                    notify_instance(context, inst, notify_name, 'end', self.host)
-            except Exception as exc:
-                LOG.info('%s of %s failed: %s', event, uuid, exc)
-
-    def start_instance(self, context, instance):
-        self._power_action(context, instance, 'compute_start_instance', 'power_on',
-                           states.POWERING_ON,
-                           lambda i: self.driver.power_on(context, i), states.ACTIVE)
-
-    def stop_instance(self, context, instance):
-        self._power_action(context, instance, 'compute_stop_instance', 'power_off',
-                           states.POWERING_OFF,
-                           lambda i: self.driver.power_off(i, timeout=CONF.shutdown_timeout),
-                           states.STOPPED)
-
-    def reboot_instance(self, context, instance, reboot_type):
-        task = list(states.HARD_REBOOT_TASKS if reboot_type == 'HARD'
-                    else states.SOFT_REBOOT_TASKS)
-        self._power_action(context, instance, 'compute_reboot_instance', 'reboot', task,
-                           lambda i: self.driver.reboot(context, i, reboot_type),
-                           states.ACTIVE)
-
-    # ------------------------------------------------------------ delete
-
-    def terminate_instance(self, context, instance):
-        uuid = instance['uuid']
-        with self._lock(uuid):
-            try:
-                with self._event(context, uuid, 'compute_terminate_instance'):
-                    self._do_terminate(context, instance)
-            except Exception as exc:
-                LOG.warning('Delete of %s failed: %s', uuid, exc)
-
-    def _do_terminate(self, context, instance):
-        uuid = instance['uuid']
-        notify_instance(context, instance, 'delete', 'start', self.host)
-        try:
-            self.driver.destroy(context, instance)
-        except Exception as exc:
-            compute_utils.add_fault(self.db, uuid, exc, self.host)
-            self._update(uuid, {'vm_state': states.ERROR, 'task_state': None})
-            raise
-        # Pending moves of this instance die with it: their allocations too.
-        for mig in self.db.migration_get_all(instance_uuid=uuid):
-            if mig['status'] not in states.MIGRATION_DONE:
-                self.db.delete_allocations(mig['uuid'])
-                self.db.migration_update(mig['uuid'], {'status': 'error'})
-        inst = self.db.instance_destroy(uuid)
-        notify_instance(context, inst, 'delete', 'end', self.host)
+                flow.reconcile(context, mig)
+            except Exception:
+                LOG.exception('Could not reconcile migration %s', mig['uuid'])

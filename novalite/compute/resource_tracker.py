@@ -21,10 +21,10 @@ def reserved(conf=CONF) -> dict[str, int]:
 
 
 class ResourceTracker:
-    def __init__(self, host, driver, db):
+    def __init__(self, host, driver, conductor):
         self.host = host
         self.driver = driver
-        self.db = db
+        self.conductor = conductor
         self.compute_nodes: dict[str, dict] = {}
 
     def update_available_resource(self) -> dict[str, dict]:
@@ -34,8 +34,8 @@ class ResourceTracker:
             traits.append("COMPUTE_SAME_HOST_RESIZE")
         for nodename in self.driver.get_available_nodes():
             resources = self.driver.get_available_resource(nodename)
-            cn = self.db.compute_node_update(self.host, nodename, resources,
-                                             allocation_ratios(), reserved(), traits)
+            cn = self.conductor.compute_node_report(nodename, resources,
+                                                    allocation_ratios(), reserved(), traits)
             self.compute_nodes[nodename] = cn
         return self.compute_nodes
 
