@@ -17,9 +17,11 @@ from novalite.compute import states
 from novalite.conductor import rpcapi as conductor_rpcapi
 from novalite.conf import CONF
 from novalite.db import api as db
+from novalite.db import steps
 from novalite.scheduler.host_state import RequestSpec
 
 LOG = logging.getLogger(__name__)
+MS = states.MS
 
 _ANY = object()
 
@@ -88,6 +90,20 @@ class API:
         except exception.UnexpectedTaskStateError as e:
             raise exception.InstanceInvalidState(
                 action='update', instance_uuid=instance['uuid'], attr='task_state',
+                state=getattr(e, 'kwargs', {}).get('actual')) from e
+
+    def _step(self, context, instance, step, action=None, migration_uuid=None, **changes):
+        """Take one API step of the state table in one transaction, with the instance
+        action recorded beside it; a lost race is a 409."""
+        if action is not None:
+            changes['action'] = {'action': action, 'request_id': context.request_id,
+                                 'user_id': context.user_id,
+                                 'project_id': context.project_id}
+        try:
+            return steps.apply_step(step, instance['uuid'], migration_uuid, **changes)
+        except exception.UnexpectedTaskStateError as e:
+            raise exception.InstanceInvalidState(
+                action=step, instance_uuid=instance['uuid'], attr='task_state',
                 state=getattr(e, 'kwargs', {}).get('actual')) from e
 
     def _service_up(self, host) -> bool:
@@ -215,21 +231,17 @@ class API:
 
     def _local_delete(self, context, instance):
         """No compute can act: delete in the database and release every allocation."""
-        for mig in db.migration_get_all(instance_uuid=instance['uuid']):
-            if mig['status'] not in states.MIGRATION_DONE:
-                db.delete_allocations(mig['uuid'])
-                db.migration_update(mig['uuid'], {'status': 'error'})
-        db.instance_destroy(instance['uuid'])
+        steps.destroy_instance(instance['uuid'], None, None)
 
     def _confirm_before_delete(self, context, instance):
         migs = [m for m in db.migration_get_all(instance_uuid=instance['uuid'],
-                                                status=['finished', 'confirming'])
-                if m['migration_type'] in ('resize', 'migration')]
+                                                status=[MS.FINISHED, MS.CONFIRMING])
+                if m['migration_type'] in states.COLD_MOVES]
         if not migs:
             return
         mig = migs[0]
         if self._service_up(mig['source_compute']):
-            mig = db.migration_update(mig['uuid'], {'status': 'confirming'})
+            mig = db.migration_update(mig['uuid'], {'status': MS.CONFIRMING})
             try:
                 self.compute_rpcapi.confirm_resize(context, mig['source_compute'], instance,
                                                    mig, sync=True)
@@ -238,7 +250,7 @@ class API:
                 LOG.warning('Confirm before delete of %s failed', instance['uuid'],
                             exc_info=True)
         db.delete_allocations(mig['uuid'])
-        db.migration_update(mig['uuid'], {'status': 'confirmed'})
+        db.migration_update(mig['uuid'], {'status': MS.CONFIRMED})
 
     # ------------------------------------------------------------ power
 

@@ -187,12 +187,14 @@ class LiveMigrationFlow:
                                   dest_ready=False)
         mig = self._step(context, 'live_migration_preparing', instance, mig)['migration']
         notify_instance(context, instance, 'live_migration_pre', 'start', self.host)
+        pre_hop = Hop(context, 'compute_pre_live_migration')
         try:
             migrate_data = self.computes.pre_live_migration(context, dest, instance,
                                                             migrate_data)
         except Exception as exc:
+            # The destination failed before it could hand back its event: record it here.
             return self._rollback(context, instance, dest, mig, migrate_data, MS.ERROR,
-                                  dest_ready=True, exc=exc)
+                                  dest_ready=True, exc=exc, events=[pre_hop.error(exc)])
         events = migrate_data.pop(EVENTS, [])
         block = bool(migrate_data.get('block_migration'))
         migrate_data.update(virt_driver.live_migration_settings(CONF, instance, block))

@@ -10,14 +10,19 @@ from novalite.conf import CONF
 from novalite.db import api as db
 
 LOG = logging.getLogger(__name__)
+MS = states.MS
 
 SAME_HOST_RESIZE_TRAIT = 'COMPUTE_SAME_HOST_RESIZE'
 
 
-def _finished_migration(instance, statuses=('finished',)):
+def _allowed(operation):
+    return check_instance_state(**states.API_ALLOWED[operation])
+
+
+def _finished_migration(instance, statuses=(MS.FINISHED,)):
     migs = [m for m in db.migration_get_all(instance_uuid=instance['uuid'],
                                             status=list(statuses))
-            if m['migration_type'] in ('resize', 'migration')]
+            if m['migration_type'] in states.COLD_MOVES]
     if not migs:
         raise exception.MigrationNotFound(
             message='Instance has not been resized.', migration_id=None)
@@ -32,7 +37,7 @@ def _node_traits(host, node):
 
 
 @check_locked
-@check_instance_state(vm_state=[states.ACTIVE, states.STOPPED])
+@_allowed('resize')
 def resize(api, context, instance, flavor_id=None, host=None, auto_disk_config=None):
     api._require_host(instance)
     current = instance['flavor']
@@ -72,37 +77,37 @@ def resize(api, context, instance, flavor_id=None, host=None, auto_disk_config=N
     is_resize = flavor_id is not None
     same_host_ok = (is_resize and CONF.allow_resize_to_same_host and SAME_HOST_RESIZE_TRAIT
                     in _node_traits(instance['host'], instance['node']))
-    values = {'task_state': states.RESIZE_PREP, 'progress': 0}
+    values = {'progress': 0}
     if auto_disk_config is not None:
         values['auto_disk_config'] = auto_disk_config
-    inst = api._cas(instance, values, expected_vm_state=[states.ACTIVE, states.STOPPED])
-    api._record_action(context, inst, 'resize' if is_resize else 'migrate')
-    spec = db.request_spec_get(inst['uuid']) or {}
-    spec.update(instance_uuid=inst['uuid'], project_id=inst['project_id'],
-                user_id=inst['user_id'], flavor=new_flavor, num_instances=1,
-                instance_uuids=[inst['uuid']], force_hosts=[], force_nodes=[],
-                ignore_hosts=[] if same_host_ok else [inst['host']],
+    spec = db.request_spec_get(instance['uuid']) or {}
+    spec.update(instance_uuid=instance['uuid'], project_id=instance['project_id'],
+                user_id=instance['user_id'], flavor=new_flavor, num_instances=1,
+                instance_uuids=[instance['uuid']], force_hosts=[], force_nodes=[],
+                ignore_hosts=[] if same_host_ok else [instance['host']],
                 requested_destination={'host': host, 'node': None} if host else None)
-    db.request_spec_save(inst['uuid'], spec)
+    inst = api._step(context, instance, 'resize_requested',
+                     action='resize' if is_resize else 'migrate', instance_values=values,
+                     request_spec=spec)['instance']
     api.conductor_rpcapi.migrate_server(context, inst['uuid'],
                                         new_flavor if is_resize else None,
                                         request_spec=spec)
 
 
 @check_locked
-@check_instance_state(vm_state=[states.RESIZED])
+@_allowed('confirm_resize')
 def confirm_resize(api, context, instance):
     mig = _finished_migration(instance)
     if not api._service_up(mig['source_compute']):
         raise exception.ServiceUnavailable()
-    mig = db.migration_update(mig['uuid'], {'status': 'confirming'},
-                              expected_status=['finished'])
-    api._record_action(context, instance, 'confirmResize')
-    api.compute_rpcapi.confirm_resize(context, mig['source_compute'], instance, mig)
+    out = api._step(context, instance, 'confirm_requested', action='confirmResize',
+                    migration_uuid=mig['uuid'])
+    api.compute_rpcapi.confirm_resize(context, mig['source_compute'], out['instance'],
+                                      out['migration'])
 
 
 @check_locked
-@check_instance_state(vm_state=[states.RESIZED])
+@_allowed('revert_resize')
 def revert_resize(api, context, instance):
     mig = _finished_migration(instance)
     old = instance.get('old_flavor')
@@ -113,20 +118,17 @@ def revert_resize(api, context, instance):
     new = instance['flavor']
     deltas = {'cores': old['vcpus'] - new['vcpus'], 'ram': old['memory_mb'] - new['memory_mb']}
     db.quota_check(instance['project_id'], {k: v for k, v in deltas.items() if v > 0})
-    inst = api._cas(instance, {'task_state': states.RESIZE_REVERTING},
-                    expected_vm_state=[states.RESIZED])
-    mig = db.migration_update(mig['uuid'], {'status': 'reverting'},
-                              expected_status=['finished'])
-    api._record_action(context, inst, 'revertResize')
-    spec = db.request_spec_get(inst['uuid'])
+    spec = db.request_spec_get(instance['uuid'])
     if spec:
         spec['flavor'] = old
-        db.request_spec_save(inst['uuid'], spec)
-    api.compute_rpcapi.revert_resize(context, mig['dest_compute'], inst, mig)
+    out = api._step(context, instance, 'revert_requested', action='revertResize',
+                    migration_uuid=mig['uuid'], request_spec=spec)
+    api.compute_rpcapi.revert_resize(context, mig['dest_compute'], out['instance'],
+                                     out['migration'])
 
 
 @check_locked
-@check_instance_state(vm_state=[states.ACTIVE, states.PAUSED])
+@_allowed('live_migrate')
 def live_migrate(api, context, instance, host, block_migration, disk_over_commit, force,
                  async_=True):
     api._require_host(instance)
@@ -136,15 +138,16 @@ def live_migrate(api, context, instance, host, block_migration, disk_over_commit
         if host == instance['host']:
             raise exception.UnableToMigrateToSelf(instance_id=instance['uuid'], host=host)
         db.compute_node_get_by_host_and_node(host)
-    inst = api._cas(instance, {'task_state': states.MIGRATING},
-                    expected_vm_state=[states.ACTIVE, states.PAUSED])
-    api._record_action(context, inst, 'live-migration')
-    mig = db.migration_create({
-        'instance_uuid': inst['uuid'], 'migration_type': 'live-migration',
-        'status': 'accepted', 'source_compute': inst['host'], 'source_node': inst['node'],
-        'dest_compute': host, 'old_instance_type_id': inst['flavor'].get('id'),
-        'new_instance_type_id': inst['flavor'].get('id'), 'user_id': context.user_id,
-        'project_id': context.project_id})
+    out = api._step(context, instance, 'live_migration_requested', action='live-migration',
+                    new_migration={
+                        'instance_uuid': instance['uuid'],
+                        'migration_type': states.LIVE_MIGRATION,
+                        'source_compute': instance['host'],
+                        'source_node': instance['node'], 'dest_compute': host,
+                        'old_instance_type_id': instance['flavor'].get('id'),
+                        'new_instance_type_id': instance['flavor'].get('id'),
+                        'user_id': context.user_id, 'project_id': context.project_id})
+    inst, mig = out['instance'], out['migration']
     try:
         return api.conductor_rpcapi.live_migrate_instance(
             context, inst['uuid'], host, block_migration, disk_over_commit, bool(force),
@@ -169,10 +172,11 @@ def _live_migration_for(instance, migration_id):
 
 
 @check_locked
-@check_instance_state(vm_state=[states.ACTIVE, states.PAUSED], task_state=[states.MIGRATING])
+@_allowed('live_migrate_force_complete')
 def live_migrate_force_complete(api, context, instance, migration_id):
     mig = _live_migration_for(instance, migration_id)
-    if mig['status'] != 'running' or mig['migration_type'] != 'live-migration':
+    if mig['status'] not in states.LIVE_MIGRATION_FORCEABLE or \
+            mig['migration_type'] != states.LIVE_MIGRATION:
         raise exception.Invalid(
             message=f"Migration {migration_id} state of instance {instance['uuid']} is "
                     f"{mig['status']}. Cannot force_complete while the migration is in "
@@ -183,11 +187,12 @@ def live_migrate_force_complete(api, context, instance, migration_id):
 
 
 @check_locked
-@check_instance_state(vm_state=[states.ACTIVE, states.PAUSED], task_state=[states.MIGRATING])
+@_allowed('live_migrate_abort')
 def live_migrate_abort(api, context, instance, migration_id, support_abort_in_queue=False):
     mig = _live_migration_for(instance, migration_id)
-    allowed = ('running', 'queued', 'preparing') if support_abort_in_queue else ('running',)
-    if mig['status'] not in allowed or mig['migration_type'] != 'live-migration':
+    allowed = states.LIVE_MIGRATION_ABORTABLE_IN_QUEUE if support_abort_in_queue else \
+        states.LIVE_MIGRATION_ABORTABLE
+    if mig['status'] not in allowed or mig['migration_type'] != states.LIVE_MIGRATION:
         raise exception.Invalid(
             message=f"Migration {migration_id} state of instance {instance['uuid']} is "
                     f"{mig['status']}. Cannot abort live migration while the migration "

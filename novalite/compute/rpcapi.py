@@ -7,6 +7,9 @@ Version history:
         check_can_live_migrate_source, pre_live_migration, live_migration,
         post_live_migration_at_destination, rollback_live_migration_at_destination,
         live_migration_force_complete, live_migration_abort, ping
+  2.0 - steps write their state through the conductor's record_step; the pre-checks,
+        pre_live_migration and rollback_live_migration_at_destination (now a call) return
+        their action events to the caller, which writes them with its next step
 """
 
 import oslo_messaging as messaging
@@ -15,7 +18,7 @@ from novalite import rpc
 from novalite.conf import CONF
 
 TOPIC = 'compute'
-VERSION = '1.0'
+VERSION = '2.0'
 
 
 class ComputeAPI:
@@ -103,8 +106,11 @@ class ComputeAPI:
                           instance=instance, migration=migration, migrate_data=migrate_data)
 
     def rollback_live_migration_at_destination(self, ctxt, dest, instance, migrate_data):
-        self._cast(ctxt, dest, 'rollback_live_migration_at_destination', instance=instance,
-                   migrate_data=migrate_data)
+        """A call since 2.0: the source writes the rollback once the destination is clean,
+        with the destination's action event."""
+        return self._call(ctxt, dest, 'rollback_live_migration_at_destination',
+                          timeout=CONF.rpc_response_timeout, instance=instance,
+                          migrate_data=migrate_data)
 
     def live_migration_force_complete(self, ctxt, source, instance, migration):
         self._cast(ctxt, source, 'live_migration_force_complete', instance=instance,

@@ -141,6 +141,7 @@ class Step:
     vm_choices: tuple = ()
     allocations: str | None = None   # a named allocation change, see ALLOCATION_CHANGES
     status_choices: tuple = ()       # other final statuses the caller may pick instead
+    vm_before: tuple = ()            # vm_states the instance must be in (empty: any)
 
     @property
     def final(self) -> bool:
@@ -178,8 +179,12 @@ ALLOCATION_CHANGES = {
 }
 
 _COLD_STEPS = (
-    Step('select_destination', CONDUCTOR, (RESIZE_PREP,), RESIZE_PREP, (None, MS.PRE_MIGRATING),
+    Step('resize_requested', CONDUCTOR, (None,), RESIZE_PREP, (None,), None, ROLLBACK,
+         vm_before=(ACTIVE, STOPPED)),
+    Step('cold_move_started', CONDUCTOR, (RESIZE_PREP,), RESIZE_PREP, (None,),
          MS.PRE_MIGRATING, ROLLBACK, allocations='source_to_migration'),
+    Step('select_destination', CONDUCTOR, (RESIZE_PREP,), RESIZE_PREP, (MS.PRE_MIGRATING,),
+         MS.PRE_MIGRATING, ROLLBACK),
     Step('prep_resize', DEST, (RESIZE_PREP,), RESIZE_PREP, (MS.PRE_MIGRATING,),
          MS.PRE_MIGRATING, ROLLBACK),
     Step('resize_instance', SOURCE, (RESIZE_PREP,), RESIZE_MIGRATING, (MS.PRE_MIGRATING,),
@@ -188,11 +193,12 @@ _COLD_STEPS = (
          MS.POST_MIGRATING, FINISH),
     Step('finish_resize', DEST, (RESIZE_MIGRATED, RESIZE_FINISH), None,
          (MS.POST_MIGRATING,), MS.FINISHED, FINISH, vm_choices=(RESIZED,)),
-    Step('confirm_requested', CONDUCTOR, (None,), None, (MS.FINISHED,), MS.CONFIRMING, FINISH),
+    Step('confirm_requested', CONDUCTOR, (None,), None, (MS.FINISHED,), MS.CONFIRMING, FINISH,
+         vm_before=(RESIZED,)),
     Step('confirm_resize', SOURCE, (None,), None, (MS.CONFIRMING, MS.FINISHED),
          MS.CONFIRMED, FINISH, vm_choices=(ACTIVE, STOPPED), allocations='drop_migration'),
     Step('revert_requested', CONDUCTOR, (None,), RESIZE_REVERTING, (MS.FINISHED,),
-         MS.REVERTING, FINISH),
+         MS.REVERTING, FINISH, vm_before=(RESIZED,)),
     Step('revert_resize', DEST, (RESIZE_REVERTING,), RESIZE_REVERTING, (MS.REVERTING,),
          MS.REVERTED, FINISH, allocations='drop_instance_claim'),
     Step('finish_revert_resize', SOURCE, (RESIZE_REVERTING,), None, (MS.REVERTED,),
@@ -219,7 +225,7 @@ RESIZE_MOVE = MoveType('resize', COLD_MOVES, (ACTIVE, STOPPED), _COLD_STEPS, _CO
 
 _LIVE_STEPS = (
     Step('live_migration_requested', CONDUCTOR, (None,), MIGRATING, (None,), MS.ACCEPTED,
-         ROLLBACK, allocations='source_to_migration'),
+         ROLLBACK, allocations='source_to_migration', vm_before=(ACTIVE, PAUSED)),
     Step('live_destination_chosen', CONDUCTOR, (MIGRATING,), MIGRATING, (MS.ACCEPTED,),
          MS.ACCEPTED, ROLLBACK),
     Step('live_migration_queued', SOURCE, (MIGRATING,), MIGRATING, (MS.ACCEPTED,),

@@ -13,14 +13,20 @@ from novalite.db.session import reader, writer
 
 def action_start(instance_uuid: str, action: str, request_id: str, user_id=None,
                  project_id=None) -> dict:
-    now = utcnow()
     with writer() as s:
-        row = models.InstanceAction(instance_uuid=instance_uuid, action=action,
-                                    request_id=request_id, user_id=user_id,
-                                    project_id=project_id, start_time=now, updated_at=now)
-        s.add(row)
-        s.flush()
-        return to_dict(row)
+        return add_action(s, instance_uuid, action, request_id, user_id, project_id)
+
+
+def add_action(s, instance_uuid: str, action: str, request_id: str, user_id=None,
+               project_id=None) -> dict:
+    """``action_start`` inside the caller's transaction ``s``."""
+    now = utcnow()
+    row = models.InstanceAction(instance_uuid=instance_uuid, action=action,
+                                request_id=request_id, user_id=user_id,
+                                project_id=project_id, start_time=now, updated_at=now)
+    s.add(row)
+    s.flush()
+    return to_dict(row)
 
 
 def _action_for(s, instance_uuid, request_id):

@@ -153,13 +153,18 @@ def destroy_row(s, instance_uuid: str) -> dict:
 
 def request_spec_save(instance_uuid: str, spec: dict) -> None:
     with writer() as s:
-        row = s.scalars(select(models.RequestSpec).where(
-            models.RequestSpec.instance_uuid == instance_uuid)).first()
-        if row is None:
-            s.add(models.RequestSpec(instance_uuid=instance_uuid, spec=spec))
-        else:
-            row.spec = spec
-            row.updated_at = utcnow()
+        save_request_spec(s, instance_uuid, spec)
+
+
+def save_request_spec(s, instance_uuid: str, spec: dict) -> None:
+    """``request_spec_save`` inside the caller's transaction ``s``."""
+    row = s.scalars(select(models.RequestSpec).where(
+        models.RequestSpec.instance_uuid == instance_uuid)).first()
+    if row is None:
+        s.add(models.RequestSpec(instance_uuid=instance_uuid, spec=spec))
+    else:
+        row.spec = spec
+        row.updated_at = utcnow()
 
 
 def request_spec_get(instance_uuid: str) -> dict | None:

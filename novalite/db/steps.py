@@ -9,15 +9,16 @@ host).
 """
 
 import logging
+import uuid as uuidlib
 
 from sqlalchemy import select
 
 from novalite import exception
 from novalite.compute import states
 from novalite.db import models
-from novalite.db.actions import add_fault, record_event
-from novalite.db.common import to_dict
-from novalite.db.instances import destroy_row, instance_cas
+from novalite.db.actions import add_action, add_fault, record_event
+from novalite.db.common import UNSET, to_dict
+from novalite.db.instances import destroy_row, instance_cas, save_request_spec
 from novalite.db.migration_records import migration_cas
 from novalite.db.placement import drop_allocations, hand_over_allocations
 from novalite.db.session import reader, writer
@@ -83,12 +84,16 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
                caller: str | None = None, instance_values: dict | None = None,
                migration_values: dict | None = None, vm_state: str | None = None,
                status: str | None = None, events: list | None = None,
-               fault: dict | None = None, host=None) -> dict:
+               fault: dict | None = None, host=None, new_migration: dict | None = None,
+               action: dict | None = None, request_spec: dict | None = None) -> dict:
     """Apply one step of the state table; returns ``{'instance', 'migration'}``.
 
     ``caller`` is the compute host asking (None for the conductor itself). ``events`` are
     ``{'request_id', 'name', 'started', 'result', 'traceback', 'details', 'start_time'}``
     and ``fault`` ``{'code', 'message', 'details'}``; ``host`` is written on both.
+    A step that starts a move creates its migration from ``new_migration``; a step the
+    API takes also records the instance ``action`` (``{'action', 'request_id',
+    'user_id', 'project_id'}``) and the ``request_spec``.
     """
     step = states.step(step_name)
     if vm_state is not None and vm_state not in step.vm_choices:
@@ -99,13 +104,22 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
         values['vm_state'] = vm_state
     with writer() as s:
         mig = None
-        if migration_uuid is not None:
+        if new_migration is not None:
+            mig = models.Migration(**dict(new_migration, status=step.status_after,
+                                          uuid=new_migration.get('uuid') or str(uuidlib.uuid4())))
+            s.add(mig)
+            s.flush()
+            migration_uuid = mig.uuid
+        elif migration_uuid is not None:
             mig = _migration_row(s, migration_uuid)
         if caller is not None:
             authorize(s, caller, instance_uuid, mig,
                       owner=step.owner if step.owner != states.CONDUCTOR else None)
         out = {'migration': None}
-        if mig is not None:
+        if new_migration is not None:
+            out['migration'] = to_dict(mig)
+            _apply_allocations(s, step.allocations, instance_uuid, out['migration'])
+        elif mig is not None:
             new_status = status or step.status_after
             if status is not None and status != step.status_after and \
                     status not in step.status_choices:
@@ -114,8 +128,13 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
             out['migration'] = migration_cas(s, migration_uuid, mvalues,
                                              expected_status=list(step.status_before))
             _apply_allocations(s, step.allocations, instance_uuid, out['migration'])
-        out['instance'] = instance_cas(s, instance_uuid, values,
-                                       expected_task_state=list(step.task_before))
+        out['instance'] = instance_cas(
+            s, instance_uuid, values, expected_task_state=list(step.task_before),
+            expected_vm_state=list(step.vm_before) if step.vm_before else UNSET)
+        if action:
+            add_action(s, instance_uuid, **action)
+        if request_spec is not None:
+            save_request_spec(s, instance_uuid, request_spec)
         if fault:
             add_fault(s, instance_uuid, fault['code'], fault['message'],
                       fault.get('details'), host)

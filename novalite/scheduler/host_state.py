@@ -21,6 +21,13 @@ def flavor_disk_gb(flavor: dict[str, Any]) -> int:
             + math.ceil(swap_mb / 1024))
 
 
+def flavor_resources(flavor: dict[str, Any]) -> dict[str, int]:
+    """The placement resources a flavor claims: the one place this is computed."""
+    return {'VCPU': int(flavor.get('vcpus') or 0),
+            'MEMORY_MB': int(flavor.get('memory_mb') or 0),
+            'DISK_GB': flavor_disk_gb(flavor)}
+
+
 @dataclasses.dataclass(eq=False)
 class HostState:
     """What the scheduler knows about one compute node.
@@ -116,11 +123,7 @@ class RequestSpec:
     instance_uuids: list[str] = dataclasses.field(default_factory=list)
 
     def resources(self) -> dict[str, int]:
-        return {
-            'VCPU': int(self.flavor.get('vcpus') or 0),
-            'MEMORY_MB': int(self.flavor.get('memory_mb') or 0),
-            'DISK_GB': flavor_disk_gb(self.flavor),
-        }
+        return flavor_resources(self.flavor)
 
     def hint_list(self, name: str) -> list[str]:
         """A scheduler hint that holds instance uuids, always as a list."""

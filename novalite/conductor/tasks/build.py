@@ -5,6 +5,7 @@ import logging
 from novalite import exception
 from novalite.compute import states
 from novalite.compute import utils as compute_utils
+from novalite.conductor.tasks.base import claim_next_alternate
 from novalite.db import api as db
 from novalite.notifications import notify_instance
 
@@ -98,19 +99,8 @@ class RescheduleBuildTask:
             inst = db.instance_get(self.instance_uuid)
         except exception.InstanceNotFound:
             return
-        resources = _resources(inst['flavor'])
-        while self.host_list:
-            candidate = self.host_list.pop(0)
-            try:
-                db.claim_resources(self.instance_uuid,
-                                   {candidate['compute_node_uuid']: resources},
-                                   project_id=inst['project_id'], user_id=inst['user_id'],
-                                   replace=True)
-            except (exception.InsufficientResources, exception.ResourceProviderNotFound,
-                    exception.ResourceProviderGenerationConflict) as e:
-                LOG.info('Alternate %s cannot take %s: %s', candidate['host'],
-                         self.instance_uuid, e)
-                continue
+        candidate = claim_next_alternate(inst, inst['flavor'], self.host_list)
+        if candidate is not None:
             try:
                 inst = db.instance_update(
                     self.instance_uuid,
@@ -125,10 +115,3 @@ class RescheduleBuildTask:
         exc = exception.MaxRetriesExceeded(
             reason=f'Exhausted all hosts available; last failure: {self.reason}')
         _set_error(ctx, self.instance_uuid, exc, self.manager.host, states.SCHEDULING)
-
-
-def _resources(flavor: dict) -> dict[str, int]:
-    swap_gb = (int(flavor.get('swap') or 0) + 1023) // 1024
-    return {'VCPU': int(flavor['vcpus']), 'MEMORY_MB': int(flavor['memory_mb']),
-            'DISK_GB': int(flavor.get('root_gb') or 0) + int(flavor.get('ephemeral_gb') or 0)
-            + swap_gb}

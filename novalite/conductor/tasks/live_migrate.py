@@ -1,8 +1,11 @@
 """Live migration, conductor side: checks, destination choice (named or scheduled, with
 retries), the destination/source pre-checks, then the hand-off to the source compute.
 
-``rollback()`` gives the source allocation back to the instance, fails the migration
-record and clears the task; the guest never left the source at this stage.
+The API's ``live_migration_requested`` step already moved the source allocation to the
+migration. The destination choice is one ``live_destination_chosen`` write carrying the
+pre-checks' events; ``rollback()`` is one ``live_migration_failed`` write: the source
+allocation back to the instance, the migration failed, the task cleared; the guest never
+left the source at this stage.
 """
 
 import logging
@@ -10,8 +13,12 @@ import logging
 from novalite import exception
 from novalite.compute import states
 from novalite.compute import utils as compute_utils
+from novalite.compute.live_migration import EVENTS
+from novalite.conductor.tasks.base import Task
 from novalite.conf import CONF
 from novalite.db import api as db
+from novalite.db import steps
+from novalite.scheduler.host_state import flavor_resources
 from novalite.virt import power_state
 
 LOG = logging.getLogger(__name__)
@@ -25,12 +32,10 @@ EXPECTED = (exception.NoValidHost, exception.ComputeHostNotFound,
             exception.InstanceInvalidState, exception.InsufficientResources)
 
 
-class LiveMigrationTask:
+class LiveMigrationTask(Task):
     def __init__(self, manager, context, instance_uuid, host, block_migration,
                  disk_over_commit, force, migration_uuid):
-        self.manager = manager
-        self.context = context
-        self.instance_uuid = instance_uuid
+        super().__init__(manager, context, instance_uuid)
         self.host = host
         self.block_migration = block_migration
         self.disk_over_commit = disk_over_commit
@@ -39,13 +44,12 @@ class LiveMigrationTask:
         self.instance = None
         self.migration = None
         self.source_node = None
+        self.hop = compute_utils.Hop(context, 'conductor_live_migrate_instance')
+        self.events = []
 
     def run(self):
-        ctx = self.context
         try:
-            with compute_utils.event(db, ctx, self.instance_uuid,
-                                     'conductor_live_migrate_instance', self.manager.host):
-                return self.execute()
+            return self.execute()
         except Exception as exc:
             LOG.info('Live migration of %s failed before it started: %s',
                      self.instance_uuid, exc)
@@ -65,14 +69,16 @@ class LiveMigrationTask:
         self.source_node = db.compute_node_get_by_host_and_node(source, inst['node'])
         if not self._service_up(source):
             raise exception.ComputeServiceUnavailable(host=source)
-        self._move_source_allocation()
         if self.host and self.force:
             dest, dest_node, migrate_data = self._check_forced_destination()
         else:
             dest, dest_node, migrate_data = self._find_destination()
-        self.migration = db.migration_update(self.migration_uuid, {
-            'source_node': inst['node'], 'dest_compute': dest, 'dest_node': dest_node,
-            'dest_host': migrate_data.get('dest_host_ip')})
+        self.migration = steps.apply_step(
+            'live_destination_chosen', self.instance_uuid, self.migration_uuid,
+            migration_values={'source_node': inst['node'], 'dest_compute': dest,
+                              'dest_node': dest_node,
+                              'dest_host': migrate_data.get('dest_host_ip')},
+            events=self.events + [self.hop.ok()], host=self.manager.host)['migration']
         self.manager.compute_rpcapi.live_migration(self.context, source, inst, dest,
                                                    self.migration, migrate_data)
         return {'dest': dest, 'migration_uuid': self.migration_uuid}
@@ -80,10 +86,6 @@ class LiveMigrationTask:
     def _service_up(self, host):
         svcs = db.service_get_all(host=host, binary='novalite-compute')
         return bool(svcs) and db.service_is_up(svcs[0], CONF.service_down_time)
-
-    def _move_source_allocation(self):
-        if not db.get_allocations(self.migration_uuid):
-            db.move_allocations(self.instance_uuid, self.migration_uuid)
 
     def _check_dest_basics(self, dest_node):
         src = self.source_node
@@ -98,10 +100,9 @@ class LiveMigrationTask:
             raise exception.DestinationHypervisorTooOld()
 
     def _claim(self, dest_node):
-        from novalite.conductor.tasks.build import _resources
         try:
             db.claim_resources(self.instance_uuid,
-                               {dest_node['uuid']: _resources(self.instance['flavor'])},
+                               {dest_node['uuid']: flavor_resources(self.instance['flavor'])},
                                project_id=self.instance['project_id'],
                                user_id=self.instance['user_id'], replace=True)
         except exception.InsufficientResources as e:
@@ -109,10 +110,13 @@ class LiveMigrationTask:
                 reason=f"Unable to migrate {self.instance_uuid} to {dest_node['host']}: {e}")
 
     def _pre_checks(self, dest_node):
-        """The destination checks itself and asks the source (both over RPC)."""
-        return self.manager.compute_rpcapi.check_can_live_migrate_destination(
+        """The destination checks itself and asks the source (both over RPC); their
+        events come back with the answer and are written with the next step."""
+        data = self.manager.compute_rpcapi.check_can_live_migrate_destination(
             self.context, dest_node['host'], self.instance, self.block_migration,
             self.disk_over_commit, self.migration)
+        self.events += data.pop(EVENTS, [])
+        return data
 
     def _check_forced_destination(self):
         dest_node = db.compute_node_get_by_host_and_node(self.host)
@@ -158,26 +162,23 @@ class LiveMigrationTask:
                 tried.append(dest_node['host'])
                 attempt += 1
                 if retries >= 0 and attempt > retries:
-                    db.migration_update(self.migration_uuid, {'status': 'failed'})
                     raise exception.MaxRetriesExceeded(
                         reason=f'Exceeded max scheduling retries {retries} for instance '
                                f'{self.instance_uuid} during live migration')
 
     def rollback(self, exc):
-        if db.get_allocations(self.migration_uuid):
-            db.move_allocations(self.migration_uuid, self.instance_uuid)
+        vm_state = self.instance['vm_state'] if self.instance and isinstance(exc, EXPECTED) \
+            else states.ERROR
         try:
-            mig = db.migration_get(self.migration_uuid)
-            if mig['status'] not in ('failed',):
-                db.migration_update(self.migration_uuid, {'status': 'error'})
-        except exception.MigrationNotFound:
-            pass
-        values = {'task_state': None}
-        if not isinstance(exc, EXPECTED):
-            values['vm_state'] = states.ERROR
-        try:
-            db.instance_update(self.instance_uuid, values,
-                               expected_task_state=[states.MIGRATING])
-        except (exception.InstanceNotFound, exception.UnexpectedTaskStateError):
-            return
-        compute_utils.add_fault(db, self.instance_uuid, exc, self.manager.host)
+            steps.apply_step(
+                'live_migration_failed', self.instance_uuid, self.migration_uuid,
+                status=states.MS.FAILED if isinstance(exc, exception.MaxRetriesExceeded)
+                else None,
+                vm_state=vm_state if vm_state in (states.ACTIVE, states.PAUSED,
+                                                  states.ERROR) else None,
+                fault=compute_utils.fault_record(exc),
+                events=self.events + [self.hop.error(exc)], host=self.manager.host)
+        except (exception.InstanceNotFound, exception.UnexpectedTaskStateError,
+                exception.UnexpectedMigrationStatus, exception.MigrationNotFound) as e:
+            LOG.info('Instance %s changed while rolling back its live migration: %s',
+                     self.instance_uuid, e)

@@ -1,0 +1,55 @@
+"""What every conductor task shares: ``execute()`` then ``rollback()`` of what ran, and
+the claim of the next alternate host."""
+
+import logging
+
+from novalite import exception
+from novalite.db import api as db
+from novalite.scheduler.host_state import flavor_resources
+
+LOG = logging.getLogger(__name__)
+
+
+class Task:
+    """One operation the conductor drives: ``execute()`` does the steps in order;
+    ``rollback(exc)`` undoes the ones that ran, working from what the database says so
+    that running it twice is safe."""
+
+    def __init__(self, manager, context, instance_uuid):
+        self.manager = manager
+        self.context = context
+        self.instance_uuid = instance_uuid
+
+    def execute(self):
+        raise NotImplementedError
+
+    def rollback(self, exc):
+        raise NotImplementedError
+
+    def run(self):
+        try:
+            return self.execute()
+        except Exception as exc:
+            LOG.info('%s of %s failed: %s', type(self).__name__, self.instance_uuid, exc)
+            self.rollback(exc)
+            raise
+
+
+def claim_next_alternate(instance: dict, flavor: dict, host_list: list) -> dict | None:
+    """Claim ``flavor`` for the instance on the first alternate of ``host_list`` that still
+    has room (replacing any claim the instance holds); pops the ones it tried. None when
+    no alternate is left."""
+    resources = flavor_resources(flavor)
+    while host_list:
+        candidate = host_list.pop(0)
+        try:
+            db.claim_resources(instance['uuid'], {candidate['compute_node_uuid']: resources},
+                               project_id=instance['project_id'],
+                               user_id=instance['user_id'], replace=True)
+        except (exception.InsufficientResources, exception.ResourceProviderNotFound,
+                exception.ResourceProviderGenerationConflict) as e:
+            LOG.info('Alternate %s cannot take %s: %s', candidate['host'], instance['uuid'],
+                     e)
+            continue
+        return candidate
+    return None
