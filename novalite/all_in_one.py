@@ -94,8 +94,7 @@ class AllInOne:
             self.services.append(svc)
         for i in range(1, self.num_hosts + 1):
             self.add_compute(f'compute{i}')
-        from novalite.api import wsgi
-        from novalite.compute import api as compute_api
+        from novalite.api import compute_api, wsgi
         self.app = wsgi.make_app(CONF, compute_api=compute_api.API(self.transport_url))
         if with_http:
             self._start_http()

@@ -82,10 +82,19 @@ def get_client(target: messaging.Target, version_cap: str | None = None,
                                     serializer=RequestContextSerializer(), timeout=timeout)
 
 
+class DeclaredMethodsPolicy(messaging.RPCAccessPolicyBase):
+    """Dispatch only the methods an endpoint declares in ``rpc_methods`` (its rpcapi's
+    list): a public helper on a manager is never reachable over the bus."""
+
+    def is_allowed(self, endpoint, method):
+        return method in getattr(endpoint, 'rpc_methods', ())
+
+
 def get_server(target: messaging.Target, endpoints: list, url: str | None = None):
     return messaging.get_rpc_server(get_transport(url), target, endpoints,
                                     executor='threading',
-                                    serializer=RequestContextSerializer())
+                                    serializer=RequestContextSerializer(),
+                                    access_policy=DeclaredMethodsPolicy)
 
 
 def get_notifier(publisher_id: str) -> messaging.Notifier:

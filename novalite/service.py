@@ -35,6 +35,7 @@ class Manager:
     """Base of the service managers: the RPC endpoint plus its periodic tasks."""
 
     target = messaging.Target(version='1.0')
+    rpc_methods: tuple = ('ping',)  # what the RPC server may dispatch; the rpcapi's list
 
     def __init__(self, host: str, service_name: str):
         self.host = host

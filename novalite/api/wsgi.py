@@ -34,7 +34,7 @@ class Application:
     @property
     def compute_api(self):
         if self._compute_api is None:
-            from novalite.compute import api as compute_api
+            from novalite.api import compute_api
             self._compute_api = compute_api.API()
         return self._compute_api
 
@@ -194,14 +194,14 @@ class Application:
 def make_app(conf=CONF, compute_api=None):
     """The compute API as a WSGI callable.
 
-    ``compute_api`` defaults to ``novalite.compute.api.API()``; it is built here when
+    ``compute_api`` defaults to ``novalite.api.compute_api.API()``; it is built here when
     importable, else on first use.
     """
     if compute_api is None:
         try:
-            from novalite.compute import api as compute_api_mod
+            from novalite.api import compute_api as compute_api_mod
         except ImportError:
-            LOG.warning('novalite.compute.api is not importable yet; it will be loaded '
+            LOG.warning('novalite.api.compute_api is not importable yet; it will be loaded '
                         'on first use')
         else:
             compute_api = compute_api_mod.API()

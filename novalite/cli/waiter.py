@@ -6,12 +6,13 @@ import time
 
 from novalite.cli import progress
 from novalite.cli.client import APIError, CommandError
+from novalite.compute import states
 
 FIRST_INTERVAL = 0.05
 MAX_INTERVAL = 1.0
 BACKOFF = 1.3
 DEFAULT_TIMEOUT = 1800.0
-FAILED_MIGRATION = ('error', 'failed', 'cancelled')
+FAILED_MIGRATION = (states.MS.ERROR, states.MS.FAILED, states.MS.CANCELLED)
 
 
 @dataclasses.dataclass(frozen=True)

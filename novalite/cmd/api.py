@@ -12,8 +12,7 @@ def main(argv=None):
 
     conf = common.setup(sys.argv[1:] if argv is None else argv, 'novalite-api')
     from novalite import service, systemd, wsgi_server
-    from novalite.api import wsgi
-    from novalite.compute import api as compute_api
+    from novalite.api import compute_api, wsgi
     log = logging.getLogger('novalite-api')
     app = wsgi.make_app(conf, compute_api=compute_api.API())
     if conf.api.auth_strategy == 'keystone':

@@ -29,6 +29,7 @@ LOG = logging.getLogger(__name__)
 
 class ComputeManager(service.Manager):
     target = messaging.Target(version=compute_rpcapi.VERSION)
+    rpc_methods = compute_rpcapi.METHODS
 
     def __init__(self, host, driver=None, transport_url=None):
         super().__init__(host, 'novalite-compute')

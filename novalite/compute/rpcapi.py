@@ -20,6 +20,15 @@ from novalite.conf import CONF
 TOPIC = 'compute'
 VERSION = '2.0'
 
+# Everything a compute serves; its RPC server dispatches nothing else.
+METHODS = ('ping', 'build_and_run_instance', 'start_instance', 'stop_instance',
+           'reboot_instance', 'terminate_instance', 'prep_resize', 'resize_instance',
+           'finish_resize', 'confirm_resize', 'revert_resize', 'finish_revert_resize',
+           'check_can_live_migrate_destination', 'check_can_live_migrate_source',
+           'pre_live_migration', 'live_migration', 'post_live_migration_at_destination',
+           'rollback_live_migration_at_destination', 'live_migration_force_complete',
+           'live_migration_abort')
+
 
 class ComputeAPI:
     def __init__(self, url: str | None = None):

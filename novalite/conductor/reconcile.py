@@ -41,13 +41,13 @@ def reconcile_orphans(manager, context, conf) -> int:
         if _age(inst) < timeout:
             continue
         migs = [m for m in db.migration_get_all(instance_uuid=inst['uuid'])
-                if m['status'] == 'pre-migrating']
+                if m['status'] == states.MS.PRE_MIGRATING]
         if migs and migs[0]['dest_compute']:
             continue  # the destination compute owns it and reconciles it on restart
         for mig in migs:
             if db.get_allocations(mig['uuid']):
                 db.move_allocations(mig['uuid'], inst['uuid'])
-            db.migration_update(mig['uuid'], {'status': 'error'})
+            db.migration_update(mig['uuid'], {'status': states.MS.ERROR})
         try:
             db.instance_update(inst['uuid'], {'task_state': None},
                                expected_task_state=states.RESIZE_PREP)

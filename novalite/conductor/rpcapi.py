@@ -18,6 +18,14 @@ from novalite.conf import CONF
 TOPIC = 'conductor'
 VERSION = '2.0'
 
+# Everything a conductor serves; its RPC server dispatches nothing else.
+METHODS = ('ping', 'schedule_and_build_instances', 'build_instances', 'migrate_server',
+           'live_migrate_instance', 'service_register', 'service_heartbeat',
+           'compute_node_report', 'host_instances', 'host_migrations', 'instance_get',
+           'migration_get', 'compute_node_get', 'image_get', 'record_step',
+           'record_progress', 'record_fault', 'record_events', 'instance_power_synced',
+           'instance_destroyed', 'release_claim')
+
 
 class ConductorAPI:
     def __init__(self, url: str | None = None):

@@ -9,13 +9,15 @@ from novalite.conf import CONF
 from novalite.db import api as db
 from novalite.db.session import reader
 from novalite.scheduler import filter_scheduler, host_manager
+from novalite.scheduler import rpcapi as scheduler_rpcapi
 from novalite.scheduler.host_state import RequestSpec
 
 LOG = logging.getLogger(__name__)
 
 
 class SchedulerManager(service.Manager):
-    target = messaging.Target(version='1.0')
+    target = messaging.Target(version=scheduler_rpcapi.VERSION)
+    rpc_methods = scheduler_rpcapi.METHODS
 
     def __init__(self, host):
         super().__init__(host, 'novalite-scheduler')

@@ -2,6 +2,7 @@
 
 Version history:
   1.0 - select_destinations
+  1.1 - ping
 """
 
 import oslo_messaging as messaging
@@ -10,13 +11,19 @@ from novalite import rpc
 from novalite.conf import CONF
 
 TOPIC = 'scheduler'
-VERSION = '1.0'
+VERSION = '1.1'
+
+# Everything a scheduler serves; its RPC server dispatches nothing else.
+METHODS = ('ping', 'select_destinations')
 
 
 class SchedulerAPI:
     def __init__(self, url: str | None = None):
         target = messaging.Target(topic=TOPIC, version=VERSION)
         self.client = rpc.get_client(target, version_cap=VERSION, url=url)
+
+    def ping(self, ctxt, timeout=2):
+        return self.client.prepare(timeout=timeout).call(ctxt, 'ping')
 
     def select_destinations(self, ctxt, request_spec: dict, instance_uuids: list,
                             return_alternates: bool = True, claim: bool = True) -> list:

@@ -3,13 +3,14 @@
 from novalite import exception
 from novalite.api import common, faults, validation
 from novalite.api.schemas import types
+from novalite.compute import states
 from novalite.db import api as db
 from novalite.db import listing
 
 RULE = 'os_compute_api:os-services:%s'
 COMPUTE_BINARY = 'novalite-compute'
 BINARY_ALIASES = {'nova-compute': COMPUTE_BINARY}
-_DONE = ('confirmed', 'reverted', 'error', 'failed', 'completed', 'cancelled', 'done')
+_DONE = states.MIGRATION_DONE
 
 UPDATE_V253 = {
     'type': 'object',

@@ -1,8 +1,9 @@
 """Migration representations for /os-migrations and /servers/{id}/migrations."""
 
 from novalite.api import common
+from novalite.compute import states
 
-LIVE_IN_PROGRESS = ('queued', 'preparing', 'running', 'post-migrating')
+LIVE_IN_PROGRESS = states.LIVE_MIGRATION_IN_PROGRESS
 HOST_FIELDS = ('source_compute', 'source_node', 'dest_compute', 'dest_node', 'dest_host')
 
 

@@ -1,46 +1,15 @@
-"""Server representations and the vm_state/task_state -> status table (spec §4.1)."""
+"""Server representations; the vm_state/task_state -> status table is compute.states'."""
 
 import hashlib
 
 from novalite.api import common
+from novalite.compute import states
 from novalite.db import api as db
 
-_RESIZE_TASKS = ('resize_prep', 'resize_migrating', 'resize_migrated', 'resize_finish')
-_REBUILD_TASKS = ('rebuilding', 'rebuild_block_device_mapping', 'rebuild_spawning')
-_REBOOT_TASKS = ('rebooting', 'reboot_pending', 'reboot_started')
-_HARD_REBOOT_TASKS = ('rebooting_hard', 'reboot_pending_hard', 'reboot_started_hard')
-
-STATUS_DEFAULT = {
-    'active': 'ACTIVE', 'building': 'BUILD', 'stopped': 'SHUTOFF', 'resized': 'VERIFY_RESIZE',
-    'paused': 'PAUSED', 'suspended': 'SUSPENDED', 'rescued': 'RESCUE', 'error': 'ERROR',
-    'deleted': 'DELETED', 'soft-delete': 'SOFT_DELETED', 'shelved': 'SHELVED',
-    'shelved_offloaded': 'SHELVED_OFFLOADED',
-}
-
-_TASK_OVERRIDES = {
-    'active': dict([(t, 'REBOOT') for t in _REBOOT_TASKS]
-                   + [(t, 'HARD_REBOOT') for t in _HARD_REBOOT_TASKS]
-                   + [(t, 'REBUILD') for t in _REBUILD_TASKS]
-                   + [(t, 'RESIZE') for t in _RESIZE_TASKS]
-                   + [('updating_password', 'PASSWORD'), ('migrating', 'MIGRATING')]),
-    'stopped': dict([(t, 'RESIZE') for t in _RESIZE_TASKS]
-                    + [(t, 'REBUILD') for t in _REBUILD_TASKS]),
-    'resized': {'resize_reverting': 'REVERT_RESIZE'},
-    'paused': {'migrating': 'MIGRATING'},
-    'error': {t: 'REBUILD' for t in _REBUILD_TASKS},
-}
-
-ALL_STATUSES = (set(STATUS_DEFAULT.values())
-                | {s for m in _TASK_OVERRIDES.values() for s in m.values()} | {'UNKNOWN'})
+ALL_STATUSES = states.ALL_STATUSES
+status_from_state = states.status_from_state
 
 PROGRESS_STATUSES = ('ACTIVE', 'BUILD', 'REBUILD', 'RESIZE', 'VERIFY_RESIZE', 'MIGRATING')
-
-
-def status_from_state(vm_state: str | None, task_state: str | None = None) -> str:
-    if vm_state is None:
-        return 'UNKNOWN'
-    override = _TASK_OVERRIDES.get(vm_state, {}).get(task_state)
-    return override or STATUS_DEFAULT.get(vm_state, 'UNKNOWN')
 
 
 def instance_status(inst: dict) -> str:

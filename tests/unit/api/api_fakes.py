@@ -1,4 +1,4 @@
-"""A recording stand-in for novalite.compute.api.API and a REST app on a temp database."""
+"""A recording stand-in for novalite.api.compute_api.API and a REST app on a temp database."""
 
 import json
 

@@ -7,11 +7,12 @@ vm/task state (409), host (409), then the operation's own rules.
 """
 
 import base64
-import functools
 import logging
 import uuid as uuidlib
 
 from novalite import exception
+from novalite.api import move_api
+from novalite.api.checks import _ANY, check_instance_state, check_locked  # noqa: F401
 from novalite.compute import rpcapi as compute_rpcapi
 from novalite.compute import states
 from novalite.conductor import rpcapi as conductor_rpcapi
@@ -22,42 +23,6 @@ from novalite.scheduler.host_state import RequestSpec
 
 LOG = logging.getLogger(__name__)
 MS = states.MS
-
-_ANY = object()
-
-
-def check_instance_state(vm_state=None, task_state=(None,), must_have_launched=True):
-    """Reject an action unless the instance is in one of the given states."""
-
-    def outer(fn):
-        @functools.wraps(fn)
-        def inner(self, context, instance, *args, **kwargs):
-            action = fn.__name__
-            if vm_state is not None and instance['vm_state'] not in vm_state:
-                raise exception.InstanceInvalidState(
-                    action=action, instance_uuid=instance['uuid'], attr='vm_state',
-                    state=instance['vm_state'])
-            if task_state is not _ANY and instance['task_state'] not in task_state:
-                raise exception.InstanceInvalidState(
-                    action=action, instance_uuid=instance['uuid'], attr='task_state',
-                    state=instance['task_state'])
-            if must_have_launched and not instance.get('launched_at'):
-                raise exception.InstanceInvalidState(
-                    action=action, instance_uuid=instance['uuid'], attr='launched_at',
-                    state=instance.get('launched_at'))
-            return fn(self, context, instance, *args, **kwargs)
-        return inner
-    return outer
-
-
-def check_locked(fn):
-    @functools.wraps(fn)
-    def inner(self, context, instance, *args, **kwargs):
-        if instance.get('locked') and not context.is_admin:
-            raise exception.InstanceIsLocked(instance_uuid=instance['uuid'])
-        return fn(self, context, instance, *args, **kwargs)
-    return inner
-
 
 def _flavor_resources(flavor):
     return {'cores': int(flavor['vcpus']), 'ram': int(flavor['memory_mb'])}
@@ -306,35 +271,14 @@ class API:
     def service_force_down(self, context, service, forced_down):
         return db.service_update(service['id'], forced_down=bool(forced_down))
 
-    # ------------------------------------------------------------ moves (see move_api)
+    # ------------------------------------------------------------ moves (move_api.py)
 
-    def resize(self, context, instance, flavor_id=None, host=None, auto_disk_config=None):
-        from novalite.compute import move_api
-        return move_api.resize(self, context, instance, flavor_id, host, auto_disk_config)
-
-    def confirm_resize(self, context, instance):
-        from novalite.compute import move_api
-        return move_api.confirm_resize(self, context, instance)
-
-    def revert_resize(self, context, instance):
-        from novalite.compute import move_api
-        return move_api.revert_resize(self, context, instance)
-
-    def live_migrate(self, context, instance, host, block_migration, disk_over_commit,
-                     force, async_=True):
-        from novalite.compute import move_api
-        return move_api.live_migrate(self, context, instance, host, block_migration,
-                                     disk_over_commit, force, async_)
-
-    def live_migrate_force_complete(self, context, instance, migration_id):
-        from novalite.compute import move_api
-        return move_api.live_migrate_force_complete(self, context, instance, migration_id)
-
-    def live_migrate_abort(self, context, instance, migration_id,
-                           support_abort_in_queue=False):
-        from novalite.compute import move_api
-        return move_api.live_migrate_abort(self, context, instance, migration_id,
-                                           support_abort_in_queue)
+    resize = move_api.resize
+    confirm_resize = move_api.confirm_resize
+    revert_resize = move_api.revert_resize
+    live_migrate = move_api.live_migrate
+    live_migrate_force_complete = move_api.live_migrate_force_complete
+    live_migrate_abort = move_api.live_migrate_abort
 
 
 def _image_for_spec(image):

@@ -1,11 +1,11 @@
 """API side of the move operations: resize, cold migrate, confirm, revert, live migrate,
-force-complete and abort. Called through compute.api.API."""
+force-complete and abort; the API class of compute_api.py serves them as methods."""
 
 import logging
 
 from novalite import exception
+from novalite.api.checks import check_instance_state, check_locked
 from novalite.compute import states
-from novalite.compute.api import check_instance_state, check_locked
 from novalite.conf import CONF
 from novalite.db import api as db
 
