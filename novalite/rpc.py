@@ -5,7 +5,7 @@ import threading
 import oslo_messaging as messaging
 from oslo_serialization import jsonutils
 
-from novalite import exception
+from novalite import exception, stats
 from novalite.conf import CONF
 from novalite.context import RequestContext
 
@@ -76,10 +76,32 @@ class RequestContextSerializer(messaging.Serializer):
         return RequestContext.from_dict(context)
 
 
+class _CountedClient:
+    """An RPC client, or a prepared one, that counts what it sends (``novalite.stats``)."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def prepare(self, **kwargs):
+        return _CountedClient(self._inner.prepare(**kwargs))
+
+    def call(self, ctxt, method, **kwargs):
+        stats.count('call')
+        return self._inner.call(ctxt, method, **kwargs)
+
+    def cast(self, ctxt, method, **kwargs):
+        stats.count('cast')
+        return self._inner.cast(ctxt, method, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
 def get_client(target: messaging.Target, version_cap: str | None = None,
-               timeout: int | None = None, url: str | None = None) -> messaging.RPCClient:
-    return messaging.get_rpc_client(get_transport(url), target, version_cap=version_cap,
-                                    serializer=RequestContextSerializer(), timeout=timeout)
+               timeout: int | None = None, url: str | None = None):
+    return _CountedClient(messaging.get_rpc_client(
+        get_transport(url), target, version_cap=version_cap,
+        serializer=RequestContextSerializer(), timeout=timeout))
 
 
 class DeclaredMethodsPolicy(messaging.RPCAccessPolicyBase):

@@ -14,7 +14,7 @@ import time
 
 import oslo_messaging as messaging
 
-from novalite import context, rpc
+from novalite import context, rpc, stats
 from novalite.conf import CONF
 
 LOG = logging.getLogger(__name__)
@@ -97,7 +97,8 @@ class _TrackingDispatcherEndpoint:
         def call(*args, **kwargs):
             self._manager._enter()
             try:
-                return attr(*args, **kwargs)
+                with stats.labelled(name):
+                    return attr(*args, **kwargs)
             finally:
                 self._manager._leave()
         return call
@@ -143,6 +144,7 @@ class Service:
         self._threads.append(t)
 
     def _heartbeat_loop(self):
+        stats.set_label(stats.BACKGROUND)
         interval = self._report_interval or CONF.report_interval
         while not self._stop.wait(interval):
             try:
@@ -152,6 +154,7 @@ class Service:
                             exc_info=True)
 
     def _periodic_loop(self, fn, spacing, immediate):
+        stats.set_label(stats.BACKGROUND)
         if isinstance(spacing, str):
             group, _, opt = spacing.rpartition('.')
             spacing_fn = (lambda: getattr(getattr(CONF, group), opt)) if group else (

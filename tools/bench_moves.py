@@ -15,6 +15,7 @@ transport and a bare compare-and-swap commit on the same database.
 """
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -26,7 +27,7 @@ import oslo_messaging as messaging
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from novalite import context, rpc  # noqa: E402
+from novalite import context, rpc, stats  # noqa: E402
 from novalite.conf import CONF  # noqa: E402
 
 NOVA_MS = {  # Nova 34, same machine kind, medians of 20 (low-high of three runs)
@@ -72,45 +73,97 @@ class Rest:
             time.sleep(0.002)
 
 
-def run_cycle(rest, image, n, results):
+def run_cycle(rest, image, n, results, measure=None):
+    """Boot, resize, confirm, cold migrate, revert, live migrate and delete ``n`` servers
+    one at a time; ``measure(op, fn)`` runs each operation (default: time it)."""
+    def timed(op, fn):
+        t = time.perf_counter()
+        fn()
+        results[op].append(time.perf_counter() - t)
+    measure = measure or timed
+
     for i in range(n):
-        t = time.perf_counter()
-        sid = rest.call('POST', '/servers', {'server': {
-            'name': f'bench-{i}', 'flavorRef': '1', 'imageRef': image,
+        _server_cycle(rest, image, f'bench-{i}', measure)
+
+
+def _server_cycle(rest, image, name, measure):
+    def action(body):
+        rest.call('POST', f'/servers/{box["sid"]}/action', body)
+
+    box = {}
+
+    def boot():
+        box['sid'] = rest.call('POST', '/servers', {'server': {
+            'name': name, 'flavorRef': '1', 'imageRef': image,
             'networks': 'none'}})['server']['id']
-        s = rest.until(sid, 'ACTIVE')
-        results['boot'].append(time.perf_counter() - t)
-        host = s['OS-EXT-SRV-ATTR:host']
+        rest.until(box['sid'], 'ACTIVE')
+    measure('boot', boot)
+    sid = box['sid']
+    measure('resize', lambda: (action({'resize': {'flavorRef': '2'}}),
+                               rest.until(sid, 'VERIFY_RESIZE')))
+    measure('confirm', lambda: (action({'confirmResize': None}), rest.until(sid, 'ACTIVE')))
+    measure('cold_migrate', lambda: (action({'migrate': None}),
+                                     rest.until(sid, 'VERIFY_RESIZE')))
+    measure('revert', lambda: (action({'revertResize': None}), rest.until(sid, 'ACTIVE')))
+    host = rest.server(sid)['OS-EXT-SRV-ATTR:host']
+    measure('live_migrate', lambda: (
+        action({'os-migrateLive': {'host': None, 'block_migration': 'auto'}}),
+        rest.until(sid, 'ACTIVE', extra=lambda s: s['OS-EXT-SRV-ATTR:host'] != host)))
+    rest.call('DELETE', f'/servers/{sid}')
 
-        t = time.perf_counter()
-        rest.call('POST', f'/servers/{sid}/action', {'resize': {'flavorRef': '2'}})
-        rest.until(sid, 'VERIFY_RESIZE')
-        results['resize'].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        rest.call('POST', f'/servers/{sid}/action', {'confirmResize': None})
-        s = rest.until(sid, 'ACTIVE')
-        results['confirm'].append(time.perf_counter() - t)
 
-        host = s['OS-EXT-SRV-ATTR:host']
-        t = time.perf_counter()
-        rest.call('POST', f'/servers/{sid}/action', {'migrate': None})
-        rest.until(sid, 'VERIFY_RESIZE')
-        results['cold_migrate'].append(time.perf_counter() - t)
-        t = time.perf_counter()
-        rest.call('POST', f'/servers/{sid}/action', {'revertResize': None})
-        rest.until(sid, 'ACTIVE')
-        results['revert'].append(time.perf_counter() - t)
+# Work that is not the operation: heartbeats, periodic tasks, and what the conductor
+# serves for them.
+BACKGROUND = {'periodic', 'service_heartbeat', 'compute_node_report', 'host_instances',
+              'host_migrations'}
 
-        t = time.perf_counter()
-        rest.call('POST', f'/servers/{sid}/action',
-                  {'os-migrateLive': {'host': None, 'block_migration': 'auto'}})
-        rest.until(sid, 'ACTIVE', extra=lambda s, h=host: s['OS-EXT-SRV-ATTR:host'] != h)
-        results['live_migrate'].append(time.perf_counter() - t)
-        rest.call('DELETE', f'/servers/{sid}')
+
+def _foreground(snapshot) -> dict[str, int]:
+    out = {'call': 0, 'cast': 0, 'commit': 0}
+    for key, value in snapshot.items():
+        kind, _, label = key.partition(':')
+        if label not in BACKGROUND and kind in out:
+            out[kind] += value
+    return out
+
+
+def count_cycle(rest, image, n, read, settle=0.0):
+    """RPC calls, casts and commits of each operation: the fewest over ``n`` servers
+    (anything that happened to run beside it only adds)."""
+    counts: dict[str, dict] = {}
+
+    def counted(op, fn):
+        time.sleep(settle)
+        before = _foreground(read())
+        fn()
+        time.sleep(settle)
+        after = _foreground(read())
+        delta = {k: after[k] - before[k] for k in after}
+        best = counts.get(op)
+        if best is None or sum(delta.values()) < sum(best.values()):
+            counts[op] = delta
+    run_cycle(rest, image, n, {}, measure=counted)
+    return counts
+
+
+def read_stats_dir(where):
+    def read():
+        total: dict[str, int] = {}
+        for name in os.listdir(where):
+            if name.endswith('.json'):
+                try:
+                    with open(os.path.join(where, name)) as f:
+                        for k, v in json.load(f).items():
+                            total[k] = total.get(k, 0) + v
+                except (OSError, ValueError):
+                    pass
+        return total
+    return read
 
 
 class _Echo:
     target = messaging.Target(version='1.0')
+    rpc_methods = ('ping',)
 
     def ping(self, ctxt):
         return 1
@@ -146,25 +199,28 @@ def commit_floor(n=200):
     return statistics.median(times)
 
 
-def report(title, results, rpc_s, commit_s):
+def report(title, results, rpc_s, commit_s, counts, nova_ms=None):
+    nova_ms = nova_ms or NOVA_MS
     print(f'\n{title}')
     print(f'  floor: RPC call round trip {rpc_s * 1000:.2f} ms, '
           f'compare-and-swap commit {commit_s * 1000:.2f} ms')
     print(f"  {'operation':<14}{'median ms':>10}{'p95 ms':>9}{'Nova 34 ms':>12}"
-          f"{'Nova/us':>9}{'median/RPC':>12}")
+          f"{'Nova/us':>9}{'median/RPC':>12}{'calls':>7}{'casts':>7}{'commits':>9}")
     for op, values in results.items():
         if not values:
             continue
         med = statistics.median(values) * 1000
         p95 = pct(values, 95) * 1000
-        nova = NOVA_MS.get(op)
-        nova_s = f'{nova[0]}-{nova[1]}' if nova else '-'
+        nova = nova_ms.get(op)
+        nova_s = f'{nova[0]:.0f}-{nova[1]:.0f}' if nova else '-'
         ratio = f'{nova[0] / med:.1f}x' if nova else '-'
+        c = counts.get(op, {})
         print(f'  {op:<14}{med:>10.1f}{p95:>9.1f}{nova_s:>12}{ratio:>9}'
-              f'{med / (rpc_s * 1000):>11.0f}x')
+              f'{med / (rpc_s * 1000):>11.0f}x{c.get("call", 0):>7}{c.get("cast", 0):>7}'
+              f'{c.get("commit", 0):>9}')
 
 
-def bench_all_in_one(n, hosts):
+def bench_all_in_one(n, hosts, nova_ms=None):
     from novalite import all_in_one
     from novalite.db import api as db
     state = tempfile.mkdtemp(prefix='novalite-bench-')
@@ -183,20 +239,23 @@ def bench_all_in_one(n, hosts):
         results = {k: [] for k in NOVA_MS}
         run_cycle(rest, image, 2, {k: [] for k in NOVA_MS})  # warm-up
         run_cycle(rest, image, n, results)
+        counts = count_cycle(rest, image, 3, stats.snapshot, settle=0.3)
         report(f'all-in-one: {hosts} fake hosts, in-process transport, SQLite '
                f'({n} servers, one at a time)', results, rpc_floor('inproc://'),
-               commit_floor())
+               commit_floor(), counts, nova_ms)
     finally:
         aio.stop()
 
 
-def bench_daemons(n, hosts, db_url, transport_url):
+def bench_daemons(n, hosts, db_url, transport_url, nova_ms=None):
     from novalite.cluster import Cluster
     from novalite.db import session
     work = tempfile.mkdtemp(prefix='novalite-bench-')
+    stats_dir = os.path.join(work, 'stats')
+    os.makedirs(stats_dir)
     cluster = Cluster(work, db_url, transport_url, computes=hosts,
                       extra_conf={'notifications.enabled': 'false'})
-    cluster.start()
+    cluster.start(env={'NOVALITE_STATS_DIR': stats_dir})
     try:
         rest = Rest(cluster.endpoint)
         image = rest.http.get(cluster.endpoint + '/image/v2/images',
@@ -204,13 +263,14 @@ def bench_daemons(n, hosts, db_url, transport_url):
         results = {k: [] for k in NOVA_MS}
         run_cycle(rest, image, 2, {k: [] for k in NOVA_MS})
         run_cycle(rest, image, n, results)
+        counts = count_cycle(rest, image, 3, read_stats_dir(stats_dir), settle=0.3)
         rpc.set_defaults()
         CONF([], project='novalite')
         CONF.set_override('connection', db_url, group='database')
         session.set_engine(None)
         report(f'separate daemons: {hosts} computes, {transport_url.split(":")[0]}, '
                f'{db_url.split(":")[0]} ({n} servers)', results, rpc_floor(transport_url),
-               commit_floor())
+               commit_floor(), counts, nova_ms)
     finally:
         cluster.stop()
 
@@ -223,11 +283,26 @@ def main():
     p.add_argument('--daemons', action='store_true')
     p.add_argument('--db', default='postgresql+psycopg2://novalite:novalite@127.0.0.1/test')
     p.add_argument('--transport', default='rabbit://guest:guest@127.0.0.1:5672/')
+    p.add_argument('--nova-json', help="a Nova 34 run of the same session (the nova-bench "
+                   "tool's --out file): ratios against it instead of the stored figures")
     args = p.parse_args()
+    nova_ms = load_nova(args.nova_json) if args.nova_json else None
     if args.daemons:
-        bench_daemons(args.n, args.hosts, args.db, args.transport)
+        bench_daemons(args.n, args.hosts, args.db, args.transport, nova_ms)
     else:
-        bench_all_in_one(args.n, args.hosts)
+        bench_all_in_one(args.n, args.hosts, nova_ms)
+
+
+# Our operation -> the Nova benchmark's latency key (confirm follows a resize there too).
+NOVA_KEYS = {'boot': 'boot', 'resize': 'resize', 'confirm': 'resize_confirm',
+             'cold_migrate': 'cold_migrate', 'live_migrate': 'live_migrate'}
+
+
+def load_nova(path) -> dict:
+    with open(path) as f:
+        latency = json.load(f)['latency']
+    return {op: (latency[key]['median_ms'],) * 2 for op, key in NOVA_KEYS.items()
+            if latency.get(key)}
 
 
 if __name__ == '__main__':

@@ -55,6 +55,8 @@ def setup(argv, prog, default_config_files=None, before_logging=None):
     if before_logging:
         before_logging(CONF)
     logging.setup(CONF, 'novalite')
+    from novalite import stats
+    stats.start_dump_from_env()
     logging.getLogger(prog).info(
         '%s starting under %s', prog,
         'eventlet green threads' if _EVENTLET_PATCHED else 'native threads')

@@ -14,6 +14,7 @@ events to the caller, which writes them with its own next step.
 import concurrent.futures
 import logging
 import threading
+import time
 
 from novalite import exception
 from novalite.compute import states
@@ -26,6 +27,7 @@ from novalite.virt import power_state
 LOG = logging.getLogger(__name__)
 MS = states.MS
 
+PROGRESS_INTERVAL = 0.25  # seconds between progress writes
 EVENTS = '_events'  # key of the events a no-state step hands back in its result
 
 
@@ -88,9 +90,9 @@ class LiveMigrationFlow:
     # ------------------------------------------------------------ pre-checks
 
     def check_can_live_migrate_destination(self, context, instance, block_migration,
-                                           disk_over_commit, migration):
+                                           disk_over_commit, migration, source_node):
         hop = Hop(context, 'compute_check_can_live_migrate_destination')
-        src = self.conductor.compute_node_get(instance['host'], instance['node'])
+        src = source_node
         info = self.host_info()
         try:
             data = self.driver.check_can_live_migrate_destination(
@@ -156,7 +158,15 @@ class LiveMigrationFlow:
                                              migrate_data)
 
     def _progress_writer(self, migration_uuid, instance_uuid):
+        # A few writes a second at most; a migration that ends within the interval
+        # writes none (its final figures come with the completion).
+        last = [time.monotonic()]
+
         def write(p):
+            now = time.monotonic()
+            if now - last[0] < PROGRESS_INTERVAL:
+                return
+            last[0] = now
             total = (p['memory_total'] or 0) + (p['disk_total'] or 0)
             done = (p['memory_processed'] or 0) + (p['disk_processed'] or 0)
             try:

@@ -114,9 +114,9 @@ class ComputeManager(service.Manager):
 
     @messaging.expected_exceptions(exception.NovaliteException)
     def check_can_live_migrate_destination(self, context, instance, block_migration,
-                                           disk_over_commit, migration):
+                                           disk_over_commit, migration, source_node):
         return self.live.check_can_live_migrate_destination(
-            context, instance, block_migration, disk_over_commit, migration)
+            context, instance, block_migration, disk_over_commit, migration, source_node)
 
     @messaging.expected_exceptions(exception.NovaliteException)
     def check_can_live_migrate_source(self, context, instance, dest_check_data):

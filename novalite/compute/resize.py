@@ -139,7 +139,8 @@ class ResizeFlow:
             self._move_disks(context, out['instance'], out['migration'], flavor, hop)
 
     def _progress(self, instance_uuid):
-        last = [0.0]
+        # A copy that ends within the interval writes no progress at all.
+        last = [time.monotonic()]
 
         def write(percent):
             # A fast copy reports many times; the record needs a few updates a second.

@@ -9,7 +9,8 @@ Version history:
         live_migration_force_complete, live_migration_abort, ping
   2.0 - steps write their state through the conductor's record_step; the pre-checks,
         pre_live_migration and rollback_live_migration_at_destination (now a call) return
-        their action events to the caller, which writes them with its next step
+        their action events to the caller, which writes them with its next step;
+        check_can_live_migrate_destination takes the source node record
 """
 
 import oslo_messaging as messaging
@@ -92,10 +93,11 @@ class ComputeAPI:
 
     # live migration
     def check_can_live_migrate_destination(self, ctxt, dest, instance, block_migration,
-                                           disk_over_commit, migration):
+                                           disk_over_commit, migration, source_node):
         return self._call(ctxt, dest, 'check_can_live_migrate_destination',
                           instance=instance, block_migration=block_migration,
-                          disk_over_commit=disk_over_commit, migration=migration)
+                          disk_over_commit=disk_over_commit, migration=migration,
+                          source_node=source_node)
 
     def check_can_live_migrate_source(self, ctxt, source, instance, dest_check_data):
         return self._call(ctxt, source, 'check_can_live_migrate_source', instance=instance,

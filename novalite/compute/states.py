@@ -263,6 +263,9 @@ MOVES = (RESIZE_MOVE, LIVE_MOVE)
 HOST = 'host'
 _SETTLED = (ACTIVE, STOPPED, PAUSED, SUSPENDED, ERROR)
 INSTANCE_STEPS = (
+    Step('host_selected', CONDUCTOR, (SCHEDULING,), SCHEDULING, (None,), None, RESEND),
+    Step('scheduling_failed', CONDUCTOR, (SCHEDULING,), None, (None,), None, FINISH,
+         vm_choices=(ERROR,)),
     Step('spawning', HOST, (SCHEDULING,), SPAWNING, (None,), None, ROLLBACK),
     Step('spawned', HOST, (SPAWNING,), None, (None,), None, FINISH, vm_choices=(ACTIVE,)),
     Step('spawn_failed', HOST, (SPAWNING,), None, (None,), None, FINISH,

@@ -43,23 +43,6 @@ def instance_get(caller, instance_uuid):
     return db.instance_get(instance_uuid)
 
 
-def migration_get(caller, migration_uuid):
-    mig = db.migration_get(migration_uuid)
-    if caller not in (mig['source_compute'], mig['dest_compute']):
-        steps.check_host(caller, mig['instance_uuid'], migration_uuid)
-    return mig
-
-
-def compute_node_get(caller, host, nodename=None):
-    # Node records carry no tenant data; a destination reads its source's to check
-    # live-migration compatibility.
-    return db.compute_node_get_by_host_and_node(host, nodename)
-
-
-def image_get(caller, image_uuid):
-    return db.image_get(image_uuid)
-
-
 _CHANGE_KEYS = frozenset({'instance_values', 'migration_values', 'vm_state', 'status',
                           'events', 'fault'})
 # Columns a compute may write with a step: never the owner, the flavor it was not given
@@ -119,17 +102,6 @@ def record_progress(caller, instance_uuid, progress=None, migration_uuid=None,
             pass
 
 
-def record_fault(caller, instance_uuid, fault, instance_values=None,
-                 expected_task_state=None):
-    steps.check_host(caller, instance_uuid)
-    if instance_values:
-        values = _checked(instance_values, _INSTANCE_COLUMNS | {'vm_state', 'task_state'},
-                          'instance')
-        db.instance_update(instance_uuid, values, expected_task_state=expected_task_state)
-    return db.fault_create(instance_uuid, fault['code'], fault['message'],
-                           fault.get('details'), caller)
-
-
 def instance_power_synced(caller, instance_uuid, power_state, expected_task_state=None):
     steps.check_host(caller, instance_uuid)
     return db.instance_update(instance_uuid, {'power_state': power_state},
@@ -163,7 +135,6 @@ def release_claim(caller, instance_uuid, nodename=None, events=None):
 
 # Read by the RPC contract test: the conductor methods that take a calling host.
 HOST_METHODS = ('service_register', 'service_heartbeat', 'compute_node_report',
-                'host_instances', 'host_migrations', 'instance_get', 'migration_get',
-                'compute_node_get', 'image_get', 'record_step', 'record_progress',
-                'record_fault', 'record_events', 'instance_power_synced',
+                'host_instances', 'host_migrations', 'instance_get', 'record_step',
+                'record_progress', 'record_events', 'instance_power_synced',
                 'instance_destroyed', 'release_claim')

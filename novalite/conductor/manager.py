@@ -61,18 +61,6 @@ class ConductorManager(service.Manager):
         return hosts.instance_get(caller, instance_uuid)
 
     @messaging.expected_exceptions(exception.NovaliteException)
-    def migration_get(self, context, caller, migration_uuid):
-        return hosts.migration_get(caller, migration_uuid)
-
-    @messaging.expected_exceptions(exception.NovaliteException)
-    def compute_node_get(self, context, caller, host, nodename=None):
-        return hosts.compute_node_get(caller, host, nodename)
-
-    @messaging.expected_exceptions(exception.NovaliteException)
-    def image_get(self, context, caller, image_uuid):
-        return hosts.image_get(caller, image_uuid)
-
-    @messaging.expected_exceptions(exception.NovaliteException)
     def record_step(self, context, caller, step, instance_uuid, migration_uuid, changes):
         return hosts.record_step(caller, step, instance_uuid, migration_uuid, changes)
 
@@ -81,12 +69,6 @@ class ConductorManager(service.Manager):
                         migration_uuid=None, migration_values=None):
         return hosts.record_progress(caller, instance_uuid, progress, migration_uuid,
                                      migration_values)
-
-    @messaging.expected_exceptions(exception.NovaliteException)
-    def record_fault(self, context, caller, instance_uuid, fault, instance_values=None,
-                     expected_task_state=None):
-        return hosts.record_fault(caller, instance_uuid, fault, instance_values,
-                                  expected_task_state)
 
     @messaging.expected_exceptions(exception.NovaliteException)
     def instance_power_synced(self, context, caller, instance_uuid, power_state,

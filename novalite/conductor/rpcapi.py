@@ -5,9 +5,8 @@ Version history:
         live_migrate_instance, service_register
   2.0 - db_call removed. Compute hosts use named methods instead, each checked against
         the calling host: service_register, service_heartbeat, compute_node_report,
-        host_instances, host_migrations, instance_get, migration_get, compute_node_get,
-        image_get, record_step, record_progress, record_fault, record_events,
-        instance_power_synced, instance_destroyed, release_claim
+        host_instances, host_migrations, instance_get, record_step, record_progress,
+        record_events, instance_power_synced, instance_destroyed, release_claim
 """
 
 import oslo_messaging as messaging
@@ -22,8 +21,7 @@ VERSION = '2.0'
 METHODS = ('ping', 'schedule_and_build_instances', 'build_instances', 'migrate_server',
            'live_migrate_instance', 'service_register', 'service_heartbeat',
            'compute_node_report', 'host_instances', 'host_migrations', 'instance_get',
-           'migration_get', 'compute_node_get', 'image_get', 'record_step',
-           'record_progress', 'record_fault', 'record_events', 'instance_power_synced',
+           'record_step', 'record_progress', 'record_events', 'instance_power_synced',
            'instance_destroyed', 'release_claim')
 
 
@@ -117,15 +115,6 @@ class HostConductor:
     def instance_get(self, instance_uuid):
         return self._call('instance_get', instance_uuid=instance_uuid)
 
-    def migration_get(self, migration_uuid):
-        return self._call('migration_get', migration_uuid=migration_uuid)
-
-    def compute_node_get(self, host, nodename=None):
-        return self._call('compute_node_get', host=host, nodename=nodename)
-
-    def image_get(self, image_uuid):
-        return self._call('image_get', image_uuid=image_uuid)
-
     def record_step(self, context, step, instance_uuid, migration_uuid=None, **changes):
         """Apply one step of the state table in one transaction; returns
         ``{'instance', 'migration'}``. ``changes``: instance_values, migration_values,
@@ -137,13 +126,6 @@ class HostConductor:
                         migration_values=None):
         return self._call('record_progress', instance_uuid=instance_uuid, progress=progress,
                           migration_uuid=migration_uuid, migration_values=migration_values)
-
-    def record_fault(self, instance_uuid, fault, instance_values=None,
-                     expected_task_state=None):
-        """A fault, optionally with an instance change from ``expected_task_state``."""
-        return self._call('record_fault', instance_uuid=instance_uuid, fault=fault,
-                          instance_values=instance_values,
-                          expected_task_state=expected_task_state)
 
     def instance_power_synced(self, instance_uuid, power_state, expected_task_state=None):
         return self._call('instance_power_synced', instance_uuid=instance_uuid,

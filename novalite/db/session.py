@@ -7,6 +7,7 @@ import threading
 import sqlalchemy as sa
 from sqlalchemy import event, orm
 
+from novalite import stats
 from novalite.conf import CONF
 
 _lock = threading.Lock()
@@ -43,6 +44,8 @@ def create_engine(url: str, conf=CONF) -> sa.Engine:
             cur.execute('PRAGMA busy_timeout=30000')
             cur.close()
 
+        event.listen(engine, 'commit', _count_commit)
+
         @event.listens_for(engine, 'begin')
         def _sqlite_begin(conn):
             # Writers take the write lock up front so two read-then-write
@@ -55,7 +58,13 @@ def create_engine(url: str, conf=CONF) -> sa.Engine:
                   pool_timeout=conf.database.pool_timeout, pool_pre_ping=True)
     if url.startswith('mysql'):
         kwargs['isolation_level'] = 'READ COMMITTED'
-    return sa.create_engine(url, **kwargs)
+    engine = sa.create_engine(url, **kwargs)
+    event.listen(engine, 'commit', _count_commit)
+    return engine
+
+
+def _count_commit(conn):
+    stats.count('commit')
 
 
 def get_engine() -> sa.Engine:

@@ -7,6 +7,7 @@ from novalite.compute import states
 from novalite.compute import utils as compute_utils
 from novalite.conductor.tasks.base import claim_next_alternate
 from novalite.db import api as db
+from novalite.db import steps
 from novalite.notifications import notify_instance
 
 LOG = logging.getLogger(__name__)
@@ -14,13 +15,13 @@ LOG = logging.getLogger(__name__)
 EVENT = 'conductor_schedule_and_build_instances'
 
 
-def _set_error(context, instance_uuid, exc, host, expected_task_state):
-    """Put a build that cannot go on into ERROR with a fault; never raises."""
+def _set_error(context, instance_uuid, exc, host, hop=None):
+    """Put a build that cannot go on into ERROR with a fault, in one write; never raises."""
     try:
-        # The fault first: whoever sees ERROR finds the reason too.
-        compute_utils.add_fault(db, instance_uuid, exc, host)
-        inst = db.instance_update(instance_uuid, {'vm_state': states.ERROR, 'task_state': None},
-                                  expected_task_state=expected_task_state)
+        inst = steps.apply_step('scheduling_failed', instance_uuid, vm_state=states.ERROR,
+                                fault=compute_utils.fault_record(exc),
+                                events=[hop.error(exc)] if hop else None,
+                                host=host)['instance']
         notify_instance(context, inst, 'create', 'error', host, binary='novalite-conductor',
                         error=str(exc))
     except (exception.InstanceNotFound, exception.UnexpectedTaskStateError):
@@ -35,48 +36,37 @@ class ScheduleAndBuildTask:
         self.instance_uuids = list(instance_uuids)
         self.request_spec = request_spec
         self.image = image
+        self.hop = compute_utils.Hop(context, EVENT)
 
     def execute(self):
-        ctx, host = self.context, self.manager.host
-        for u in self.instance_uuids:
-            db.action_event_start(u, ctx.request_id, EVENT, host=host)
         try:
             selections = self.manager.scheduler_rpcapi.select_destinations(
-                ctx, self.request_spec, self.instance_uuids, return_alternates=True)
+                self.context, self.request_spec, self.instance_uuids,
+                return_alternates=True)
         except Exception as exc:
             LOG.info('Scheduling %s failed: %s', self.instance_uuids, exc)
-            details = compute_utils.fault_details(exc) if getattr(
-                exc, 'explanation', None) else None
             for u in self.instance_uuids:
-                _set_error(ctx, u, exc, host, states.SCHEDULING)
-                db.action_event_finish(u, ctx.request_id, EVENT, 'Error',
-                                       traceback=compute_utils.fault_details(exc)
-                                       if details is None else None,
-                                       details=details, host=host)
+                _set_error(self.context, u, exc, self.manager.host, self.hop)
             return
         for u, hosts in zip(self.instance_uuids, selections, strict=True):
             self._build_one(u, hosts)
 
     def _build_one(self, instance_uuid, hosts):
-        ctx = self.context
+        """One write puts the host on the instance and records the scheduling event."""
         selected, alternates = hosts[0], hosts[1:]
         try:
-            inst = db.instance_update(
-                instance_uuid, {'host': selected['host'], 'node': selected['nodename']},
-                expected_task_state=states.SCHEDULING)
+            inst = steps.apply_step(
+                'host_selected', instance_uuid,
+                instance_values={'host': selected['host'], 'node': selected['nodename']},
+                events=[self.hop.ok()], host=self.manager.host)['instance']
         except (exception.InstanceNotFound, exception.UnexpectedTaskStateError):
             LOG.info('Instance %s went away while scheduling; releasing its claim',
                      instance_uuid)
             db.delete_allocations(instance_uuid)
-            db.action_event_finish(instance_uuid, ctx.request_id, EVENT, 'Error',
-                                   traceback='Instance deleted during scheduling',
-                                   host=self.manager.host)
             return
-        db.action_event_finish(instance_uuid, ctx.request_id, EVENT, 'Success',
-                               host=self.manager.host)
         spec = dict(self.request_spec, instance_uuid=instance_uuid)
         self.manager.compute_rpcapi.build_and_run_instance(
-            ctx, selected['host'], inst, self.image, spec, alternates)
+            self.context, selected['host'], inst, self.image, spec, alternates)
 
 
 class RescheduleBuildTask:
@@ -114,4 +104,4 @@ class RescheduleBuildTask:
             return
         exc = exception.MaxRetriesExceeded(
             reason=f'Exhausted all hosts available; last failure: {self.reason}')
-        _set_error(ctx, self.instance_uuid, exc, self.manager.host, states.SCHEDULING)
+        _set_error(ctx, self.instance_uuid, exc, self.manager.host)

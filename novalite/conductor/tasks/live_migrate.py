@@ -114,7 +114,7 @@ class LiveMigrationTask(Task):
         events come back with the answer and are written with the next step."""
         data = self.manager.compute_rpcapi.check_can_live_migrate_destination(
             self.context, dest_node['host'], self.instance, self.block_migration,
-            self.disk_over_commit, self.migration)
+            self.disk_over_commit, self.migration, self.source_node)
         self.events += data.pop(EVENTS, [])
         return data
 
