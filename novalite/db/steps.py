@@ -51,6 +51,11 @@ def _migration_row(s, migration_uuid):
     return row
 
 
+def _task_state(s, instance_uuid):
+    return s.scalars(select(models.Instance.task_state).where(
+        models.Instance.uuid == instance_uuid)).first()
+
+
 def authorize(s, host: str, instance_uuid: str, migration=None, owner=None) -> None:
     """Refuse a compute host's request about an instance that is neither on it nor in a
     migration naming it (as the step's owner when ``owner`` is given)."""
@@ -67,10 +72,13 @@ def authorize(s, host: str, instance_uuid: str, migration=None, owner=None) -> N
         if inst_host == host:
             return
         if migration is None:
-            # Any unfinished move naming the host lets it see the instance.
+            # Any unfinished move naming the host lets it see the instance (a reverted
+            # one too while the source still owes the instance its finish).
+            unfinished = models.Migration.status.notin_(states.MIGRATION_DONE)
+            if _task_state(s, instance_uuid) == states.RESIZE_REVERTING:
+                unfinished = unfinished | (models.Migration.status == states.MS.REVERTED)
             named = s.scalars(select(models.Migration.id).where(
-                models.Migration.instance_uuid == instance_uuid,
-                models.Migration.status.notin_(states.MIGRATION_DONE),
+                models.Migration.instance_uuid == instance_uuid, unfinished,
                 (models.Migration.source_compute == host) |
                 (models.Migration.dest_compute == host)).limit(1)).first()
             if named is not None:

@@ -122,7 +122,8 @@ def test_dest_killed_in_finish_resize_completes(slow_cluster):
     sid, src = boot(client)
     dst = other(slow_cluster, src)
     client.action(sid, {'resize': {'flavorRef': '2'}})
-    wait_task(client, sid, 'resize_finish')
+    # The disks are on the destination and it is finishing (its one write ends the step).
+    wait_task(client, sid, 'resize_migrated')
     kill_and_restart(slow_cluster, dst)
     server = client.wait(sid, 'VERIFY_RESIZE', timeout=60)
     assert server['OS-EXT-SRV-ATTR:host'] == dst
