@@ -11,13 +11,12 @@ import importlib
 import os
 import shutil
 import sys
-import time
 
 import pytest
-import requests
 
 from tests.conftest import require_service
 from tests.functional import harness
+from tests.rest import RestClient
 
 TOKEN = 'admin:admin'
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -55,58 +54,12 @@ def client_env(**extra) -> dict:
     return env
 
 
-class Live:
-    """A running cloud reachable over HTTP, plus direct REST helpers for waiting."""
+class Live(RestClient):
+    """A running cloud reachable over HTTP, talked to as admin for checks and waits."""
 
     def __init__(self, cloud):
+        super().__init__(cloud.aio.endpoint, token=TOKEN)
         self.cloud = cloud
-        self.endpoint = cloud.aio.endpoint
-        self.compute = self.endpoint + '/v2.1'
-        self.http = requests.Session()
-        self.http.headers.update({'X-Auth-Token': TOKEN,
-                                  'OpenStack-API-Version': 'compute 2.80'})
-
-    def get(self, path):
-        resp = self.http.get(self.compute + path, timeout=30)
-        resp.raise_for_status()
-        return resp.json()
-
-    def server(self, server_id):
-        return self.get('/servers/%s' % server_id)['server']
-
-    def wait(self, server_id, status, timeout=30.0):
-        """Poll until the server has ``status`` with no task in progress."""
-        deadline = time.monotonic() + timeout
-        while True:
-            server = self.server(server_id)
-            if server['status'] == status and server['OS-EXT-STS:task_state'] is None:
-                return server
-            if server['status'] == 'ERROR' and status != 'ERROR':
-                raise AssertionError('server went to ERROR: %s' % server.get('fault'))
-            if time.monotonic() > deadline:
-                raise AssertionError('timed out waiting for %s, last %s/%s' % (
-                    status, server['status'], server['OS-EXT-STS:task_state']))
-            time.sleep(0.02)
-
-    def wait_gone(self, server_id, timeout=30.0):
-        deadline = time.monotonic() + timeout
-        while self.http.get(self.compute + '/servers/%s' % server_id,
-                            timeout=30).status_code != 404:
-            if time.monotonic() > deadline:
-                raise AssertionError('server %s was not deleted' % server_id)
-            time.sleep(0.02)
-
-    def wait_migration(self, server_id, migration_type, status='completed', timeout=30.0):
-        deadline = time.monotonic() + timeout
-        while True:
-            migs = [m for m in self.get('/os-migrations?instance_uuid=%s' % server_id)
-                    ['migrations'] if m['migration_type'] == migration_type]
-            if migs and migs[0]['status'] == status:
-                return migs[0]
-            if time.monotonic() > deadline:
-                raise AssertionError('timed out waiting for a %s migration to be %s: %s'
-                                     % (migration_type, status, migs))
-            time.sleep(0.02)
 
     def clouds_yaml(self, path) -> str:
         """The shipped clouds.yaml example, pointed at this cloud; returns its path."""
@@ -131,7 +84,7 @@ def live(tmp_path):
 
 def assert_scenario_records(live, server_id, expect_live=True):
     """What every client scenario leaves behind, checked over plain REST."""
-    migs = live.get('/os-migrations?instance_uuid=%s' % server_id)['migrations']
+    migs = live.get_json('/os-migrations?instance_uuid=%s' % server_id)['migrations']
     by_type = {}
     for mig in migs:
         by_type.setdefault(mig['migration_type'], []).append(mig['status'])
@@ -140,7 +93,7 @@ def assert_scenario_records(live, server_id, expect_live=True):
     if expect_live:
         assert by_type.get('live-migration') == ['completed'], migs
     actions = [a['action'] for a in reversed(
-        live.get('/servers/%s/os-instance-actions' % server_id)['instanceActions'])]
+        live.get_json('/servers/%s/os-instance-actions' % server_id)['instanceActions'])]
     expected = ['create', 'resize', 'confirmResize', 'migrate', 'revertResize']
     if expect_live:
         expected.append('live-migration')

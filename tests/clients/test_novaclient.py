@@ -23,7 +23,7 @@ class Nova:
     def __init__(self, live, api_version):
         self.cmd = need_cli('nova')
         self.env = client_env(OS_AUTH_TYPE='admin_token', OS_TOKEN=TOKEN,
-                              OS_ENDPOINT=live.compute, OS_PROJECT_ID='admin',
+                              OS_ENDPOINT=live.compute_url, OS_PROJECT_ID='admin',
                               OS_AUTH_URL='http://127.0.0.1:9/unused',
                               OS_COMPUTE_API_VERSION=api_version)
 
@@ -56,27 +56,27 @@ def test_nova_scenario(live, api_version):
                              *(['--nic', 'none'] if api_version != '2.1' else []),
                              'vm-nova')
     sid = booted['id']
-    live.wait(sid, 'ACTIVE')
+    live.wait_for_server(sid, 'ACTIVE')
     assert [s['Status'] for s in nova.table('list') if s['ID'] == sid] == ['ACTIVE']
     shown = nova.properties('show', 'vm-nova')
     assert shown['id'] == sid and shown['status'] == 'ACTIVE'
 
     nova.run('resize', sid, 'm1.small')
-    live.wait(sid, 'VERIFY_RESIZE')
+    live.wait_for_server(sid, 'VERIFY_RESIZE')
     nova.run('resize-confirm', sid)
-    assert live.wait(sid, 'ACTIVE')['flavor']['original_name'] == 'm1.small'
+    assert live.wait_for_server(sid, 'ACTIVE')['flavor']['original_name'] == 'm1.small'
 
     host = live.server(sid)['OS-EXT-SRV-ATTR:host']
     nova.run('migrate', sid)
-    assert live.wait(sid, 'VERIFY_RESIZE')['OS-EXT-SRV-ATTR:host'] != host
+    assert live.wait_for_server(sid, 'VERIFY_RESIZE')['OS-EXT-SRV-ATTR:host'] != host
     nova.run('resize-revert', sid)
-    assert live.wait(sid, 'ACTIVE')['OS-EXT-SRV-ATTR:host'] == host
+    assert live.wait_for_server(sid, 'ACTIVE')['OS-EXT-SRV-ATTR:host'] == host
 
     # Before 2.25 block_migration is a plain boolean (default False), and the fake
     # hosts share no storage.
     nova.run('live-migration', *(['--block-migrate'] if api_version == '2.1' else []), sid)
-    live.wait_migration(sid, 'live-migration')
-    assert live.wait(sid, 'ACTIVE')['OS-EXT-SRV-ATTR:host'] != host
+    live.wait_for_migration(sid, 'live-migration')
+    assert live.wait_for_server(sid, 'ACTIVE')['OS-EXT-SRV-ATTR:host'] != host
 
     migrations = nova.table('migration-list', '--instance-uuid', sid)
     assert len(migrations) == 3
@@ -94,4 +94,4 @@ def test_nova_scenario(live, api_version):
     assert_scenario_records(live, sid)
 
     nova.run('delete', sid)
-    live.wait_gone(sid)
+    live.wait_for_server(sid, 'DELETED')

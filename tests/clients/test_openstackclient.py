@@ -42,7 +42,7 @@ def test_osc_scenario(live, tmp_path, api_version):
     created = osc.json('server', 'create', '--flavor', 'm1.tiny', '--image', IMAGE,
                        '--no-network', 'vm-osc')
     sid = created['id']
-    live.wait(sid, 'ACTIVE')
+    live.wait_for_server(sid, 'ACTIVE')
     listed = {s['ID']: s for s in osc.json('server', 'list')}
     assert listed[sid]['Status'] == 'ACTIVE'
     assert listed[sid]['Flavor'] == 'm1.tiny'
@@ -51,19 +51,19 @@ def test_osc_scenario(live, tmp_path, api_version):
     assert shown['id'] == sid and shown['status'] == 'ACTIVE'
 
     osc.run('server', 'resize', '--flavor', 'm1.small', sid)
-    live.wait(sid, 'VERIFY_RESIZE')
+    live.wait_for_server(sid, 'VERIFY_RESIZE')
     osc.run('server', 'resize', 'confirm', sid)
-    assert live.wait(sid, 'ACTIVE')['flavor']['original_name'] == 'm1.small'
+    assert live.wait_for_server(sid, 'ACTIVE')['flavor']['original_name'] == 'm1.small'
 
     host = live.server(sid)['OS-EXT-SRV-ATTR:host']
     osc.run('server', 'migrate', sid)
-    assert live.wait(sid, 'VERIFY_RESIZE')['OS-EXT-SRV-ATTR:host'] != host
+    assert live.wait_for_server(sid, 'VERIFY_RESIZE')['OS-EXT-SRV-ATTR:host'] != host
     osc.run('server', 'resize', 'revert', sid)
-    assert live.wait(sid, 'ACTIVE')['OS-EXT-SRV-ATTR:host'] == host
+    assert live.wait_for_server(sid, 'ACTIVE')['OS-EXT-SRV-ATTR:host'] == host
 
     osc.run('server', 'migrate', '--live-migration', sid)
-    live.wait_migration(sid, 'live-migration')
-    assert live.wait(sid, 'ACTIVE')['OS-EXT-SRV-ATTR:host'] != host
+    live.wait_for_migration(sid, 'live-migration')
+    assert live.wait_for_server(sid, 'ACTIVE')['OS-EXT-SRV-ATTR:host'] != host
 
     migrations = osc.json('server', 'migration', 'list', '--server', sid)
     assert sorted(m['Type'] for m in migrations) == ['live-migration', 'migration',

@@ -24,7 +24,7 @@ def _connect(live, api_version, tmp_path, monkeypatch):
     if api_version:
         kwargs['compute_api_version'] = api_version
     return openstack.connect(auth_type='admin_token',
-                             auth={'endpoint': live.compute, 'token': TOKEN},
+                             auth={'endpoint': live.compute_url, 'token': TOKEN},
                              image_endpoint_override=live.endpoint + '/image', **kwargs)
 
 
@@ -46,21 +46,21 @@ def test_sdk_scenario(live, tmp_path, monkeypatch, api_version):
     assert server.flavor.original_name == 'm1.tiny'
 
     compute.resize_server(sid, flavors['m1.small'].id)
-    live.wait(sid, 'VERIFY_RESIZE')
+    live.wait_for_server(sid, 'VERIFY_RESIZE')
     compute.confirm_server_resize(sid)
-    live.wait(sid, 'ACTIVE')
+    live.wait_for_server(sid, 'ACTIVE')
     assert compute.get_server(sid).flavor.original_name == 'm1.small'
 
     host = compute.get_server(sid).compute_host
     compute.migrate_server(sid)
-    assert live.wait(sid, 'VERIFY_RESIZE')['OS-EXT-SRV-ATTR:host'] != host
+    assert live.wait_for_server(sid, 'VERIFY_RESIZE')['OS-EXT-SRV-ATTR:host'] != host
     compute.revert_server_resize(sid)
-    live.wait(sid, 'ACTIVE')
+    live.wait_for_server(sid, 'ACTIVE')
     assert compute.get_server(sid).compute_host == host
 
     compute.live_migrate_server(sid, host=None, block_migration='auto')
-    live.wait_migration(sid, 'live-migration')
-    live.wait(sid, 'ACTIVE')
+    live.wait_for_migration(sid, 'live-migration')
+    live.wait_for_server(sid, 'ACTIVE')
     assert compute.get_server(sid).compute_host != host
 
     migrations = list(compute.migrations(instance_uuid=sid))

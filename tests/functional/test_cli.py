@@ -79,7 +79,7 @@ def test_boot_poll_list_show(api, run):
     assert 'reboot finished' in err
     out, _ = run('reboot', 'vm1')
     assert 'Request to reboot server vm1 has been accepted. (Request-ID: req-' in out
-    api.wait_status(server['id'], 'ACTIVE')
+    api.wait_for_server(server['id'], 'ACTIVE')
 
     api.boot('twin')
     api.boot('twin')

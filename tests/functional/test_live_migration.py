@@ -14,8 +14,7 @@ def _host(server):
 
 
 def _lm(cloud, sid):
-    migs = cloud.get(f'/os-migrations?instance_uuid={sid}&migration_type=live-migration',
-                     version=MV)['migrations']
+    migs = cloud.migrations(sid, 'live-migration')
     return migs[0] if migs else None
 
 
@@ -30,21 +29,19 @@ def _live(cloud, sid, host=None, version='2.34', expect=202, **extra):
 
 
 def _wait_lm_status(cloud, sid, *statuses, timeout=15):
-    return cloud.wait_for(lambda: (_lm(cloud, sid) or {}).get('status') in statuses and
-                          _lm(cloud, sid), timeout=timeout,
-                          what=f'live migration in {statuses}')
+    return cloud.wait_for_migration(sid, 'live-migration', statuses, timeout=timeout)
 
 
 def _settled(cloud, sid):
-    return cloud.wait_for(lambda: cloud.server(sid)['OS-EXT-STS:task_state'] is None and
-                          cloud.server(sid), what='task cleared')
+    return cloud.wait_until(lambda: cloud.server(sid)['OS-EXT-STS:task_state'] is None and
+                            cloud.server(sid), message='task cleared')
 
 
 def _events(cloud, sid, action):
-    acts = cloud.get(f'/servers/{sid}/os-instance-actions', version=MV)['instanceActions']
+    acts = cloud.get_json(f'/servers/{sid}/os-instance-actions', version=MV)['instanceActions']
     act = [a for a in acts if a['action'] == action][0]
-    return cloud.get(f"/servers/{sid}/os-instance-actions/{act['request_id']}",
-                     version=MV)['instanceAction']
+    return cloud.get_json(f"/servers/{sid}/os-instance-actions/{act['request_id']}",
+                          version=MV)['instanceAction']
 
 
 def _slow(cloud, mb_s=200.0, dirty=0.0):
@@ -61,7 +58,7 @@ def test_scheduled_live_migration(cloud):
         _live(cloud, sid)
         mig = _wait_lm_status(cloud, sid, 'completed')
         server = _settled(cloud, sid)
-        cloud.wait_for(lambda: 'instance.live_migration_post.end' in seen.types())
+        cloud.wait_until(lambda: 'instance.live_migration_post.end' in seen.types())
     dst = _host(server)
     assert dst != src and server['status'] == 'ACTIVE'
     assert (mig['source_compute'], mig['dest_compute']) == (src, dst)
@@ -69,7 +66,7 @@ def test_scheduled_live_migration(cloud):
     assert db.get_allocations(sid) == {_node_uuid(dst): {'VCPU': 1, 'MEMORY_MB': 512,
                                                          'DISK_GB': 1}}
     assert db.get_allocations(mig['uuid']) == {}
-    detail = cloud.wait_for(lambda: (lambda d: len(d['events']) >= 6 and d)(
+    detail = cloud.wait_until(lambda: (lambda d: len(d['events']) >= 6 and d)(
         _events(cloud, sid, 'live-migration')))
     names = {e['event']: e['result'] for e in detail['events']}
     assert names == {'conductor_live_migrate_instance': 'Success',
@@ -91,8 +88,8 @@ def test_named_host_and_forced_host(cloud):
     _wait_lm_status(cloud, sid, 'completed')
     assert _host(_settled(cloud, sid)) == others[0]
     _live(cloud, sid, host=others[1], force=True)
-    cloud.wait_for(lambda: _host(cloud.server(sid)) == others[1] and
-                   cloud.server(sid)['OS-EXT-STS:task_state'] is None)
+    cloud.wait_until(lambda: _host(cloud.server(sid)) == others[1] and
+                     cloud.server(sid)['OS-EXT-STS:task_state'] is None)
 
 
 def test_progress_visible_while_running(cloud):
@@ -101,9 +98,9 @@ def test_progress_visible_while_running(cloud):
     _slow(cloud, mb_s=4000)
     _live(cloud, sid)
     _wait_lm_status(cloud, sid, 'running')
-    migs = cloud.wait_for(lambda: [m for m in cloud.get(
+    migs = cloud.wait_until(lambda: [m for m in cloud.get_json(
         f'/servers/{sid}/migrations', version='2.80')['migrations']
-        if m['memory_processed_bytes']], what='progress in server migrations')
+        if m['memory_processed_bytes']], message='progress in server migrations')
     m = migs[0]
     assert m['memory_total_bytes'] == 2048 * 1024 * 1024
     assert m['disk_total_bytes'] > 0
@@ -167,7 +164,7 @@ def test_abort_queued_needs_2_65(cloud):
     _wait_lm_status(cloud, a, 'running')
     _live(cloud, b)
     mig = _wait_lm_status(cloud, b, 'queued')
-    resp, _ = cloud.request('DELETE', f"/servers/{b}/migrations/{mig['id']}", version='2.24')
+    resp = cloud.request('DELETE', f"/servers/{b}/migrations/{mig['id']}", version='2.24')
     assert resp.status_int == 400
     cloud.request('DELETE', f"/servers/{b}/migrations/{mig['id']}", version='2.65',
                   expect=202)
@@ -195,8 +192,8 @@ def test_force_complete_not_running_is_400(cloud):
     sid = cloud.boot('fc2')['id']
     _live(cloud, sid)
     mig = _wait_lm_status(cloud, sid, 'completed')
-    resp, _ = cloud.request('POST', f"/servers/{sid}/migrations/{mig['id']}/action",
-                            {'force_complete': None}, version='2.22')
+    resp = cloud.request('POST', f"/servers/{sid}/migrations/{mig['id']}/action",
+                         {'force_complete': None}, version='2.22')
     assert resp.status_int in (400, 409)
 
 
@@ -240,9 +237,10 @@ def test_named_host_check_failure_sync_is_400(cloud):
     target = [h for h in HOSTS if h != src][0]
     cloud.hypervisor(target).inject_failure('check_can_live_migrate_destination', 'nope',
                                             count=None)
-    resp, data = cloud.request('POST', f'/servers/{sid}/action', {'os-migrateLive': {
+    resp = cloud.request('POST', f'/servers/{sid}/action', {'os-migrateLive': {
         'host': target, 'block_migration': True, 'disk_over_commit': False}},
         version='2.20')
+    data = resp.data
     assert resp.status_int == 400, data
     server = _settled(cloud, sid)
     assert _host(server) == src and server['status'] == 'ACTIVE'
@@ -257,7 +255,7 @@ def test_post_at_destination_failure_sets_error(cloud):
                                            count=None)
     _live(cloud, sid)
     _wait_lm_status(cloud, sid, 'error')
-    server = cloud.wait_status(sid, 'ERROR')
+    server = cloud.wait_for_server(sid, 'ERROR')
     assert server['fault']['message']
 
 
@@ -273,8 +271,8 @@ def test_post_at_destination_failure_sets_error(cloud):
 ])
 def test_bad_requests(cloud, body, version, code):
     sid = cloud.boot('bad')['id']
-    resp, _ = cloud.request('POST', f'/servers/{sid}/action', {'os-migrateLive': body},
-                            version=version)
+    resp = cloud.request('POST', f'/servers/{sid}/action', {'os-migrateLive': body},
+                         version=version)
     assert resp.status_int == code
     assert _lm(cloud, sid) is None
     assert cloud.server(sid)['OS-EXT-STS:task_state'] is None
@@ -283,21 +281,21 @@ def test_bad_requests(cloud, body, version, code):
 def test_state_lock_and_policy_codes(cloud):
     sid = cloud.boot('st', token='alice:demo')['id']
     src = _host(cloud.server(sid))
-    resp, _ = cloud.request('POST', f'/servers/{sid}/action', {'os-migrateLive': {
+    resp = cloud.request('POST', f'/servers/{sid}/action', {'os-migrateLive': {
         'host': src, 'block_migration': 'auto'}}, version='2.30')
     assert resp.status_int == 400  # to itself
     # A member may not name a host (admin only) nor live-migrate at all by default.
-    resp, _ = cloud.request('POST', f'/servers/{sid}/action', {'os-migrateLive': {
+    resp = cloud.request('POST', f'/servers/{sid}/action', {'os-migrateLive': {
         'host': None, 'block_migration': 'auto'}}, version='2.30', token='alice:demo')
     assert resp.status_int == 403
     cloud.action(sid, {'os-stop': None}, token='alice:demo')
-    cloud.wait_status(sid, 'SHUTOFF', token='alice:demo')
-    resp, _ = _live(cloud, sid, expect=None)
+    cloud.wait_for_server(sid, 'SHUTOFF', token='alice:demo')
+    resp = _live(cloud, sid, expect=None)
     assert resp.status_int == 409
     cloud.action(sid, {'os-start': None}, token='alice:demo')
-    cloud.wait_status(sid, 'ACTIVE', token='alice:demo')
+    cloud.wait_for_server(sid, 'ACTIVE', token='alice:demo')
     cloud.action(sid, {'lock': None}, token='alice:demo')
-    resp, _ = cloud.request('POST', f'/servers/{sid}/action', {'os-migrateLive': {
+    resp = cloud.request('POST', f'/servers/{sid}/action', {'os-migrateLive': {
         'host': None, 'block_migration': 'auto'}}, version='2.30',
         token='alice:demo', headers={'X-Roles': 'member,reader,manager'})
     assert resp.status_int == 409

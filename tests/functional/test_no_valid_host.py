@@ -18,7 +18,7 @@ def test_explanation_for_admin_generic_for_owner(cloud):
     _huge_flavor(cloud)
     server = cloud.boot('nope', flavor='huge', wait=False, token='alice:demo')
     sid = server['id']
-    owner_view = cloud.wait_status(sid, 'ERROR', token='alice:demo')
+    owner_view = cloud.wait_for_server(sid, 'ERROR', token='alice:demo')
     assert owner_view['fault']['message'] == (
         'No valid host was found. There are not enough hosts available.')
     assert 'details' not in owner_view['fault'] or 'RamFilter' not in (
@@ -30,17 +30,17 @@ def test_explanation_for_admin_generic_for_owner(cloud):
         assert f'{host}: free RAM' in details
     assert db.get_allocations(sid) == {}
     # The instance action's event carries the same explanation for admins (2.84+).
-    req = cloud.get(f'/servers/{sid}/os-instance-actions', version='2.84')[
+    req = cloud.get_json(f'/servers/{sid}/os-instance-actions', version='2.84')[
         'instanceActions'][0]['request_id']
-    action = cloud.get(f'/servers/{sid}/os-instance-actions/{req}', version='2.84')[
+    action = cloud.get_json(f'/servers/{sid}/os-instance-actions/{req}', version='2.84')[
         'instanceAction']
     assert action['message'] == 'Error'
     event = [e for e in action['events']
              if e['event'] == 'conductor_schedule_and_build_instances'][0]
     assert event['result'] == 'Error'
     assert 'RamFilter' in event['details']
-    owner_action = cloud.get(f'/servers/{sid}/os-instance-actions/{req}', version='2.84',
-                             token='alice:demo')['instanceAction']
+    owner_action = cloud.get_json(f'/servers/{sid}/os-instance-actions/{req}', version='2.84',
+                                  token='alice:demo')['instanceAction']
     assert all('details' not in e and 'traceback' not in e for e in owner_action['events'])
 
 
@@ -49,7 +49,7 @@ def test_build_failure_reschedules_then_errors(cloud):
         cloud.hypervisor(host).inject_failure('spawn', f'{host} cannot spawn', count=None)
     server = cloud.boot('fails', wait=False)
     sid = server['id']
-    view = cloud.wait_status(sid, 'ERROR')
+    view = cloud.wait_for_server(sid, 'ERROR')
     assert 'Exceeded maximum number of retries' in view['fault']['message']
     assert db.get_allocations(sid) == {}
     assert all(sid not in cloud.hypervisor(h).guests for h in ('compute1', 'compute2',

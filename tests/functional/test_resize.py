@@ -21,15 +21,11 @@ def _node_uuid(host):
     return db.compute_node_get_by_host_and_node(host)['uuid']
 
 
-def _migrations(cloud, sid):
-    return cloud.get(f'/os-migrations?instance_uuid={sid}', version=MV)['migrations']
-
-
 def _events(cloud, sid, action):
-    acts = cloud.get(f'/servers/{sid}/os-instance-actions', version=MV)['instanceActions']
+    acts = cloud.get_json(f'/servers/{sid}/os-instance-actions', version=MV)['instanceActions']
     act = [a for a in acts if a['action'] == action][0]
-    detail = cloud.get(f"/servers/{sid}/os-instance-actions/{act['request_id']}",
-                       version=MV)['instanceAction']
+    detail = cloud.get_json(f"/servers/{sid}/os-instance-actions/{act['request_id']}",
+                            version=MV)['instanceAction']
     return {e['event']: e['result'] for e in detail['events']}, detail
 
 
@@ -37,11 +33,11 @@ def test_resize_up_confirm(cloud):
     server = cloud.boot('r1')
     sid, src = server['id'], _host(server)
     cloud.action(sid, {'resize': {'flavorRef': '2'}})
-    server = cloud.wait_status(sid, 'VERIFY_RESIZE')
+    server = cloud.wait_for_server(sid, 'VERIFY_RESIZE')
     dst = _host(server)
     assert dst != src
     assert server['flavor']['original_name'] == 'm1.small'
-    mig = _migrations(cloud, sid)[0]
+    mig = cloud.migrations(sid)[0]
     assert (mig['status'], mig['migration_type']) == ('finished', 'resize')
     assert (mig['source_compute'], mig['dest_compute']) == (src, dst)
     # Both hosts hold allocations: the migration the old flavor on the source, the
@@ -54,9 +50,9 @@ def test_resize_up_confirm(cloud):
     assert cloud.hypervisor(dst).guests[sid]['memory_mb'] == 2048
 
     cloud.action(sid, {'confirmResize': None}, expect=204)
-    server = cloud.wait_status(sid, 'ACTIVE')
+    server = cloud.wait_for_server(sid, 'ACTIVE')
     assert _host(server) == dst
-    cloud.wait_for(lambda: _migrations(cloud, sid)[0]['status'] == 'confirmed')
+    cloud.wait_until(lambda: cloud.migrations(sid)[0]['status'] == 'confirmed')
     assert _allocs(mig['uuid']) == {}
     assert sid not in cloud.hypervisor(src).resize_backups
     events, action = _events(cloud, sid, 'resize')
@@ -73,17 +69,17 @@ def test_cold_migrate_revert_restores_everything(cloud):
     sid, src = server['id'], _host(server)
     before = _allocs(sid)
     cloud.action(sid, {'migrate': None})
-    server = cloud.wait_status(sid, 'VERIFY_RESIZE')
+    server = cloud.wait_for_server(sid, 'VERIFY_RESIZE')
     dst = _host(server)
     assert dst != src
-    assert _migrations(cloud, sid)[0]['migration_type'] == 'migration'
+    assert cloud.migrations(sid)[0]['migration_type'] == 'migration'
     cloud.action(sid, {'revertResize': None})
-    server = cloud.wait_status(sid, 'ACTIVE')
+    server = cloud.wait_for_server(sid, 'ACTIVE')
     assert _host(server) == src
     assert server['flavor']['original_name'] == 'm1.tiny'
-    cloud.wait_for(lambda: _migrations(cloud, sid)[0]['status'] == 'reverted')
+    cloud.wait_until(lambda: cloud.migrations(sid)[0]['status'] == 'reverted')
     assert _allocs(sid) == before
-    assert _allocs(_migrations(cloud, sid)[0]['uuid']) == {}
+    assert _allocs(cloud.migrations(sid)[0]['uuid']) == {}
     assert sid in cloud.hypervisor(src).guests and sid not in cloud.hypervisor(dst).guests
     events, _ = _events(cloud, sid, 'revertResize')
     assert events == {'compute_revert_resize': 'Success',
@@ -95,19 +91,19 @@ def test_migrate_to_named_host(cloud):
     sid, src = server['id'], _host(server)
     target = [h for h in ('compute1', 'compute2', 'compute3') if h != src][1]
     cloud.action(sid, {'migrate': {'host': target}}, version='2.56')
-    server = cloud.wait_status(sid, 'VERIFY_RESIZE')
+    server = cloud.wait_for_server(sid, 'VERIFY_RESIZE')
     assert _host(server) == target
 
 
 def test_resize_stopped_server_stays_stopped(cloud):
     sid = cloud.boot('s1')['id']
     cloud.action(sid, {'os-stop': None})
-    cloud.wait_status(sid, 'SHUTOFF')
+    cloud.wait_for_server(sid, 'SHUTOFF')
     cloud.action(sid, {'resize': {'flavorRef': '2'}})
-    server = cloud.wait_status(sid, 'VERIFY_RESIZE')
+    server = cloud.wait_for_server(sid, 'VERIFY_RESIZE')
     assert server['OS-EXT-STS:power_state'] == 4
     cloud.action(sid, {'confirmResize': None}, expect=204)
-    server = cloud.wait_status(sid, 'SHUTOFF')
+    server = cloud.wait_for_server(sid, 'SHUTOFF')
     assert server['OS-EXT-STS:vm_state'] == 'stopped'
 
 
@@ -115,10 +111,10 @@ def test_auto_confirm(cloud_factory):
     cloud = cloud_factory(**{'resize_confirm_window': 1, 'periodic_interval': 1})
     sid = cloud.boot('a1')['id']
     cloud.action(sid, {'resize': {'flavorRef': '2'}})
-    cloud.wait_status(sid, 'VERIFY_RESIZE')
-    server = cloud.wait_status(sid, 'ACTIVE', timeout=10)
+    cloud.wait_for_server(sid, 'VERIFY_RESIZE')
+    server = cloud.wait_for_server(sid, 'ACTIVE', timeout=10)
     assert server['flavor']['original_name'] == 'm1.small'
-    cloud.wait_for(lambda: _migrations(cloud, sid)[0]['status'] == 'confirmed')
+    cloud.wait_until(lambda: cloud.migrations(sid)[0]['status'] == 'confirmed')
 
 
 @pytest.mark.parametrize('body,code,text', [
@@ -130,19 +126,20 @@ def test_auto_confirm(cloud_factory):
 ])
 def test_resize_bad_requests_change_nothing(cloud, body, code, text):
     server = cloud.boot('b1')
-    resp, data = cloud.request('POST', f"/servers/{server['id']}/action", body, version='2.56')
+    resp = cloud.request('POST', f"/servers/{server['id']}/action", body, version='2.56')
+    data = resp.data
     assert resp.status_int == code, data
     if text:
         assert text in str(data)
     after = cloud.server(server['id'])
     assert (after['status'], after['OS-EXT-STS:task_state']) == ('ACTIVE', None)
-    assert _migrations(cloud, server['id']) == []
+    assert cloud.migrations(server['id']) == []
 
 
 def test_migrate_to_current_host_is_400(cloud):
     server = cloud.boot('c1')
-    resp, _ = cloud.request('POST', f"/servers/{server['id']}/action",
-                            {'migrate': {'host': _host(server)}}, version='2.56')
+    resp = cloud.request('POST', f"/servers/{server['id']}/action",
+                         {'migrate': {'host': _host(server)}}, version='2.56')
     assert resp.status_int == 400
 
 
@@ -151,24 +148,25 @@ def test_resize_disabled_flavor_is_400(cloud):
                                                   'disk': 1, 'id': 'off'}}, expect=200)
     db.flavor_update('off', disabled=True)
     server = cloud.boot('d1')
-    resp, _ = cloud.request('POST', f"/servers/{server['id']}/action",
-                            {'resize': {'flavorRef': 'off'}})
+    resp = cloud.request('POST', f"/servers/{server['id']}/action",
+                         {'resize': {'flavorRef': 'off'}})
     assert resp.status_int == 400
 
 
 def test_resize_over_quota_is_403_with_overage(cloud):
     db.quota_set('demo', 'cores', 2)
     server = cloud.boot('q1', token='alice:demo')
-    resp, data = cloud.request('POST', f"/servers/{server['id']}/action",
-                               {'resize': {'flavorRef': '4'}}, token='alice:demo')
+    resp = cloud.request('POST', f"/servers/{server['id']}/action",
+                         {'resize': {'flavorRef': '4'}}, token='alice:demo')
+    data = resp.data
     assert resp.status_int == 403
     assert 'cores' in data['forbidden']['message']
 
 
 def test_other_project_gets_404(cloud):
     server = cloud.boot('p1', token='alice:demo')
-    resp, _ = cloud.request('POST', f"/servers/{server['id']}/action",
-                            {'resize': {'flavorRef': '2'}}, token='bob:other')
+    resp = cloud.request('POST', f"/servers/{server['id']}/action",
+                         {'resize': {'flavorRef': '2'}}, token='bob:other')
     assert resp.status_int == 404
 
 
@@ -176,11 +174,11 @@ def test_locked_server_409_for_owner_admin_bypasses(cloud):
     server = cloud.boot('l1', token='alice:demo')
     sid = server['id']
     cloud.action(sid, {'lock': None}, token='alice:demo')
-    resp, _ = cloud.request('POST', f'/servers/{sid}/action', {'resize': {'flavorRef': '2'}},
-                            token='alice:demo')
+    resp = cloud.request('POST', f'/servers/{sid}/action', {'resize': {'flavorRef': '2'}},
+                         token='alice:demo')
     assert resp.status_int == 409
     cloud.action(sid, {'resize': {'flavorRef': '2'}}, token='admin:admin')
-    cloud.wait_status(sid, 'VERIFY_RESIZE', token='alice:demo')
+    cloud.wait_for_server(sid, 'VERIFY_RESIZE', token='alice:demo')
 
 
 def test_concurrent_moves_one_wins(cloud):
@@ -190,7 +188,7 @@ def test_concurrent_moves_one_wins(cloud):
 
     def go(body):
         barrier.wait()
-        resp, _ = cloud.request('POST', f'/servers/{sid}/action', body)
+        resp = cloud.request('POST', f'/servers/{sid}/action', body)
         results.append(resp.status_int)
 
     threads = [threading.Thread(target=go, args=(b,)) for b in
@@ -200,8 +198,8 @@ def test_concurrent_moves_one_wins(cloud):
     for t in threads:
         t.join()
     assert sorted(results) == [202, 409]
-    cloud.wait_status(sid, 'VERIFY_RESIZE')
-    assert len(_migrations(cloud, sid)) == 1
+    cloud.wait_for_server(sid, 'VERIFY_RESIZE')
+    assert len(cloud.migrations(sid)) == 1
 
 
 def test_no_valid_host_for_resize(cloud):
@@ -217,14 +215,14 @@ def test_no_valid_host_for_resize(cloud):
     cloud.request('POST', '/flavors', {'flavor': {'name': 'mid', 'ram': 3000, 'vcpus': 1,
                                                   'disk': 1, 'id': 'mid'}}, expect=200)
     cloud.action(sid, {'resize': {'flavorRef': 'mid'}})
-    cloud.wait_for(lambda: _migrations(cloud, sid) and
-                   _migrations(cloud, sid)[0]['status'] == 'error')
-    server = cloud.wait_status(sid, 'ACTIVE')
+    cloud.wait_until(lambda: cloud.migrations(sid) and
+                     cloud.migrations(sid)[0]['status'] == 'error')
+    server = cloud.wait_for_server(sid, 'ACTIVE')
     assert _host(server) == src
     assert _allocs(sid) == {_node_uuid(src): {'VCPU': 1, 'MEMORY_MB': 30000, 'DISK_GB': 1}}
-    assert _allocs(_migrations(cloud, sid)[0]['uuid']) == {}
-    cloud.wait_for(lambda: _events(cloud, sid, 'resize')[0].get(
-        'conductor_migrate_server') == 'Error', what='conductor_migrate_server Error')
+    assert _allocs(cloud.migrations(sid)[0]['uuid']) == {}
+    cloud.wait_until(lambda: _events(cloud, sid, 'resize')[0].get(
+        'conductor_migrate_server') == 'Error', message='conductor_migrate_server Error')
     assert _events(cloud, sid, 'resize')[1]['message'] == 'Error'
     faults = db.fault_get_latest([sid])
     assert 'No valid host' in faults[sid]['message']
@@ -238,8 +236,8 @@ def test_disk_shrink_refused_rolls_back(cloud):
     server = cloud.boot('shrink', flavor='2')  # 20 GB root
     sid, src = server['id'], _host(server)
     cloud.action(sid, {'resize': {'flavorRef': 'sd'}})
-    cloud.wait_for(lambda: [m['status'] for m in _migrations(cloud, sid)] == ['error'])
-    server = cloud.wait_status(sid, 'ACTIVE')
+    cloud.wait_until(lambda: [m['status'] for m in cloud.migrations(sid)] == ['error'])
+    server = cloud.wait_for_server(sid, 'ACTIVE')
     assert _host(server) == src
     assert server['flavor']['original_name'] == 'm1.small'
     assert sid in cloud.hypervisor(src).guests
@@ -248,8 +246,8 @@ def test_disk_shrink_refused_rolls_back(cloud):
     fault = db.fault_get_latest([sid])[sid]
     assert 'resize disk down' in fault['message']
     # The event closes right after the state is restored.
-    cloud.wait_for(lambda: _events(cloud, sid, 'resize')[0].get(
-        'compute_resize_instance') == 'Error', what='compute_resize_instance Error')
+    cloud.wait_until(lambda: _events(cloud, sid, 'resize')[0].get(
+        'compute_resize_instance') == 'Error', message='compute_resize_instance Error')
 
 
 def test_prep_resize_failure_reschedules_to_alternate(cloud):
@@ -261,12 +259,12 @@ def test_prep_resize_failure_reschedules_to_alternate(cloud):
     # Make the failing host the scheduler's first choice by consuming the other.
     cloud.boot('weight', flavor='3', availability_zone=f'nova:{others[1]}')
     cloud.action(sid, {'migrate': None})
-    server = cloud.wait_status(sid, 'VERIFY_RESIZE')
+    server = cloud.wait_for_server(sid, 'VERIFY_RESIZE')
     assert _host(server) == others[1]
     _, action = _events(cloud, sid, 'migrate')
     prep = sorted(e['result'] for e in action['events'] if e['event'] == 'compute_prep_resize')
     assert prep == ['Error', 'Success']
-    assert [m['status'] for m in _migrations(cloud, sid)] == ['finished']
+    assert [m['status'] for m in cloud.migrations(sid)] == ['finished']
 
 
 def test_finish_resize_failure_sets_error_with_fault(cloud):
@@ -275,9 +273,9 @@ def test_finish_resize_failure_sets_error_with_fault(cloud):
     for h in ('compute1', 'compute2', 'compute3'):
         cloud.hypervisor(h).inject_failure('finish_migration', 'disk vanished', count=None)
     cloud.action(sid, {'migrate': None})
-    server = cloud.wait_status(sid, 'ERROR')
+    server = cloud.wait_for_server(sid, 'ERROR')
     assert server['fault']['message'] == 'disk vanished'
-    assert _migrations(cloud, sid)[0]['status'] == 'error'
+    assert cloud.migrations(sid)[0]['status'] == 'error'
 
 
 def test_resize_notifications(cloud):
@@ -285,10 +283,10 @@ def test_resize_notifications(cloud):
     with collect() as seen:
         sid = cloud.boot('nt')['id']
         cloud.action(sid, {'resize': {'flavorRef': '2'}})
-        cloud.wait_status(sid, 'VERIFY_RESIZE')
+        cloud.wait_for_server(sid, 'VERIFY_RESIZE')
         cloud.action(sid, {'confirmResize': None}, expect=204)
-        cloud.wait_status(sid, 'ACTIVE')
-        cloud.wait_for(lambda: 'instance.resize_confirm.end' in seen.types())
+        cloud.wait_for_server(sid, 'ACTIVE')
+        cloud.wait_until(lambda: 'instance.resize_confirm.end' in seen.types())
     types = seen.types()
     for t in ('instance.resize_prep.start', 'instance.resize_prep.end',
               'instance.resize.start', 'instance.resize.end',

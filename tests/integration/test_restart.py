@@ -15,7 +15,7 @@ from novalite.cluster import Cluster
 from novalite.conf import CONF
 from novalite.db import api as db
 from novalite.db import session
-from tests.integration.client import Client
+from tests.rest import RestClient
 
 pytestmark = pytest.mark.integration
 
@@ -62,9 +62,9 @@ def assert_consistent(cluster, client, sid):
     assert server['OS-EXT-STS:task_state'] is None
     host = server['OS-EXT-SRV-ATTR:host']
     # Destination clean-ups are casts: give them a moment to land.
-    client.wait_for(lambda: not any(sid in guests(cluster, h)['incoming']
-                                    for h in cluster.compute_hosts),
-                    timeout=15, what='destination cleaned up')
+    client.wait_until(lambda: not any(sid in guests(cluster, h)['incoming']
+                                      for h in cluster.compute_hosts),
+                      timeout=15, message='destination cleaned up')
     holders = [h for h in cluster.compute_hosts if sid in guests(cluster, h)['guests']]
     assert holders == [host], (holders, host)
     allocs = db.get_allocations(sid)
@@ -77,14 +77,14 @@ def assert_consistent(cluster, client, sid):
 
 
 def boot(client):
-    sid = client.boot('crash')
-    server = client.wait(sid, 'ACTIVE', timeout=60)
+    sid = client.boot('crash', wait=False)['id']
+    server = client.wait_for_server(sid, 'ACTIVE', timeout=60)
     return sid, server['OS-EXT-SRV-ATTR:host']
 
 
 def wait_task(client, sid, task, timeout=30):
-    client.wait_for(lambda: client.server(sid)['OS-EXT-STS:task_state'] == task,
-                    timeout=timeout, what=f'task {task}')
+    client.wait_until(lambda: client.server(sid)['OS-EXT-STS:task_state'] == task,
+                      timeout=timeout, message=f'task {task}')
 
 
 def other(cluster, host):
@@ -92,25 +92,25 @@ def other(cluster, host):
 
 
 def test_dest_killed_in_prep_resize_rolls_back(slow_cluster):
-    client = Client(slow_cluster.endpoint)
+    client = RestClient(slow_cluster.endpoint)
     sid, src = boot(client)
     client.action(sid, {'migrate': None})
-    client.wait_for(lambda: (db.migration_get_all(instance_uuid=sid) or [{}])[0].get(
-        'dest_compute'), what='destination chosen')
+    client.wait_until(lambda: (db.migration_get_all(instance_uuid=sid) or [{}])[0].get(
+        'dest_compute'), message='destination chosen')
     kill_and_restart(slow_cluster, other(slow_cluster, src))
-    server = client.wait(sid, 'ACTIVE', timeout=60)
+    server = client.wait_for_server(sid, 'ACTIVE', timeout=60)
     assert server['OS-EXT-SRV-ATTR:host'] == src
     assert db.migration_get_all(instance_uuid=sid)[0]['status'] == 'error'
     assert_consistent(slow_cluster, client, sid)
 
 
 def test_source_killed_in_resize_instance_rolls_back(slow_cluster):
-    client = Client(slow_cluster.endpoint)
+    client = RestClient(slow_cluster.endpoint)
     sid, src = boot(client)
     client.action(sid, {'migrate': None})
     wait_task(client, sid, 'resize_migrating')
     kill_and_restart(slow_cluster, src)
-    server = client.wait(sid, 'ACTIVE', timeout=60)
+    server = client.wait_for_server(sid, 'ACTIVE', timeout=60)
     assert server['OS-EXT-SRV-ATTR:host'] == src
     assert db.migration_get_all(instance_uuid=sid)[0]['status'] == 'error'
     assert guests(slow_cluster, src)['guests'][sid]['power_state'] == 1
@@ -118,95 +118,95 @@ def test_source_killed_in_resize_instance_rolls_back(slow_cluster):
 
 
 def test_dest_killed_in_finish_resize_completes(slow_cluster):
-    client = Client(slow_cluster.endpoint)
+    client = RestClient(slow_cluster.endpoint)
     sid, src = boot(client)
     dst = other(slow_cluster, src)
     client.action(sid, {'resize': {'flavorRef': '2'}})
     # The disks are on the destination and it is finishing (its one write ends the step).
     wait_task(client, sid, 'resize_migrated')
     kill_and_restart(slow_cluster, dst)
-    server = client.wait(sid, 'VERIFY_RESIZE', timeout=60)
+    server = client.wait_for_server(sid, 'VERIFY_RESIZE', timeout=60)
     assert server['OS-EXT-SRV-ATTR:host'] == dst
     assert db.migration_get_all(instance_uuid=sid)[0]['status'] == 'finished'
     assert_consistent(slow_cluster, client, sid)
     client.action(sid, {'confirmResize': None}, expect=204)
-    client.wait(sid, 'ACTIVE', timeout=60)
-    client.wait_for(lambda: db.migration_get_all(instance_uuid=sid)[0]['status'] ==
-                    'confirmed', what='confirmed')
+    client.wait_for_server(sid, 'ACTIVE', timeout=60)
+    client.wait_until(lambda: db.migration_get_all(instance_uuid=sid)[0]['status'] ==
+                      'confirmed', message='confirmed')
     assert_consistent(slow_cluster, client, sid)
     assert sid not in guests(slow_cluster, src)['resize_backups']
 
 
 def test_source_killed_in_confirm_completes(slow_cluster):
-    client = Client(slow_cluster.endpoint)
+    client = RestClient(slow_cluster.endpoint)
     sid, src = boot(client)
     client.action(sid, {'migrate': None})
-    client.wait(sid, 'VERIFY_RESIZE', timeout=60)
+    client.wait_for_server(sid, 'VERIFY_RESIZE', timeout=60)
     client.action(sid, {'confirmResize': None}, expect=204)
-    client.wait_for(lambda: db.migration_get_all(instance_uuid=sid)[0]['status'] ==
-                    'confirming', what='confirming')
+    client.wait_until(lambda: db.migration_get_all(instance_uuid=sid)[0]['status'] ==
+                      'confirming', message='confirming')
     kill_and_restart(slow_cluster, src)
-    client.wait_for(lambda: db.migration_get_all(instance_uuid=sid)[0]['status'] ==
-                    'confirmed', timeout=60, what='confirmed after restart')
-    server = client.wait(sid, 'ACTIVE', timeout=60)
+    client.wait_until(lambda: db.migration_get_all(instance_uuid=sid)[0]['status'] ==
+                      'confirmed', timeout=60, message='confirmed after restart')
+    server = client.wait_for_server(sid, 'ACTIVE', timeout=60)
     assert server['OS-EXT-SRV-ATTR:host'] == other(slow_cluster, src)
     assert_consistent(slow_cluster, client, sid)
     assert sid not in guests(slow_cluster, src)['resize_backups']
 
 
 def test_dest_killed_in_revert_completes(slow_cluster):
-    client = Client(slow_cluster.endpoint)
+    client = RestClient(slow_cluster.endpoint)
     sid, src = boot(client)
     client.action(sid, {'migrate': None})
-    client.wait(sid, 'VERIFY_RESIZE', timeout=60)
+    client.wait_for_server(sid, 'VERIFY_RESIZE', timeout=60)
     client.action(sid, {'revertResize': None})
     wait_task(client, sid, 'resize_reverting')
     kill_and_restart(slow_cluster, other(slow_cluster, src))
-    server = client.wait(sid, 'ACTIVE', timeout=60)
+    server = client.wait_for_server(sid, 'ACTIVE', timeout=60)
     assert server['OS-EXT-SRV-ATTR:host'] == src
-    client.wait_for(lambda: db.migration_get_all(instance_uuid=sid)[0]['status'] ==
-                    'reverted', what='reverted')
+    client.wait_until(lambda: db.migration_get_all(instance_uuid=sid)[0]['status'] ==
+                      'reverted', message='reverted')
     assert_consistent(slow_cluster, client, sid)
 
 
 def test_source_killed_in_finish_revert_completes(slow_cluster):
-    client = Client(slow_cluster.endpoint)
+    client = RestClient(slow_cluster.endpoint)
     sid, src = boot(client)
     client.action(sid, {'migrate': None})
-    client.wait(sid, 'VERIFY_RESIZE', timeout=60)
+    client.wait_for_server(sid, 'VERIFY_RESIZE', timeout=60)
     client.action(sid, {'revertResize': None})
-    client.wait_for(lambda: db.migration_get_all(instance_uuid=sid)[0]['status'] ==
-                    'reverted', timeout=30, what='reverted by the destination')
+    client.wait_until(lambda: db.migration_get_all(instance_uuid=sid)[0]['status'] ==
+                      'reverted', timeout=30, message='reverted by the destination')
     kill_and_restart(slow_cluster, src)
-    server = client.wait(sid, 'ACTIVE', timeout=60)
+    server = client.wait_for_server(sid, 'ACTIVE', timeout=60)
     assert server['OS-EXT-SRV-ATTR:host'] == src
     assert_consistent(slow_cluster, client, sid)
 
 
 def test_live_migration_source_killed_keeps_guest_on_source(slow_cluster):
-    client = Client(slow_cluster.endpoint)
+    client = RestClient(slow_cluster.endpoint)
     sid, src = boot(client)
     client.action(sid, {'os-migrateLive': {'host': None, 'block_migration': 'auto'}})
-    client.wait_for(lambda: (db.migration_get_all(instance_uuid=sid) or [{}])[0].get(
-        'status') == 'running', timeout=30, what='running')
+    client.wait_until(lambda: (db.migration_get_all(instance_uuid=sid) or [{}])[0].get(
+        'status') == 'running', timeout=30, message='running')
     kill_and_restart(slow_cluster, src)
-    client.wait_for(lambda: db.migration_get_all(instance_uuid=sid)[0]['status'] ==
-                    'error', timeout=60, what='migration error after restart')
-    server = client.wait(sid, 'ACTIVE', timeout=60)
+    client.wait_until(lambda: db.migration_get_all(instance_uuid=sid)[0]['status'] ==
+                      'error', timeout=60, message='migration error after restart')
+    server = client.wait_for_server(sid, 'ACTIVE', timeout=60)
     assert server['OS-EXT-SRV-ATTR:host'] == src
     assert_consistent(slow_cluster, client, sid)
 
 
 def test_live_migration_dest_killed_still_completes(slow_cluster):
-    client = Client(slow_cluster.endpoint)
+    client = RestClient(slow_cluster.endpoint)
     sid, src = boot(client)
     dst = other(slow_cluster, src)
     client.action(sid, {'os-migrateLive': {'host': None, 'block_migration': 'auto'}})
-    client.wait_for(lambda: (db.migration_get_all(instance_uuid=sid) or [{}])[0].get(
-        'status') == 'running', timeout=30, what='running')
+    client.wait_until(lambda: (db.migration_get_all(instance_uuid=sid) or [{}])[0].get(
+        'status') == 'running', timeout=30, message='running')
     kill_and_restart(slow_cluster, dst)
-    client.wait_for(lambda: db.migration_get_all(instance_uuid=sid)[0]['status'] in
-                    ('completed', 'error', 'failed'), timeout=90, what='migration ended')
-    server = client.wait(sid, 'ACTIVE', timeout=60)
+    client.wait_until(lambda: db.migration_get_all(instance_uuid=sid)[0]['status'] in
+                      ('completed', 'error', 'failed'), timeout=90, message='migration ended')
+    server = client.wait_for_server(sid, 'ACTIVE', timeout=60)
     assert_consistent(slow_cluster, client, sid)
     assert server['OS-EXT-SRV-ATTR:host'] in (src, dst)

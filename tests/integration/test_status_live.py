@@ -19,6 +19,7 @@ import pytest
 from novalite.cluster import Cluster
 from novalite.db import api as db
 from novalite.db import migration, models, session
+from tests.rest import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -62,12 +63,14 @@ def test_status_through_a_cluster_lifetime(cluster):
     assert 'RabbitMQ reachable' in results['Message broker']['details']
 
     cluster.start()
-    deadline = time.monotonic() + 60
-    while True:
-        rc, results = status(*cluster.status_confs)
-        if rc == 0 or time.monotonic() > deadline:
-            break
-        time.sleep(1)
+    last = []
+
+    def all_up():
+        last[:] = status(*cluster.status_confs)
+        return tuple(last) if last[0] == 0 else None
+
+    rc, results = wait_until(all_up, timeout=60, interval=1,
+                             message=lambda: 'status 0; last: ' + summary(last[1]))
     assert rc == 0, summary(results)
     assert '1 of 1 novalite-compute services up' in results['Compute services']['details']
 

@@ -14,9 +14,9 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 from novalite.cluster import Cluster
+from tests.rest import wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOOLS = os.path.join(ROOT, 'tools')
@@ -62,15 +62,18 @@ class LibvirtHosts:
         base = os.environ.get('NOVALITE_LIBVIRT_HOSTS', '/var/tmp/novalite-libvirt-hosts')
         os.makedirs(base, exist_ok=True)
         self._lock = open(os.path.join(base, '.session.lock'), 'w')
-        deadline = time.monotonic() + self.LOCK_TIMEOUT
-        while True:
+
+        def locked():
             try:
                 fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
+                return True
             except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError('another test session holds the libvirt hosts')
-                time.sleep(1)
+                return False
+
+        try:
+            wait_until(locked, timeout=self.LOCK_TIMEOUT, interval=1)
+        except AssertionError:
+            raise RuntimeError('another test session holds the libvirt hosts')
 
     def uri(self, name):
         return 'qemu+tcp://%s/system' % HOSTS[name][0]
@@ -175,13 +178,10 @@ class LibvirtCluster(Cluster):
     def wait_ticks(self, host, uuid, count=1, after=0, boots=0, timeout=60):
         """Wait until the guest booted ``boots`` times on ``host`` and printed ``count``
         ticks numbered above ``after`` since its last boot."""
-        deadline = time.monotonic() + timeout
-        while True:
+        def enough():
             ticks = [t for t in self.ticks(host, uuid) if t[0] > after]
-            if len(ticks) >= count and self.boots(host, uuid) >= boots:
-                return ticks
-            if time.monotonic() > deadline:
-                raise AssertionError('guest %s on %s printed no tick > %d in %ss; console:\n%s'
-                                     % (uuid, host, after, timeout,
-                                        self.console(host, uuid)[-800:]))
-            time.sleep(0.2)
+            return ticks if len(ticks) >= count and self.boots(host, uuid) >= boots else None
+
+        return wait_until(enough, timeout=timeout, interval=0.2,
+                          message=lambda: 'guest %s on %s to print a tick > %d; console:\n%s'
+                          % (uuid, host, after, self.console(host, uuid)[-800:]))

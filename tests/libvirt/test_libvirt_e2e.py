@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from tests.integration.client import Client
 from tests.libvirt.fixtures import HOSTS
+from tests.rest import RestClient, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -24,23 +24,14 @@ def _other(host):
     return next(h for h in HOSTS if h != host)
 
 
-def _wait_status(client, sid, status, timeout=BOOT_TIMEOUT):
-    return client.wait(sid, status, timeout=timeout)
-
-
-def _migrations(client, sid, kind):
-    return [m for m in client.get('/os-migrations?instance_uuid=%s' % sid)['migrations']
-            if m['migration_type'] == kind]
-
-
 def _live_migrate(client, cluster, sid, source):
     """Live-migrate and check the guest kept running across the move."""
     last = cluster.ticks(source, sid)[-1][0]
     started = time.monotonic()
     client.action(sid, {'os-migrateLive': {'host': None, 'block_migration': 'auto'}})
-    client.wait_for(lambda: client.server(sid)['OS-EXT-STS:task_state'] is None and
-                    client.server(sid)['OS-EXT-SRV-ATTR:host'] != source,
-                    timeout=90, what='live migration away from %s' % source)
+    client.wait_until(lambda: client.server(sid)['OS-EXT-STS:task_state'] is None and
+                      client.server(sid)['OS-EXT-SRV-ATTR:host'] != source,
+                      timeout=90, message='live migration away from %s' % source)
     took = time.monotonic() - started
     dest = client.server(sid)['OS-EXT-SRV-ATTR:host']
     assert dest == _other(source)
@@ -55,7 +46,7 @@ def _live_migrate(client, cluster, sid, source):
 
 def test_boot_resize_migrate_live_abort_force(libvirt_cluster, libvirt_hosts):
     cluster = libvirt_cluster
-    client = Client(cluster.endpoint)
+    client = RestClient(cluster.endpoint, wait_timeout=BOOT_TIMEOUT)
     timings = {}
     image = cluster.register_image('tiny-guest', os.environ.get(
         'NOVALITE_TEST_GUEST_DIR', '/var/tmp/novalite-guest'))
@@ -69,20 +60,20 @@ def test_boot_resize_migrate_live_abort_force(libvirt_cluster, libvirt_hosts):
     r = client.request('POST', '/servers', {'server': {
         'name': 'tiny', 'flavorRef': 'lv1', 'imageRef': image, 'networks': 'none'}},
         expect=202)
-    sid = r.json()['server']['id']
-    server = _wait_status(client, sid, 'ACTIVE')
+    sid = r.data['server']['id']
+    server = client.wait_for_server(sid, 'ACTIVE')
     host = server['OS-EXT-SRV-ATTR:host']
     ticks = cluster.wait_ticks(host, sid, count=1)
     timings['boot_to_guest_userspace'] = time.monotonic() - t0
     assert ticks[-1][3] == 1  # one vCPU
     hypervisors = {h['hypervisor_hostname']: h for h in
-                   client.get('/os-hypervisors/detail')['hypervisors']}
+                   client.get_json('/os-hypervisors/detail')['hypervisors']}
     assert hypervisors[host]['hypervisor_type'] == 'QEMU'
 
     # -- resize to 2 vCPUs / 192 MiB: the guest reboots on the other host and sees them -----
     t0 = time.monotonic()
     client.action(sid, {'resize': {'flavorRef': 'lv2'}})
-    server = _wait_status(client, sid, 'VERIFY_RESIZE')
+    server = client.wait_for_server(sid, 'VERIFY_RESIZE')
     new_host = server['OS-EXT-SRV-ATTR:host']
     assert new_host == _other(host)
     ticks = cluster.wait_ticks(new_host, sid, count=1, boots=1)
@@ -91,23 +82,23 @@ def test_boot_resize_migrate_live_abort_force(libvirt_cluster, libvirt_hosts):
     assert ticks[-1][2] > 128 * 1024 * 0.8  # MemTotal grew past the old 128 MiB guest
     assert os.path.isdir(os.path.join(cluster.instances_paths[host], sid + '_resize'))
     client.action(sid, {'confirmResize': None}, expect=204)
-    server = _wait_status(client, sid, 'ACTIVE')
+    server = client.wait_for_server(sid, 'ACTIVE')
     assert server['flavor']['original_name'] == 'lv.lv2'
-    client.wait_for(lambda: not os.path.exists(
-        os.path.join(cluster.instances_paths[host], sid + '_resize')), what='source cleanup')
+    client.wait_until(lambda: not os.path.exists(
+        os.path.join(cluster.instances_paths[host], sid + '_resize')), message='source cleanup')
     host = new_host
 
     # -- cold migrate and revert: back on the original host with its own disk ----------------
     t0 = time.monotonic()
     client.action(sid, {'migrate': None})
-    server = _wait_status(client, sid, 'VERIFY_RESIZE')
+    server = client.wait_for_server(sid, 'VERIFY_RESIZE')
     assert server['OS-EXT-SRV-ATTR:host'] == _other(host)
     cluster.wait_ticks(_other(host), sid, count=1, boots=1)
     client.action(sid, {'revertResize': None})
-    server = _wait_status(client, sid, 'ACTIVE')
+    server = client.wait_for_server(sid, 'ACTIVE')
     assert server['OS-EXT-SRV-ATTR:host'] == host
     assert not os.path.exists(os.path.join(cluster.instances_paths[_other(host)], sid))
-    assert _migrations(client, sid, 'migration')[0]['status'] == 'reverted'
+    assert client.migrations(sid, 'migration')[0]['status'] == 'reverted'
     # The restored guest boots again on the original host: a second boot in its log.
     cluster.wait_ticks(host, sid, count=2, boots=2)
     timings['cold_migrate_and_revert'] = time.monotonic() - t0
@@ -116,7 +107,7 @@ def test_boot_resize_migrate_live_abort_force(libvirt_cluster, libvirt_hosts):
     # -- live migration there and back --------------------------------------------------------
     host, timings['live_migration_1'] = _live_migrate(client, cluster, sid, host)
     host, timings['live_migration_2'] = _live_migrate(client, cluster, sid, host)
-    live = _migrations(client, sid, 'live-migration')
+    live = client.migrations(sid, 'live-migration')
     assert [m['status'] for m in live] == ['completed', 'completed']
 
     # -- abort a running live migration ------------------------------------------------------
@@ -131,17 +122,17 @@ def test_boot_resize_migrate_live_abort_force(libvirt_cluster, libvirt_hosts):
     client.action(sid, {'os-migrateLive': {'host': None, 'block_migration': 'auto'}})
 
     def running_with_progress():
-        migs = client.get('/servers/%s/migrations' % sid)['migrations']
+        migs = client.get_json('/servers/%s/migrations' % sid)['migrations']
         if migs and migs[0]['status'] == 'running' and \
                 (migs[0]['memory_processed_bytes'] or migs[0]['disk_processed_bytes']):
             return migs[0]
         return None
 
-    mig = client.wait_for(running_with_progress, timeout=60, what='a running migration')
+    mig = client.wait_until(running_with_progress, timeout=60, message='a running migration')
     client.request('DELETE', '/servers/%s/migrations/%s' % (sid, mig['id']), expect=202)
-    client.wait_for(lambda: _migrations(client, sid, 'live-migration')[0]['status'] ==
-                    'cancelled' and client.server(sid)['OS-EXT-STS:task_state'] is None,
-                    timeout=60, what='cancelled live migration')
+    client.wait_until(lambda: client.migrations(sid, 'live-migration')[0]['status'] ==
+                      'cancelled' and client.server(sid)['OS-EXT-STS:task_state'] is None,
+                      timeout=60, message='cancelled live migration')
     timings['live_migration_abort'] = time.monotonic() - t0
     server = client.server(sid)
     assert server['OS-EXT-SRV-ATTR:host'] == host and server['status'] == 'ACTIVE'
@@ -158,32 +149,34 @@ def test_boot_resize_migrate_live_abort_force(libvirt_cluster, libvirt_hosts):
         last = cluster.ticks(host, sid)[-1][0]
         t0 = time.monotonic()
         client.action(sid, {'os-migrateLive': {'host': None, 'block_migration': 'auto'}})
-        deadline = time.monotonic() + 60
-        while True:
+
+        def crawl_once_memory_moves():
             try:
                 if dom.jobStats().get('memory_processed'):
                     dom.migrateSetMaxSpeed(1, 0)
-                    break
+                    return True
             except libvirt.libvirtError:
                 pass  # no job yet
-            assert time.monotonic() < deadline, 'the migration never reached memory'
-            time.sleep(0.005)
+            return False
+
+        wait_until(crawl_once_memory_moves, timeout=60, interval=0.005,
+                   message='the migration to reach memory')
     finally:
         conn.close()
-    mig = client.wait_for(running_with_progress, timeout=60, what='a running migration')
+    mig = client.wait_until(running_with_progress, timeout=60, message='a running migration')
     client.request('POST', '/servers/%s/migrations/%s/action' % (sid, mig['id']),
                    {'force_complete': None}, expect=202)
-    client.wait_for(lambda: client.server(sid)['OS-EXT-STS:task_state'] is None and
-                    client.server(sid)['OS-EXT-SRV-ATTR:host'] == _other(host),
-                    timeout=60, what='force-completed live migration')
+    client.wait_until(lambda: client.server(sid)['OS-EXT-STS:task_state'] is None and
+                      client.server(sid)['OS-EXT-SRV-ATTR:host'] == _other(host),
+                      timeout=60, message='force-completed live migration')
     timings['live_migration_force_complete'] = time.monotonic() - t0
-    assert _migrations(client, sid, 'live-migration')[0]['status'] == 'completed'
+    assert client.migrations(sid, 'live-migration')[0]['status'] == 'completed'
     host = _other(host)
     ticks = cluster.wait_ticks(host, sid, count=2)
     assert cluster.boots(host, sid) == 0 and ticks[0][0] > last
 
     # -- delete ---------------------------------------------------------------------------------
     client.request('DELETE', '/servers/%s' % sid, expect=204)
-    client.wait(sid, 'DELETED', timeout=60)
+    client.wait_for_server(sid, 'DELETED', timeout=60)
     assert not os.path.exists(os.path.join(cluster.instances_paths[host], sid))
     print('timings (s):', {k: round(v, 1) for k, v in timings.items()})

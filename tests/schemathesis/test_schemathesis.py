@@ -50,9 +50,9 @@ def live(tmp_path):
 def _config(cloud, path) -> str:
     """Real identifiers for GET operations, so they reach past the 404."""
     server = cloud.boot('fuzz-target')
-    hypervisor = cloud.get('/os-hypervisors', version='2.100')['hypervisors'][0]
+    hypervisor = cloud.get_json('/os-hypervisors', version='2.100')['hypervisors'][0]
     params = {'server_id': server['id'], 'flavor_id': '1',
-              'hypervisor_id': hypervisor['id'], 'image_id': cloud.default_image(),
+              'hypervisor_id': hypervisor['id'], 'image_id': cloud.first_image(),
               'pattern': hypervisor['hypervisor_hostname']}
     lines = ['[[operations]]', 'include-method = "GET"', '[operations.parameters]']
     lines += ['%s = "%s"' % item for item in params.items()]

@@ -1,16 +1,16 @@
 """ComputeDriver over libvirt (libvirt-python): QEMU/KVM guests on this host.
 
-One connection per driver, opened from ``[libvirt] connection_uri`` (qemu:///system by
-default; ``test:///<node.xml>`` gives libvirt's own test hypervisor, which the unit
-tests use). Guests are named by ``[libvirt] instance_name_template`` and found by their
-UUID (the instance UUID). Disks are qcow2 files under ``[compute] instances_path``
-(see imagebackend); the domain XML is built by config.build_domain.
+One connection per driver, held by a host.Host and opened from ``[libvirt] connection_uri``
+(qemu:///system by default; ``test:///<node.xml>`` gives libvirt's own test hypervisor,
+which the unit tests use). Guests are named by ``[libvirt] instance_name_template`` and
+found by their UUID (the instance UUID). Disks are qcow2 files under
+``[compute] instances_path`` (see imagebackend); the domain XML is built by
+config.build_domain.
 """
 
 import logging
 import os
 import shutil
-import threading
 import time
 
 from novalite.virt import driver, power_state
@@ -18,23 +18,10 @@ from novalite.virt.libvirt import config as vconfig
 from novalite.virt.libvirt import imagebackend
 from novalite.virt.libvirt import migration as lvmigration
 
-try:
-    import libvirt
-except ImportError:  # pragma: no cover - load_driver reports it
-    libvirt = None
+# host refuses to import without a working libvirt-python: load_driver reports that.
+from novalite.virt.libvirt.host import Host, libvirt
 
 LOG = logging.getLogger(__name__)
-
-if libvirt is None or not hasattr(libvirt, 'virConnect'):
-    # A directory named "libvirt" on sys.path imports as an empty namespace package.
-    raise ImportError('libvirt-python is not installed')
-
-
-def _ignore_libvirt_errors(ctx, err):
-    """libvirt prints every error on stderr by default; we raise them instead."""
-
-
-libvirt.registerErrorHandler(_ignore_libvirt_errors, None)
 
 _STATE_MAP = {
     libvirt.VIR_DOMAIN_NOSTATE: power_state.NOSTATE,
@@ -59,39 +46,12 @@ _EVENT_NAMES = {
     libvirt.VIR_DOMAIN_EVENT_CRASHED: 'crashed',
 }
 
-_event_loop_lock = threading.Lock()
-_event_loop_started = False
-
 
 def map_power_state(state, has_managed_save=False):
     """novalite power state of a libvirt domain state."""
     if state == libvirt.VIR_DOMAIN_SHUTOFF and has_managed_save:
         return power_state.SUSPENDED
     return _STATE_MAP.get(state, power_state.NOSTATE)
-
-
-def start_event_loop():
-    """Run libvirt's default event loop in a daemon thread (once per process).
-
-    Must happen before connections are opened for their events (and keepalives) to be
-    dispatched.
-    """
-    global _event_loop_started
-    with _event_loop_lock:
-        if _event_loop_started:
-            return
-        libvirt.virEventRegisterDefaultImpl()
-
-        def loop():
-            while True:
-                try:
-                    libvirt.virEventRunDefaultImpl()
-                except Exception:  # pragma: no cover - keep the loop alive
-                    LOG.exception('libvirt event loop iteration failed')
-                    time.sleep(0.1)
-
-        threading.Thread(target=loop, name='libvirt-events', daemon=True).start()
-        _event_loop_started = True
 
 
 class LibvirtDriver(driver.ComputeDriver):
@@ -107,13 +67,12 @@ class LibvirtDriver(driver.ComputeDriver):
 
     def __init__(self, conf, host):
         super().__init__(conf, host)
-        self.uri = conf.libvirt.connection_uri or 'qemu:///system'
         self.instances_path = conf.compute.instances_path
-        self._conn = None
-        self._conn_lock = threading.RLock()
         self._event_listeners = []
         self._events = []  # (time, uuid, event name, power state), the latest last
-        self._event_callback_id = None
+        events = conf.libvirt.sync_power_state_via_events
+        self._host = Host(conf.libvirt.connection_uri or 'qemu:///system',
+                          lifecycle_event_handler=self._lifecycle_event if events else None)
 
     # ------------------------------------------------------------------ connection
 
@@ -121,51 +80,9 @@ class LibvirtDriver(driver.ComputeDriver):
         uuid = instance if isinstance(instance, str) else instance['uuid']
         return imagebackend.InstanceFiles(instances_path or self.instances_path, uuid)
 
-    def _connect(self):
-        if self.conf.libvirt.sync_power_state_via_events:
-            start_event_loop()
-        try:
-            conn = libvirt.open(self.uri)
-        except libvirt.libvirtError as exc:
-            raise driver.VirtDriverError('Cannot connect to libvirt at %s: %s'
-                                         % (self.uri, exc))
-        if self.conf.libvirt.sync_power_state_via_events:
-            try:
-                self._event_callback_id = conn.domainEventRegisterAny(
-                    None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._lifecycle_event, None)
-            except libvirt.libvirtError as exc:
-                LOG.warning('libvirt lifecycle events unavailable on %s: %s', self.uri, exc)
-        LOG.info('Connected to libvirt %s (%s)', self.uri, conn.getType())
-        return conn
-
     @property
     def conn(self):
-        with self._conn_lock:
-            if self._conn is not None:
-                try:
-                    if self._conn.isAlive():
-                        return self._conn
-                except libvirt.libvirtError:
-                    pass
-                LOG.warning('Connection to libvirt %s lost; reconnecting', self.uri)
-                self._close()
-            self._conn = self._connect()
-            return self._conn
-
-    def _close(self):
-        conn, self._conn = self._conn, None
-        if conn is None:
-            return
-        if self._event_callback_id is not None:
-            try:
-                conn.domainEventDeregisterAny(self._event_callback_id)
-            except libvirt.libvirtError:
-                pass
-            self._event_callback_id = None
-        try:
-            conn.close()
-        except libvirt.libvirtError:
-            pass
+        return self._host.get_connection()
 
     def init_host(self, host):
         os.makedirs(self.instances_path, exist_ok=True)
@@ -175,8 +92,7 @@ class LibvirtDriver(driver.ComputeDriver):
                  conn.getVersion(), len(conn.listAllDomains()))
 
     def cleanup_host(self):
-        with self._conn_lock:
-            self._close()
+        self._host.close()
 
     # ------------------------------------------------------------------ events
 

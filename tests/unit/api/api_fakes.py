@@ -1,12 +1,9 @@
 """A recording stand-in for novalite.api.compute_api.API and a REST app on a temp database."""
 
-import json
-
-import webob
-
 from novalite import exception
 from novalite.db import api as db
 from novalite.db import models, session
+from tests.rest import RestClient
 
 
 class FakeComputeAPI:
@@ -52,34 +49,6 @@ class FakeComputeAPI:
         return method
 
 
-class Client:
-    def __init__(self, app):
-        self.app = app
-
-    def request(self, method, path, body=None, token='admin:admin', version=None,
-                headers=None, raw_body=None, content_type='application/json'):
-        req = webob.Request.blank(path, method=method)
-        if token:
-            req.headers['X-Auth-Token'] = token
-        if version:
-            req.headers['OpenStack-API-Version'] = 'compute ' + version
-        if body is not None:
-            raw_body = json.dumps(body).encode()
-        if raw_body is not None:
-            req.body = raw_body
-            if content_type:
-                req.content_type = content_type
-        for key, value in (headers or {}).items():
-            req.headers[key] = value
-        resp = req.get_response(self.app)
-        resp.data = json.loads(resp.body) if resp.body and resp.content_type == \
-            'application/json' else None
-        return resp
-
-    def get(self, path, **kw):
-        return self.request('GET', path, **kw)
-
-
 def setup_db(tmp_path):
     engine = session.create_engine('sqlite:///' + str(tmp_path / 't.sqlite'))
     models.Base.metadata.create_all(engine)
@@ -91,7 +60,10 @@ def make_client(conf, compute=None):
     from novalite.api import wsgi
     conf.set_override('auth_strategy', 'noauth2', group='api')
     compute = compute or FakeComputeAPI()
-    return Client(wsgi.make_app(conf, compute_api=compute)), compute
+    # Paths from the server root and no version header unless a test sends one.
+    client = RestClient(app=wsgi.make_app(conf, compute_api=compute), prefix='',
+                        microversion=None)
+    return client, compute
 
 
 def make_server(project='p1', user='u1', **values):
