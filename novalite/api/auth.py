@@ -19,6 +19,10 @@ def _roles_header(req) -> list[str] | None:
     raw = req.headers.get('X-Roles')
     if raw is None:
         return None
+    return _role_list(raw)
+
+
+def _role_list(raw: str) -> list[str]:
     return [r.strip().lower() for r in raw.split(',') if r.strip()]
 
 
@@ -33,18 +37,23 @@ def noauth2_challenge(req) -> webob.Response:
 
 
 def noauth2_context(req, request_id: str) -> nl_context.RequestContext:
-    """Token ``user:project`` (project defaults to user); user ``admin`` is admin."""
+    """Token ``user:project[:roles]`` (project defaults to user); user ``admin`` is admin.
+
+    A client-sent X-Roles header is ignored: nothing a client sends makes it an admin
+    but the user name ``admin``. The optional third field names extra non-admin roles
+    (``alice:demo:manager,member,reader``) for trying role-based rules without Keystone.
+    """
     token = req.headers['X-Auth-Token']
-    user, _sep, project = token.partition(':')
+    user, _sep, rest = token.partition(':')
+    project, _sep, role_field = rest.partition(':')
     project = project or user
     is_admin = user == 'admin'
-    roles = _roles_header(req)
-    if roles is None:
-        roles = list(ADMIN_ROLES if is_admin else USER_ROLES)
-    elif is_admin and 'admin' not in roles:
-        roles.append('admin')
+    roles = list(ADMIN_ROLES if is_admin else USER_ROLES)
+    if role_field:
+        extra = [r for r in _role_list(role_field) if r != 'admin']
+        roles = extra + [r for r in roles if r not in extra] if is_admin else extra
     return nl_context.RequestContext(user_id=user, project_id=project, roles=roles,
-                                     is_admin=is_admin or 'admin' in roles,
+                                     is_admin=is_admin,
                                      request_id=request_id,
                                      remote_address=req.remote_addr)
 

@@ -19,10 +19,16 @@ def test_noauth2_admin_and_user():
     assert ctx.roles == ['member', 'reader']
 
 
-def test_noauth2_roles_header():
-    ctx = auth.noauth2_context(_req(**{'X-Auth-Token': 'bob:p', 'X-Roles': 'Manager,reader'}),
-                               'r')
+def test_noauth2_roles_from_token_never_admin():
+    ctx = auth.noauth2_context(_req(**{'X-Auth-Token': 'bob:p:Manager,reader'}), 'r')
     assert ctx.roles == ['manager', 'reader'] and not ctx.is_admin
+    ctx = auth.noauth2_context(_req(**{'X-Auth-Token': 'bob:p:admin,reader'}), 'r')
+    assert ctx.roles == ['reader'] and not ctx.is_admin
+
+
+def test_noauth2_ignores_roles_header():
+    ctx = auth.noauth2_context(_req(**{'X-Auth-Token': 'bob:p', 'X-Roles': 'admin'}), 'r')
+    assert ctx.roles == ['member', 'reader'] and not ctx.is_admin
 
 
 def test_noauth2_challenge():
