@@ -15,7 +15,7 @@ import json
 import os
 
 from novalite.api import microversion, router
-from novalite.api.handlers import images, services
+from novalite.api.handlers import images, quota_sets, services
 from novalite.api.handlers import server_actions as actions
 from novalite.api.schemas import flavors as flavor_schemas
 from novalite.api.schemas import responses as r
@@ -128,6 +128,16 @@ OPERATIONS = {
     ('/os-migrations', 'GET'): ('listMigrations', 200, r.MIGRATIONS, None,
                                 MIGRATION_QUERY),
     ('/limits', 'GET'): ('showLimits', 200, r.LIMITS, None, [_str('tenant_id')]),
+    ('/os-quota-sets/{project_id}', 'GET'): ('showQuotaSet', 200, r.QUOTA_SET, None,
+                                             [_str('user_id')]),
+    ('/os-quota-sets/{project_id}', 'PUT'): ('updateQuotaSet', 200, r.QUOTA_SET,
+                                             quota_sets.UPDATE_SCHEMA, [_str('user_id')]),
+    ('/os-quota-sets/{project_id}', 'DELETE'): ('deleteQuotaSet', 202, None, None,
+                                                [_str('user_id')]),
+    ('/os-quota-sets/{project_id}/defaults', 'GET'): ('showQuotaSetDefaults', 200,
+                                                      r.QUOTA_SET, None, []),
+    ('/os-quota-sets/{project_id}/detail', 'GET'): ('showQuotaSetDetail', 200,
+                                                    r.QUOTA_DETAIL, None, [_str('user_id')]),
     ('/images', 'GET'): ('listImages', 200, r.COMPUTE_IMAGES, None, [_str('name')]),
     ('/images/detail', 'GET'): ('listImagesDetail', 200, r.COMPUTE_IMAGES, None,
                                 [_str('name')]),
