@@ -198,16 +198,18 @@ class Application:
 
     @staticmethod
     def _parse_body(req):
-        if req.method not in ('POST', 'PUT') or not req.content_length and not req.body:
+        if req.method not in ('POST', 'PUT'):
             return None
-        ctype = (req.content_type or '').lower()
-        if ctype and ctype not in JSON_TYPES:
-            raise faults.HTTPError(415, 'Unsupported Content-Type')
         try:
             body = req.body
         except webob.exc.HTTPRequestEntityTooLarge:
             # A chunked body that grew past the limit while being read.
             raise faults.HTTPError(413, 'Request is too large.')
+        if not body:
+            return None
+        ctype = (req.content_type or '').lower()
+        if ctype and ctype not in JSON_TYPES:
+            raise faults.HTTPError(415, 'Unsupported Content-Type')
         return hygiene.parse_json(body)
 
 
