@@ -15,13 +15,6 @@ ADMIN_ROLES = ['admin', 'member', 'reader']
 USER_ROLES = ['member', 'reader']
 
 
-def _roles_header(req) -> list[str] | None:
-    raw = req.headers.get('X-Roles')
-    if raw is None:
-        return None
-    return _role_list(raw)
-
-
 def _role_list(raw: str) -> list[str]:
     return [r.strip().lower() for r in raw.split(',') if r.strip()]
 
@@ -59,17 +52,24 @@ def noauth2_context(req, request_id: str) -> nl_context.RequestContext:
 
 
 def keystone_context(req, request_id: str) -> nl_context.RequestContext:
-    """Identity set by keystonemiddleware.auth_token; a missing user means 401."""
+    """The context keystonemiddleware.auth_token describes in the WSGI environment.
+
+    oslo.context reads user, project, domain and system scope, roles and names from it;
+    the request id stays ours. A missing user is a 401. A token scoped to neither a
+    project, a domain nor the system carries no project to filter by: it is refused
+    rather than read as "every project".
+    """
     if req.headers.get('X-Identity-Status', 'Confirmed') != 'Confirmed':
         raise faults.HTTPError(401, 'The request you have made requires authentication.')
-    user = req.headers.get('X-User-Id') or req.headers.get('X-User')
-    if not user:
+    ctx = nl_context.RequestContext.from_environ(
+        req.environ, request_id=request_id, remote_address=req.remote_addr)
+    if not ctx.user_id:
         raise faults.HTTPError(401, 'The request you have made requires authentication.')
-    project = req.headers.get('X-Project-Id') or req.headers.get('X-Tenant-Id')
-    roles = _roles_header(req) or []
-    return nl_context.RequestContext(user_id=user, project_id=project, roles=roles,
-                                     request_id=request_id,
-                                     remote_address=req.remote_addr)
+    ctx.roles = [r.lower() for r in ctx.roles]
+    ctx.is_admin = 'admin' in ctx.roles
+    if not (ctx.project_id or ctx.system_scope or ctx.domain_id):
+        raise faults.HTTPError(403, 'A token scoped to a project is required.')
+    return ctx
 
 
 def wrap_keystone(app, conf):

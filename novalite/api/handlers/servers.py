@@ -104,6 +104,10 @@ def _build_filters(req):
                                           else 'index:get_all_tenants'))
         project = common.single(req, 'project_id') or common.single(req, 'tenant_id')
         filters['project_id'] = project if all_filters else None
+    elif ctx.project_id is None:
+        # Only a project-scoped caller has servers of its own; no project must never
+        # turn into "no project filter".
+        raise faults.forbidden('Listing servers needs a project-scoped token.')
     else:
         filters['project_id'] = ctx.project_id
 

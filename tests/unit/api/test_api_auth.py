@@ -46,3 +46,15 @@ def test_keystone_headers():
     with pytest.raises(faults.HTTPError):
         auth.keystone_context(_req(**{'X-User-Id': 'u', 'X-Identity-Status': 'Invalid'}),
                               'r')
+
+
+def test_keystone_scopes():
+    ctx = auth.keystone_context(_req(**{'X-User-Id': 'u', 'X-Domain-Id': 'default',
+                                        'X-Roles': 'Reader'}), 'r')
+    assert ctx.domain_id == 'default' and ctx.project_id is None and ctx.roles == ['reader']
+    ctx = auth.keystone_context(_req(**{'X-User-Id': 'u', 'OpenStack-System-Scope': 'all',
+                                        'X-Roles': 'admin'}), 'r')
+    assert ctx.system_scope == 'all' and ctx.is_admin and ctx.request_id == 'r'
+    with pytest.raises(faults.HTTPError) as err:
+        auth.keystone_context(_req(**{'X-User-Id': 'u', 'X-Roles': 'admin'}), 'r')
+    assert err.value.code == 403
