@@ -78,7 +78,7 @@ class Application:
         if path in ('', '/'):
             if req.method != 'GET':
                 raise faults.HTTPError(405, 'The method specified is not allowed for this '
-                                            'resource.')
+                                            'resource.', headers={'Allow': 'GET'})
             return versions.root(req)
         if path in (API_PREFIX, API_PREFIX + '/'):
             return self._version_doc(req)
@@ -108,7 +108,7 @@ class Application:
             return version
         if req.method != 'GET':
             resp = faults.fault_response(405, 'The method specified is not allowed for '
-                                              'this resource.')
+                                              'this resource.', {'Allow': 'GET'})
         else:
             resp = versions.version_doc(req)
         microversion.add_headers(resp, version)
@@ -171,7 +171,13 @@ class Application:
         if self.keystone:
             return auth.keystone_context(req, request_id)
         if not req.headers.get('X-Auth-Token'):
-            return auth.noauth2_challenge(req)
+            # The legacy handshake (X-Auth-User, as Nova's noauth2 answers any token-less
+            # request) hands out a token; a request that simply lacks one is a 401.
+            if req.headers.get('X-Auth-User') or req.headers.get('X-Auth-Key'):
+                return auth.noauth2_challenge(req)
+            raise faults.HTTPError(401, 'The request you have made requires '
+                                        'authentication.',
+                                   headers={'WWW-Authenticate': 'X-Auth-Token'})
         return auth.noauth2_context(req, request_id)
 
     def _dispatch(self, req):

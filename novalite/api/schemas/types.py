@@ -11,9 +11,10 @@ BOOLEAN = {
 # trailing whitespace. The pattern says the same for OpenAPI consumers (controls,
 # separators other than spaces, surrogates), the format adds what a regex cannot
 # (format characters, private use, unassigned code points).
+_NOT_PRINTABLE = r'\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff'
 NAME = {
     'type': 'string', 'minLength': 1, 'maxLength': 255, 'format': 'printable',
-    'pattern': r'^(?!\s)[^\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]*(?<!\s)$',
+    'pattern': r'^[^\s%s]([^%s]*[^\s%s])?$' % ((_NOT_PRINTABLE,) * 3),
 }
 
 MAX_INT = 2147483647
