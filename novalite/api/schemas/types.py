@@ -8,10 +8,10 @@ BOOLEAN = {
 }
 
 # Nova's name: printable characters (validation.is_printable: the format), no leading or
-# trailing whitespace. The pattern says the same for OpenAPI consumers (controls,
-# separators other than spaces, surrogates), the format adds what a regex cannot
-# (format characters, private use, unassigned code points).
-_NOT_PRINTABLE = r'\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff'
+# trailing whitespace. The pattern says most of it in a form OpenAPI tools can generate
+# from (no controls, no line or paragraph separators); the format adds what it leaves out
+# (format characters, surrogates, private use and unassigned code points).
+_NOT_PRINTABLE = r'\x00-\x1f\x7f-\x9f\u2028\u2029'
 NAME = {
     'type': 'string', 'minLength': 1, 'maxLength': 255, 'format': 'printable',
     'pattern': r'^[^\s%s]([^%s]*[^\s%s])?$' % ((_NOT_PRINTABLE,) * 3),
