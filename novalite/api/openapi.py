@@ -231,6 +231,34 @@ def _operation(path, method, entry) -> dict:
     return op
 
 
+# OpenAPI links for schemathesis' stateful phase: what a create returns feeds the
+# operations on the new resource. (source operationId, status) -> [(target, parameter,
+# runtime expression)].
+LINKS = {
+    ('createServer', '202'): [
+        (target, 'server_id', '$response.body#/server/id')
+        for target in ('showServer', 'updateServer', 'deleteServer', 'serverAction',
+                       'listServerMigrations', 'listInstanceActions')],
+    ('createFlavor', '200'): [
+        (target, 'flavor_id', '$response.body#/flavor/id')
+        for target in ('showFlavor', 'updateFlavor', 'deleteFlavor',
+                       'listFlavorExtraSpecs')],
+    ('registerImage', '201'): [
+        ('deleteRegisteredImage', 'image_id', '$response.body#/image/id')],
+}
+
+
+def _add_links(paths: dict) -> None:
+    for item in paths.values():
+        for op in item.values():
+            for (source, status), targets in LINKS.items():
+                if op.get('operationId') != source:
+                    continue
+                op['responses'][status]['links'] = {
+                    target: {'operationId': target, 'parameters': {param: expression}}
+                    for target, param, expression in targets}
+
+
 def _path_vars(path):
     return [part[1:-1] for part in path.split('/') if part.startswith('{')]
 
@@ -243,6 +271,7 @@ def build() -> dict:
         item = paths.setdefault(path, {})
         for method, entry in methods.items():
             item[method.lower()] = _operation(path, method, entry)
+    _add_links(paths)
     paths['/openapi.json'] = {'get': {
         'operationId': 'getOpenAPI', 'security': [{}],
         'responses': {'200': {'description': 'This document.', 'content': {
