@@ -15,10 +15,7 @@ ADMIN_ROLES = ['admin', 'member', 'reader']
 USER_ROLES = ['member', 'reader']
 
 
-def _roles_header(req) -> list[str] | None:
-    raw = req.headers.get('X-Roles')
-    if raw is None:
-        return None
+def _role_list(raw: str) -> list[str]:
     return [r.strip().lower() for r in raw.split(',') if r.strip()]
 
 
@@ -33,34 +30,46 @@ def noauth2_challenge(req) -> webob.Response:
 
 
 def noauth2_context(req, request_id: str) -> nl_context.RequestContext:
-    """Token ``user:project`` (project defaults to user); user ``admin`` is admin."""
+    """Token ``user:project[:roles]`` (project defaults to user); user ``admin`` is admin.
+
+    A client-sent X-Roles header is ignored: nothing a client sends makes it an admin
+    but the user name ``admin``. The optional third field names extra non-admin roles
+    (``alice:demo:manager,member,reader``) for trying role-based rules without Keystone.
+    """
     token = req.headers['X-Auth-Token']
-    user, _sep, project = token.partition(':')
+    user, _sep, rest = token.partition(':')
+    project, _sep, role_field = rest.partition(':')
     project = project or user
     is_admin = user == 'admin'
-    roles = _roles_header(req)
-    if roles is None:
-        roles = list(ADMIN_ROLES if is_admin else USER_ROLES)
-    elif is_admin and 'admin' not in roles:
-        roles.append('admin')
+    roles = list(ADMIN_ROLES if is_admin else USER_ROLES)
+    if role_field:
+        extra = [r for r in _role_list(role_field) if r != 'admin']
+        roles = extra + [r for r in roles if r not in extra] if is_admin else extra
     return nl_context.RequestContext(user_id=user, project_id=project, roles=roles,
-                                     is_admin=is_admin or 'admin' in roles,
+                                     is_admin=is_admin,
                                      request_id=request_id,
                                      remote_address=req.remote_addr)
 
 
 def keystone_context(req, request_id: str) -> nl_context.RequestContext:
-    """Identity set by keystonemiddleware.auth_token; a missing user means 401."""
+    """The context keystonemiddleware.auth_token describes in the WSGI environment.
+
+    oslo.context reads user, project, domain and system scope, roles and names from it;
+    the request id stays ours. A missing user is a 401. A token scoped to neither a
+    project, a domain nor the system carries no project to filter by: it is refused
+    rather than read as "every project".
+    """
     if req.headers.get('X-Identity-Status', 'Confirmed') != 'Confirmed':
         raise faults.HTTPError(401, 'The request you have made requires authentication.')
-    user = req.headers.get('X-User-Id') or req.headers.get('X-User')
-    if not user:
+    ctx = nl_context.RequestContext.from_environ(
+        req.environ, request_id=request_id, remote_address=req.remote_addr)
+    if not ctx.user_id:
         raise faults.HTTPError(401, 'The request you have made requires authentication.')
-    project = req.headers.get('X-Project-Id') or req.headers.get('X-Tenant-Id')
-    roles = _roles_header(req) or []
-    return nl_context.RequestContext(user_id=user, project_id=project, roles=roles,
-                                     request_id=request_id,
-                                     remote_address=req.remote_addr)
+    ctx.roles = [r.lower() for r in ctx.roles]
+    ctx.is_admin = 'admin' in ctx.roles
+    if not (ctx.project_id or ctx.system_scope or ctx.domain_id):
+        raise faults.HTTPError(403, 'A token scoped to a project is required.')
+    return ctx
 
 
 def wrap_keystone(app, conf):

@@ -14,6 +14,10 @@ TRUE_STRINGS = ('1', 't', 'true', 'on', 'y', 'yes')
 FALSE_STRINGS = ('0', 'f', 'false', 'off', 'n', 'no')
 
 
+# Integer columns are 32-bit; larger numbers from a client are a 400, not a DB error.
+MAX_INT = 2147483647
+
+
 def _default(value):
     if isinstance(value, datetime.datetime):
         return value.isoformat()
@@ -158,6 +162,8 @@ def int_param(req, name: str, minimum: int = 0, default=None):
         raise faults.bad_request('%s param must be an integer' % name)
     if number < minimum:
         raise faults.bad_request('%s param must be >= %d' % (name, minimum))
+    if number > MAX_INT:
+        raise faults.bad_request('%s param must be <= %d' % (name, MAX_INT))
     return number
 
 

@@ -135,6 +135,7 @@ class API:
             db.request_spec_save(instance_uuid, spec_for)
             self._record_action(context, inst, 'create')
             instances.append(inst)
+        self._recheck_quota(context, uuids)
         self.conductor_rpcapi.schedule_and_build_instances(context, uuids, spec.to_dict(),
                                                            image)
         return instances, reservation_id
@@ -156,6 +157,19 @@ class API:
             raise exception.OverQuota(overs='instances', req=min_count,
                                       used=usage['instances'], allowed=limits['instances'])
         return allowed
+
+    @staticmethod
+    def _recheck_quota(context, uuids):
+        """Count again now that this request's rows exist (concurrent creates see each
+        other here); over a limit, this request's instances go and it fails with 403."""
+        if not CONF.quota.recheck_quota:
+            return
+        try:
+            db.quota_recheck(context.project_id)
+        except exception.OverQuota:
+            for instance_uuid in uuids:
+                db.instance_destroy(instance_uuid)
+            raise
 
     # ------------------------------------------------------------ update / lock
 

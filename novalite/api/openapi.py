@@ -14,20 +14,23 @@ import copy
 import json
 import os
 
-from novalite.api import microversion, router
-from novalite.api.handlers import images, services
+from novalite.api import common, microversion, router
+from novalite.api.handlers import images, quota_sets, services
 from novalite.api.handlers import server_actions as actions
 from novalite.api.schemas import flavors as flavor_schemas
 from novalite.api.schemas import responses as r
 from novalite.api.schemas import server_actions as action_schemas
 from novalite.api.schemas import servers as server_schemas
+from novalite.api.views import servers as server_views
+from novalite.db import listing
 
 PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'openapi.json')
 MAX = microversion.MAX_VERSION
 
 
-def _str(name, description=None):
-    out = {'name': name, 'in': 'query', 'required': False, 'schema': {'type': 'string'}}
+def _str(name, description=None, schema=None):
+    out = {'name': name, 'in': 'query', 'required': False,
+           'schema': schema or {'type': 'string'}}
     if description:
         out['description'] = description
     return out
@@ -35,21 +38,42 @@ def _str(name, description=None):
 
 def _int(name, minimum=0):
     return {'name': name, 'in': 'query', 'required': False,
-            'schema': {'type': 'integer', 'minimum': minimum}}
+            'schema': {'type': 'integer', 'minimum': minimum, 'maximum': common.MAX_INT}}
 
 
+def _enum(name, values):
+    return _str(name, schema={'type': 'string', 'enum': sorted(values)})
+
+
+# What the handlers accept, so that generated values are ones the server takes: an
+# empty or free-form value for these is a 400, as in Nova.
+TIME = {'type': 'string', 'format': 'date-time'}
+BOOL = sorted(common.TRUE_STRINGS + common.FALSE_STRINGS)
 PAGING = [_int('limit'), _str('marker')]
 SERVER_QUERY = PAGING + [_str(n) for n in (
-    'name', 'status', 'image', 'flavor', 'reservation_id', 'changes-since',
-    'changes-before', 'all_tenants', 'project_id', 'host', 'sort_key', 'sort_dir',
-    'tags', 'tags-any', 'not-tags', 'not-tags-any', 'locked', 'deleted')]
-FLAVOR_QUERY = PAGING + [_str(n) for n in ('sort_key', 'sort_dir', 'minRam', 'minDisk',
-                                           'is_public')]
+    'name', 'image', 'flavor', 'reservation_id', 'all_tenants', 'project_id', 'host',
+    'tags', 'tags-any', 'not-tags', 'not-tags-any', 'deleted')] + [
+    _enum('status', server_views.ALL_STATUSES), _str('changes-since', schema=TIME),
+    _str('changes-before', schema=TIME), _enum('sort_key', listing.SERVER_SORT_KEYS),
+    _enum('sort_dir', ('asc', 'desc')), _enum('locked', BOOL)]
+FLAVOR_QUERY = PAGING + [
+    _enum('sort_key', listing.FLAVOR_SORT_KEYS), _enum('sort_dir', ('asc', 'desc')),
+    _int('minRam'), _int('minDisk'),
+    _enum('is_public', BOOL + ['none'])]
 MIGRATION_QUERY = PAGING + [_str(n) for n in (
-    'instance_uuid', 'status', 'migration_type', 'host', 'source_compute',
-    'changes-since', 'changes-before', 'user_id', 'project_id', 'hidden')]
-ACTION_QUERY = PAGING + [_str('changes-since'), _str('changes-before')]
-HYPERVISOR_QUERY = PAGING + [_str('hypervisor_hostname_pattern'), _str('with_servers')]
+    'instance_uuid', 'status', 'migration_type', 'host', 'source_compute', 'user_id',
+    'project_id', 'hidden')] + [_str('changes-since', schema=TIME),
+                                _str('changes-before', schema=TIME)]
+ACTION_QUERY = PAGING + [_str('changes-since', schema=TIME),
+                         _str('changes-before', schema=TIME)]
+HYPERVISOR_QUERY = PAGING + [_str('hypervisor_hostname_pattern'),
+                             _enum('with_servers', BOOL)]
+# Path ids the server parses: UUIDs from 2.53 for services and hypervisors, integers for
+# server migrations; others are looked up as given (404 when unknown).
+PATH_SCHEMAS = {'service_id': {'type': 'string', 'format': 'uuid'},
+                'hypervisor_id': {'type': 'string', 'format': 'uuid'},
+                'migration_id': {'type': 'integer', 'minimum': 0,
+                                 'maximum': common.MAX_INT}}
 
 
 def _action_body() -> dict:
@@ -113,7 +137,7 @@ OPERATIONS = {
     ('/os-hypervisors/statistics', 'GET'): (
         'showHypervisorStatistics', 200, r.HYPERVISOR_STATISTICS, None, []),
     ('/os-hypervisors/{hypervisor_id}', 'GET'): (
-        'showHypervisor', 200, r.HYPERVISOR_ONE, None, [_str('with_servers')]),
+        'showHypervisor', 200, r.HYPERVISOR_ONE, None, [_enum('with_servers', BOOL)]),
     ('/os-hypervisors/{hypervisor_id}/uptime', 'GET'): (
         'showHypervisorUptime', 200, r.HYPERVISOR_UPTIME, None, []),
     ('/os-hypervisors/{pattern}/search', 'GET'): (
@@ -128,6 +152,16 @@ OPERATIONS = {
     ('/os-migrations', 'GET'): ('listMigrations', 200, r.MIGRATIONS, None,
                                 MIGRATION_QUERY),
     ('/limits', 'GET'): ('showLimits', 200, r.LIMITS, None, [_str('tenant_id')]),
+    ('/os-quota-sets/{project_id}', 'GET'): ('showQuotaSet', 200, r.QUOTA_SET, None,
+                                             [_str('user_id')]),
+    ('/os-quota-sets/{project_id}', 'PUT'): ('updateQuotaSet', 200, r.QUOTA_SET,
+                                             quota_sets.UPDATE_SCHEMA, [_str('user_id')]),
+    ('/os-quota-sets/{project_id}', 'DELETE'): ('deleteQuotaSet', 202, None, None,
+                                                [_str('user_id')]),
+    ('/os-quota-sets/{project_id}/defaults', 'GET'): ('showQuotaSetDefaults', 200,
+                                                      r.QUOTA_SET, None, []),
+    ('/os-quota-sets/{project_id}/detail', 'GET'): ('showQuotaSetDetail', 200,
+                                                    r.QUOTA_DETAIL, None, [_str('user_id')]),
     ('/images', 'GET'): ('listImages', 200, r.COMPUTE_IMAGES, None, [_str('name')]),
     ('/images/detail', 'GET'): ('listImagesDetail', 200, r.COMPUTE_IMAGES, None,
                                 [_str('name')]),
@@ -174,15 +208,17 @@ def _operation(path, method, entry) -> dict:
             responses[str(code)] = {'description': 'Success.', 'content': {
                 'application/json': {'schema': copy.deepcopy(body)}}}
     if path not in ('', '/'):
-        responses.setdefault('204', {'description': (
-            'noauth2 only: the request carried no X-Auth-Token; the X-Auth-Token '
-            'response header holds a token to use (user and project from X-Auth-User '
-            'and X-Auth-Project-Id, default admin).')})
+        responses.setdefault('401', {'description': (
+            'No valid token. With noauth2 a request without X-Auth-Token that sends '
+            'X-Auth-User instead gets a 204 whose X-Auth-Token header holds a token.'),
+            'content': {'application/json': {
+                'schema': {'$ref': '#/components/schemas/Fault'}}}})
     responses['default'] = {'description': 'A Nova-style fault.', 'content': {
         'application/json': {'schema': {'$ref': '#/components/schemas/Fault'}}}}
     op = {'operationId': op_id, 'responses': responses,
           'x-openstack-microversion': _range(entry)}
-    params = [{'name': name, 'in': 'path', 'required': True, 'schema': {'type': 'string'}}
+    params = [{'name': name, 'in': 'path', 'required': True,
+               'schema': copy.deepcopy(PATH_SCHEMAS.get(name, {'type': 'string'}))}
               for name in _path_vars(path)]
     params += copy.deepcopy(query)
     if params:
@@ -193,6 +229,34 @@ def _operation(path, method, entry) -> dict:
     if path in ('', '/'):
         op['security'] = [{}, {'token': []}]
     return op
+
+
+# OpenAPI links for schemathesis' stateful phase: what a create returns feeds the
+# operations on the new resource. (source operationId, status) -> [(target, parameter,
+# runtime expression)].
+LINKS = {
+    ('createServer', '202'): [
+        (target, 'server_id', '$response.body#/server/id')
+        for target in ('showServer', 'updateServer', 'deleteServer', 'serverAction',
+                       'listServerMigrations', 'listInstanceActions')],
+    ('createFlavor', '200'): [
+        (target, 'flavor_id', '$response.body#/flavor/id')
+        for target in ('showFlavor', 'updateFlavor', 'deleteFlavor',
+                       'listFlavorExtraSpecs')],
+    ('registerImage', '201'): [
+        ('deleteRegisteredImage', 'image_id', '$response.body#/image/id')],
+}
+
+
+def _add_links(paths: dict) -> None:
+    for item in paths.values():
+        for op in item.values():
+            for (source, status), targets in LINKS.items():
+                if op.get('operationId') != source:
+                    continue
+                op['responses'][status]['links'] = {
+                    target: {'operationId': target, 'parameters': {param: expression}}
+                    for target, param, expression in targets}
 
 
 def _path_vars(path):
@@ -207,6 +271,7 @@ def build() -> dict:
         item = paths.setdefault(path, {})
         for method, entry in methods.items():
             item[method.lower()] = _operation(path, method, entry)
+    _add_links(paths)
     paths['/openapi.json'] = {'get': {
         'operationId': 'getOpenAPI', 'security': [{}],
         'responses': {'200': {'description': 'This document.', 'content': {

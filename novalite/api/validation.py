@@ -1,5 +1,7 @@
 """JSON Schema validation of request bodies, with Nova-style 400 messages."""
 
+import unicodedata
+
 import jsonschema
 
 from novalite.api import faults
@@ -32,8 +34,50 @@ def _is_base64(value):
     return True
 
 
+def is_printable(char: str) -> bool:
+    """Nova's printable characters: letters, marks, numbers, punctuation, symbols and
+    ordinary spaces; no control, format, surrogate, private or unassigned code points."""
+    category = unicodedata.category(char)
+    return not category.startswith('C') and (not category.startswith('Z')
+                                             or category == 'Zs')
+
+
+@_FORMAT_CHECKER.checks('printable')
+def _is_printable_text(value):
+    return not isinstance(value, str) or all(is_printable(c) for c in value)
+
+
+def _number_from_str(instance):
+    """Digit strings count as numbers for minimum/maximum, as in Nova's validator."""
+    if not isinstance(instance, str):
+        return instance
+    try:
+        return int(instance)
+    except ValueError:
+        try:
+            return float(instance)
+        except ValueError:
+            return None
+
+
+def _numeric(keyword):
+    original = jsonschema.Draft4Validator.VALIDATORS[keyword]
+
+    def check(validator, bound, instance, schema):
+        number = _number_from_str(instance)
+        if number is None or isinstance(number, bool):
+            return
+        yield from original(validator, bound, number, schema) or ()
+    return check
+
+
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft4Validator,
+    {'minimum': _numeric('minimum'), 'maximum': _numeric('maximum')})
+
+
 def validate(body, schema: dict) -> None:
-    validator = jsonschema.Draft4Validator(schema, format_checker=_FORMAT_CHECKER)
+    validator = _Validator(schema, format_checker=_FORMAT_CHECKER)
     error = jsonschema.exceptions.best_match(validator.iter_errors(body))
     if error is None:
         return

@@ -1,13 +1,15 @@
 """The compute API WSGI application: request ids, auth, microversions, routing, faults."""
 
-import json
 import logging
 import re
 
 import webob
+import webob.exc
+from oslo_context import context as oslo_context
+from oslo_middleware import sizelimit
 
 from novalite import context as nl_context
-from novalite.api import auth, faults, microversion
+from novalite.api import auth, faults, hygiene, microversion
 from novalite.api.handlers import images, versions
 from novalite.api.router import TOP_LEVEL, Router
 from novalite.conf import CONF
@@ -30,6 +32,9 @@ class Application:
         self.keystone = conf.api.auth_strategy == 'keystone'
         self.api_wsgi = (auth.wrap_keystone(self._inner_app, conf) if self.keystone
                          else self._inner_app)
+        # oslo.middleware's limiter, as in Nova's pipeline: [oslo_middleware]
+        # max_request_body_size (114688 bytes by default) answers 413 before any parsing.
+        self._limited = sizelimit.RequestBodySizeLimiter(self._sized_app, conf)
 
     @property
     def compute_api(self):
@@ -43,16 +48,29 @@ class Application:
     def __call__(self, environ, start_response):
         request_id = nl_context.generate_request_id()
         environ['novalite.request_id'] = request_id
+        # A context of this request only, until auth builds the real one: whatever logs
+        # before that (keystonemiddleware rejecting a token) logs this request's id, not
+        # the one a previous request left in the thread's context store.
+        oslo_context.RequestContext(request_id=request_id, overwrite=True)
+        req = webob.Request(environ)
+        resp = req.get_response(self._limited)
+        if resp.status_int == 413 and resp.content_type != 'application/json':
+            resp = faults.fault_response(413, 'Request is too large.')
+        resp.headers['X-OpenStack-Request-ID'] = request_id
+        resp.headers['X-Compute-Request-ID'] = request_id
+        return resp(environ, start_response)
+
+    def _sized_app(self, environ, start_response):
         req = webob.Request(environ)
         req.app = self
         try:
+            hygiene.path_info(environ)
+            hygiene.check_query(req)
             resp = self._top(req)
         except faults.HTTPError as exc:
             resp = faults.fault_response(exc.code, exc.message, exc.headers)
         except Exception:
-            resp = self._unexpected(request_id)
-        resp.headers['X-OpenStack-Request-ID'] = request_id
-        resp.headers['X-Compute-Request-ID'] = request_id
+            resp = self._unexpected(environ['novalite.request_id'])
         return resp(environ, start_response)
 
     def _top(self, req):
@@ -60,7 +78,7 @@ class Application:
         if path in ('', '/'):
             if req.method != 'GET':
                 raise faults.HTTPError(405, 'The method specified is not allowed for this '
-                                            'resource.')
+                                            'resource.', headers={'Allow': 'GET'})
             return versions.root(req)
         if path in (API_PREFIX, API_PREFIX + '/'):
             return self._version_doc(req)
@@ -90,7 +108,7 @@ class Application:
             return version
         if req.method != 'GET':
             resp = faults.fault_response(405, 'The method specified is not allowed for '
-                                              'this resource.')
+                                              'this resource.', {'Allow': 'GET'})
         else:
             resp = versions.version_doc(req)
         microversion.add_headers(resp, version)
@@ -153,7 +171,13 @@ class Application:
         if self.keystone:
             return auth.keystone_context(req, request_id)
         if not req.headers.get('X-Auth-Token'):
-            return auth.noauth2_challenge(req)
+            # The legacy handshake (X-Auth-User, as Nova's noauth2 answers any token-less
+            # request) hands out a token; a request that simply lacks one is a 401.
+            if req.headers.get('X-Auth-User') or req.headers.get('X-Auth-Key'):
+                return auth.noauth2_challenge(req)
+            raise faults.HTTPError(401, 'The request you have made requires '
+                                        'authentication.',
+                                   headers={'WWW-Authenticate': 'X-Auth-Token'})
         return auth.noauth2_context(req, request_id)
 
     def _dispatch(self, req):
@@ -180,15 +204,19 @@ class Application:
 
     @staticmethod
     def _parse_body(req):
-        if req.method not in ('POST', 'PUT') or not req.content_length and not req.body:
+        if req.method not in ('POST', 'PUT'):
+            return None
+        try:
+            body = req.body
+        except webob.exc.HTTPRequestEntityTooLarge:
+            # A chunked body that grew past the limit while being read.
+            raise faults.HTTPError(413, 'Request is too large.')
+        if not body:
             return None
         ctype = (req.content_type or '').lower()
         if ctype and ctype not in JSON_TYPES:
             raise faults.HTTPError(415, 'Unsupported Content-Type')
-        try:
-            return json.loads(req.body)
-        except ValueError:
-            raise faults.bad_request('Malformed request body')
+        return hygiene.parse_json(body)
 
 
 def make_app(conf=CONF, compute_api=None):

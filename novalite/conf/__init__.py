@@ -12,11 +12,12 @@ from novalite.conf import (
     fake_driver,
     libvirt,
     notifications,
+    quota,
     scheduler,
 )
 
 CONF = cfg.CONF
 
 for _mod in (default, api, database, scheduler, compute, conductor, all_in_one,
-             fake_driver, libvirt, notifications):
+             fake_driver, libvirt, notifications, quota):
     _mod.register_opts(CONF)

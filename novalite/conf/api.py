@@ -15,6 +15,9 @@ opts = [
                 help='Return an adminPass in the server create response.'),
     cfg.StrOpt('compute_link_prefix',
                help='Base URL put into links instead of the request host URL.'),
+    cfg.IntOpt('listen_backlog', default=1024, min=128,
+               help='Connections the listening socket of the API queues before it '
+                    'accepts them; bursts beyond it are reset by the kernel.'),
     cfg.StrOpt('max_microversion', default=None,
                help='Cap the highest microversion advertised, below the highest '
                     'implemented one (for rolling upgrades). Unset: advertise all.'),

@@ -10,6 +10,7 @@ from novalite.conf import (
     fake_driver,
     libvirt,
     notifications,
+    quota,
     scheduler,
 )
 
@@ -17,7 +18,7 @@ from novalite.conf import (
 def list_opts():
     groups = {}
     for mod in (default, api, database, scheduler, compute, conductor, all_in_one,
-                fake_driver, libvirt, notifications):
+                fake_driver, libvirt, notifications, quota):
         for group, opts in mod.list_opts().items():
             groups.setdefault(group, []).extend(opts)
     return sorted(groups.items(), key=lambda kv: (kv[0] != 'DEFAULT', kv[0]))

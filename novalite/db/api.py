@@ -65,9 +65,14 @@ from novalite.db.placement import (  # noqa: F401
     provider_usages,
 )
 from novalite.db.quotas import (  # noqa: F401
+    COUNTED_RESOURCES,
     DEFAULT_QUOTAS,
+    QUOTA_RESOURCES,
     quota_check,
+    quota_defaults,
+    quota_delete_all,
     quota_get_all,
+    quota_recheck,
     quota_set,
     quota_usage,
 )

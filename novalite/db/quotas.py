@@ -1,21 +1,40 @@
 """Quota limits and usage counted from live instances."""
 
 
+import sqlalchemy as sa
 from sqlalchemy import select
 
 from novalite import exception
 from novalite.db import models
 from novalite.db.session import reader, writer
 
+# The resources os-quota-sets knows, in Nova's order; the defaults come from [quota].
+QUOTA_RESOURCES = ('instances', 'cores', 'ram', 'metadata_items', 'key_pairs',
+                   'server_groups', 'server_group_members', 'injected_files',
+                   'injected_file_content_bytes', 'injected_file_path_length')
+# Counted from instances; the others have no usage novalite tracks.
+COUNTED_RESOURCES = ('instances', 'cores', 'ram')
 DEFAULT_QUOTAS = {'instances': 10, 'cores': 20, 'ram': 51200}
+
+
+def quota_defaults() -> dict[str, int]:
+    """The limits of a project nobody set a quota for: [quota] options."""
+    from novalite.conf import CONF
+    return {name: getattr(CONF.quota, name) for name in QUOTA_RESOURCES}
 
 
 def quota_get_all(project_id: str) -> dict[str, int]:
     with reader() as s:
-        limits = dict(DEFAULT_QUOTAS)
+        limits = quota_defaults()
         for row in s.scalars(select(models.Quota).where(models.Quota.project_id == project_id)):
             limits[row.resource] = row.hard_limit
         return limits
+
+
+def quota_delete_all(project_id: str) -> None:
+    """Forget a project's own limits: it falls back to the defaults."""
+    with writer() as s:
+        s.execute(sa.delete(models.Quota).where(models.Quota.project_id == project_id))
 
 
 def quota_set(project_id: str, resource: str, hard_limit: int) -> None:
@@ -55,4 +74,22 @@ def quota_check(project_id: str, deltas: dict[str, int]) -> None:
             overs=', '.join(overs),
             req=', '.join(str(deltas[r]) for r in overs),
             used=', '.join(str(usage.get(r, 0)) for r in overs),
+            allowed=', '.join(str(limits[r]) for r in overs))
+
+
+def quota_recheck(project_id: str) -> None:
+    """Raise OverQuota when the project's current usage is already past a limit.
+
+    Called after a request wrote its instances, like Nova's [quota]recheck_quota: two
+    requests that both passed the first check each see the other's rows here, so at
+    least one of them backs out and the limit holds.
+    """
+    limits = quota_get_all(project_id)
+    usage = quota_usage(project_id)
+    overs = [r for r in COUNTED_RESOURCES
+             if limits.get(r, -1) >= 0 and usage.get(r, 0) > limits[r]]
+    if overs:
+        raise exception.OverQuota(
+            overs=', '.join(overs), req=', '.join('0' for _ in overs),
+            used=', '.join(str(usage[r]) for r in overs),
             allowed=', '.join(str(limits[r]) for r in overs))

@@ -245,12 +245,11 @@ def test_action_error_mapping(env, method, exc, code):
 def test_migrate_host_and_live_migrate_rules(env):
     client, compute, _ = env
     inst = api_fakes.make_server(project='p1')
-    manager = {'X-Roles': 'manager,member,reader'}
+    manager = 'u1:p1:manager,member,reader'
     assert _action(client, inst, {'migrate': None}, token='u1:p1').status_int == 403
-    assert _action(client, inst, {'migrate': None}, token='u1:p1',
-                   headers=manager).status_int == 202
-    assert _action(client, inst, {'migrate': {'host': 'c2'}}, token='u1:p1',
-                   headers=manager, version='2.56').status_int == 403
+    assert _action(client, inst, {'migrate': None}, token=manager).status_int == 202
+    assert _action(client, inst, {'migrate': {'host': 'c2'}}, token=manager,
+                   version='2.56').status_int == 403
     assert _action(client, inst, {'migrate': {'host': 'c2'}},
                    version='2.56').status_int == 202
     assert compute.calls[-1][2]['host'] == 'c2'
@@ -279,8 +278,8 @@ def test_server_migrations(env):
     assert client.get(base, version='2.22').status_int == 404
     items = client.get(base, version='2.23').data['migrations']
     assert [m['id'] for m in items] == [live['id']] and 'uuid' not in items[0]
-    items = client.get(base, version='2.80', token='u1:p1',
-                       headers={'X-Roles': 'manager,reader'}).data['migrations']
+    items = client.get(base, version='2.80',
+                       token='u1:p1:manager,reader').data['migrations']
     assert items[0]['source_compute'] is None and items[0]['project_id'] is None
     resp = client.get('%s/%d' % (base, live['id']), version='2.59')
     assert resp.data['migration']['uuid'] == live['uuid']

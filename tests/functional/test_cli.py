@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from novalite.cli import main as cli_main
+from novalite.cli import progress
 from novalite.conf import CONF
 
 ENV_VARS = ('OS_ENDPOINT', 'OS_COMPUTE_ENDPOINT', 'OS_TOKEN', 'OS_AUTH_TYPE',
@@ -23,11 +24,7 @@ def _free_port():
 @pytest.fixture
 def api(cloud_factory, monkeypatch):
     """A cloud serving HTTP, with NOVALITE_URL pointing the CLI at it as admin."""
-    cloud = cloud_factory(**{
-        'osapi_compute_listen_port': _free_port(),
-        # Slow enough that a live migration shows a few progress samples (~0.1 s).
-        'fake_driver.live_migration_bandwidth_mb_s': 15000.0,
-    })
+    cloud = cloud_factory(**{'osapi_compute_listen_port': _free_port()})
     cloud.aio._start_http()
     for var in ENV_VARS:
         monkeypatch.delenv(var, raising=False)
@@ -128,9 +125,37 @@ def test_resize_confirm_migrate_revert(api, run):
     assert shown['action'] == 'resize' and shown['events']
 
 
-def test_live_migration_poll_shows_progress(api, run):
+HOSTS = ('compute1', 'compute2', 'compute3')
+
+
+def _hold_live_migration_until_shown(api, monkeypatch):
+    """Keep a live migration copying memory until the CLI has printed a running sample.
+
+    A guest that dirties memory faster than the link carries it never converges, so the
+    migration cannot end before the poller has seen it; the first running sample the
+    poller draws opens the link and stops the dirtying, and the migration completes.
+    """
+    def set_link(mb_s, dirty):
+        for host in HOSTS:
+            api.hypervisor(host).live_migration_bandwidth_mb_s = mb_s
+            api.hypervisor(host).dirty_rate_mb_s = dirty
+
+    set_link(1.0, 2.0)
+    draw = progress.Reporter.update
+
+    def update(reporter, snap):
+        draw(reporter, snap)
+        migration = snap.migration or {}
+        if migration.get('status') == 'running' and migration.get('memory_total_bytes'):
+            set_link(1000000.0, 0.0)
+
+    monkeypatch.setattr(progress.Reporter, 'update', update)
+
+
+def test_live_migration_poll_shows_progress(api, run, monkeypatch):
     server, _ = _boot(run)
     host = api.server(server['id'])['OS-EXT-SRV-ATTR:host']
+    _hold_live_migration_until_shown(api, monkeypatch)
     _, err = run('live-migration', 'vm1', '--poll')
     assert 'MIGRATING' in err and 'live-migration finished in' in err
     assert 'memory' in err and 'disk' in err and '(running)' in err
@@ -141,7 +166,7 @@ def test_live_migration_poll_shows_progress(api, run):
     assert run('server-migration-list', 'vm1', '-f', 'value')[0] == ''
 
     # A forced host skips the scheduler; "force" only exists up to 2.67.
-    target = next(h for h in ('compute1', 'compute2', 'compute3')
+    target = next(h for h in HOSTS
                   if h != api.server(server['id'])['OS-EXT-SRV-ATTR:host'])
     _, err = run('live-migration', 'vm1', target, '--force', '--block-migrate', 'true',
                  '--poll')

@@ -297,5 +297,5 @@ def test_state_lock_and_policy_codes(cloud):
     cloud.action(sid, {'lock': None}, token='alice:demo')
     resp = cloud.request('POST', f'/servers/{sid}/action', {'os-migrateLive': {
         'host': None, 'block_migration': 'auto'}}, version='2.30',
-        token='alice:demo', headers={'X-Roles': 'member,reader,manager'})
+        token='alice:demo:member,reader,manager')
     assert resp.status_int == 409

@@ -4,7 +4,14 @@ schemathesis reads ``GET /v2.1/openapi.json`` from an all-in-one served over HTT
 and fuzzes every operation as admin at the highest microversion. No response may be
 a 5xx, and every response must match the document (status code, content type, body
 schema). Bounded: a fixed number of examples per operation and a time budget, so the
-run takes about a minute. ``NOVALITE_SCHEMATHESIS_SECONDS`` changes the budget.
+run takes about a minute. ``NOVALITE_SCHEMATHESIS_SECONDS`` changes the budget and
+``NOVALITE_SCHEMATHESIS_FULL=1`` turns on every check and the stateful phase (``tox -e fuzz``).
+
+schemathesis runs with one worker. Its workers are threads, and hypothesis and schemathesis
+parse Python source with ``ast`` while they generate; CPython 3.11 keeps the AST
+constructor's recursion counter in per-interpreter state shared by all threads, so two
+threads parsing at once corrupt it and one dies with "SystemError: AST constructor
+recursion depth mismatch" (CPython gh-106905). One worker means one parsing thread.
 """
 
 import os
@@ -20,6 +27,7 @@ CHECKS = ('not_a_server_error,status_code_conformance,content_type_conformance,'
           'response_schema_conformance')
 MAX_EXAMPLES = 15
 SECONDS = int(os.environ.get('NOVALITE_SCHEMATHESIS_SECONDS', '60'))
+FULL = os.environ.get('NOVALITE_SCHEMATHESIS_FULL') == '1'
 
 
 def _cli() -> str:
@@ -54,14 +62,29 @@ def _config(cloud, path) -> str:
     params = {'server_id': server['id'], 'flavor_id': '1',
               'hypervisor_id': hypervisor['id'], 'image_id': cloud.first_image(),
               'pattern': hypervisor['hypervisor_hostname']}
-    lines = ['[[operations]]', 'include-method = "GET"', '[operations.parameters]']
+    # Schema-valid data that names nothing real (flavorRef 0, an unknown marker) is a 400
+    # in Nova, not a 404: positive_data_acceptance takes that as an accepted answer.
+    lines = ['[checks.positive_data_acceptance]',
+             'expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", '
+             '"429", "5xx"]',
+             '[[operations]]', 'include-method = "GET"', '[operations.parameters]']
     lines += ['%s = "%s"' % item for item in params.items()]
     path.write_text('\n'.join(lines) + '\n')
     return str(path)
 
 
+def _selection() -> list[str]:
+    if FULL:
+        # ignored_auth sends made-up tokens; noauth2 takes any ``user:project`` token by
+        # design, so it cannot hold there. tests/keystone checks real token handling.
+        return ['--checks', 'all', '--exclude-checks', 'ignored_auth',
+                '--max-examples', '200', '--phases', 'examples,coverage,fuzzing,stateful']
+    return ['--checks', CHECKS, '--max-examples', str(MAX_EXAMPLES),
+            '--phases', 'examples,coverage,fuzzing']
+
+
 @pytest.mark.slow
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(SECONDS + 180)
 def test_fuzz_against_openapi(live, tmp_path):
     cli = _cli()
     base = live.aio.endpoint + '/v2.1'
@@ -69,9 +92,8 @@ def test_fuzz_against_openapi(live, tmp_path):
            base + '/openapi.json', '--url', base,
            '-H', 'X-Auth-Token: admin:admin',
            '-H', 'OpenStack-API-Version: compute 2.100',
-           '--checks', CHECKS, '--max-examples', str(MAX_EXAMPLES),
-           '--max-time', str(SECONDS), '--phases', 'examples,coverage,fuzzing',
-           '--workers', '4', '--generation-database', 'none', '--seed', '1',
+           *_selection(), '--max-time', str(SECONDS),
+           '--workers', '1', '--generation-database', 'none', '--seed', '1',
            '--no-color', '--report-dir', str(tmp_path / 'report')]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=SECONDS + 90,
                           cwd=tmp_path, env=dict(os.environ, NO_COLOR='1'))

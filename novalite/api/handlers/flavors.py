@@ -3,6 +3,7 @@
 from novalite import exception
 from novalite.api import common, faults, validation
 from novalite.api.schemas import flavors as schemas
+from novalite.api.schemas import types
 from novalite.api.views import flavors as views
 from novalite.db import api as db
 from novalite.db import listing
@@ -42,7 +43,8 @@ def _min_param(req, name):
         number = int(value)
     except ValueError:
         raise faults.bad_request('Invalid %s filter [%s]' % (name, value))
-    if number < 0:
+    # Beyond a 32-bit column the database itself would fail the query.
+    if not 0 <= number <= types.MAX_INT:
         raise faults.bad_request('Invalid %s filter [%s]' % (name, value))
     return number
 

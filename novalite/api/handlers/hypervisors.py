@@ -49,6 +49,27 @@ def _basic(req, node: dict, svc: dict | None) -> dict:
             'status': 'disabled' if svc and svc.get('disabled') else 'enabled'}
 
 
+def _claimed(node: dict) -> dict:
+    """Usage as the claims leave it, the moment they are made (Nova's resource tracker
+    updates the node at claim time): the node's allocations, plus the reserved memory
+    and disk as Nova counts them. The periodic report is only the fallback for a node
+    that has no resource provider yet."""
+    try:
+        used = db.provider_usages(node['uuid'])
+        inventory = db.provider_inventories(node['uuid'])
+    except exception.ResourceProviderNotFound:
+        return {'vcpus_used': node.get('vcpus_used') or 0,
+                'memory_mb_used': node.get('memory_mb_used') or 0,
+                'local_gb_used': node.get('local_gb_used') or 0}
+
+    def reserved(rc):
+        return (inventory.get(rc) or {}).get('reserved') or 0
+
+    return {'vcpus_used': used.get('VCPU', 0),
+            'memory_mb_used': reserved('MEMORY_MB') + used.get('MEMORY_MB', 0),
+            'local_gb_used': reserved('DISK_GB') + used.get('DISK_GB', 0)}
+
+
 def _detail(req, node: dict, svc: dict | None) -> dict:
     out = _basic(req, node, svc)
     out.update({
@@ -63,13 +84,12 @@ def _detail(req, node: dict, svc: dict | None) -> dict:
         out['uptime'] = _uptime(node, svc)
         return out
     cpu_info = node.get('cpu_info') or {}
-    free_ram = (node.get('memory_mb') or 0) - (node.get('memory_mb_used') or 0)
-    free_disk = (node.get('local_gb') or 0) - (node.get('local_gb_used') or 0)
+    used = _claimed(node)
+    free_ram = (node.get('memory_mb') or 0) - used['memory_mb_used']
+    free_disk = (node.get('local_gb') or 0) - used['local_gb_used']
     out.update({
         'vcpus': node.get('vcpus') or 0, 'memory_mb': node.get('memory_mb') or 0,
-        'local_gb': node.get('local_gb') or 0, 'vcpus_used': node.get('vcpus_used') or 0,
-        'memory_mb_used': node.get('memory_mb_used') or 0,
-        'local_gb_used': node.get('local_gb_used') or 0, 'free_ram_mb': free_ram,
+        'local_gb': node.get('local_gb') or 0, **used, 'free_ram_mb': free_ram,
         'free_disk_gb': free_disk, 'current_workload': 0,
         'running_vms': node.get('running_vms') or 0, 'disk_available_least': free_disk,
         'cpu_info': cpu_info if common.mv_at_least(req, '2.28') else json.dumps(cpu_info),

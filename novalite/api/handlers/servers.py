@@ -104,6 +104,10 @@ def _build_filters(req):
                                           else 'index:get_all_tenants'))
         project = common.single(req, 'project_id') or common.single(req, 'tenant_id')
         filters['project_id'] = project if all_filters else None
+    elif ctx.project_id is None:
+        # Only a project-scoped caller has servers of its own; no project must never
+        # turn into "no project filter".
+        raise faults.forbidden('Listing servers needs a project-scoped token.')
     else:
         filters['project_id'] = ctx.project_id
 
@@ -349,6 +353,7 @@ def create(req):
                                      % server['hypervisor_hostname'])
         host = server.get('host') or host
         node = server.get('hypervisor_hostname') or node
+    _check_metadata_quota(ctx, server.get('metadata'))
     min_count = int(server.get('min_count', 1))
     max_count = int(server.get('max_count', min_count))
     if min_count > max_count:
@@ -382,6 +387,15 @@ def create(req):
         out['adminPass'] = admin_pass
     return common.json_response({'server': out}, status=202,
                                 headers={'Location': out['links'][0]['href']})
+
+
+def _check_metadata_quota(ctx, metadata):
+    """The schema bounds each key and value; the project's metadata_items the count."""
+    if not metadata:
+        return
+    allowed = db.quota_get_all(ctx.project_id).get('metadata_items', -1)
+    if 0 <= allowed < len(metadata):
+        raise faults.forbidden('Maximum number of metadata items exceeds %d' % allowed)
 
 
 # ---------------------------------------------------------------- update / delete

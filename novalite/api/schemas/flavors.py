@@ -2,15 +2,16 @@
 
 import copy
 
+from novalite.api.schemas import types
+
 _CREATE = {
     'type': 'object',
     'properties': {'flavor': {
         'type': 'object',
         'properties': {
-            'name': {'type': 'string', 'minLength': 1, 'maxLength': 255,
-                     'pattern': r'^(?!\s)[\s\S]*(?<!\s)$'},
+            'name': types.NAME,
             'id': {'type': ['string', 'number', 'null'], 'minLength': 1, 'maxLength': 255,
-                   'pattern': r'^(?! )[a-zA-Z0-9. _-]+(?<! )$'},
+                   'pattern': r'^[a-zA-Z0-9._-]([a-zA-Z0-9. _-]*[a-zA-Z0-9._-])?$'},
             'ram': {'type': ['integer', 'string'], 'pattern': '^[0-9]+$', 'minimum': 1,
                     'maximum': 2147483647},
             'vcpus': {'type': ['integer', 'string'], 'pattern': '^[0-9]+$', 'minimum': 1,

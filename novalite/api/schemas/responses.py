@@ -194,6 +194,13 @@ SERVICE_ONE = obj({'service': OBJ}, ['service'])
 LIMITS = obj({'limits': obj({'rate': array(OBJ), 'absolute': {
     'type': 'object', 'additionalProperties': INT}}, ['rate', 'absolute'])}, ['limits'])
 
+QUOTA_SET = obj({'quota_set': {'type': 'object', 'properties': {'id': STR},
+                                'additionalProperties': INT}}, ['quota_set'])
+QUOTA_DETAIL = obj({'quota_set': {
+    'type': 'object', 'properties': {'id': STR},
+    'additionalProperties': obj({'limit': INT, 'in_use': INT, 'reserved': INT},
+                                ['limit', 'in_use', 'reserved'])}}, ['quota_set'])
+
 # ------------------------------------------------------------------ images
 
 COMPUTE_IMAGE = obj({'id': STR, 'name': STR, 'links': LINKS, 'status': STR,

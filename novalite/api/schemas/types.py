@@ -7,10 +7,17 @@ BOOLEAN = {
              'No', 'no', 'n', 'f'],
 }
 
+# Nova's name: printable characters (validation.is_printable: the format), no leading or
+# trailing whitespace. The pattern says most of it in a form OpenAPI tools can generate
+# from (no controls, no line or paragraph separators); the format adds what it leaves out
+# (format characters, surrogates, private use and unassigned code points).
+_NOT_PRINTABLE = r'\x00-\x1f\x7f-\x9f\u2028\u2029'
 NAME = {
-    'type': 'string', 'minLength': 1, 'maxLength': 255,
-    'pattern': r'^(?!\s)[\s\S]*(?<!\s)$',
+    'type': 'string', 'minLength': 1, 'maxLength': 255, 'format': 'printable',
+    'pattern': r'^[^\s%s]([^%s]*[^\s%s])?$' % ((_NOT_PRINTABLE,) * 3),
 }
+
+MAX_INT = 2147483647
 
 DESCRIPTION = {'type': ['string', 'null'], 'minLength': 0, 'maxLength': 255}
 
@@ -23,10 +30,10 @@ FQDN = {'type': 'string', 'minLength': 1, 'maxLength': 255,
         'pattern': r'^[a-zA-Z0-9-._]*$'}
 
 POSITIVE_INT = {'type': ['integer', 'string'], 'pattern': '^[0-9]*$', 'minimum': 1,
-                'minLength': 1}
+                'maximum': MAX_INT, 'minLength': 1}
 
 NON_NEGATIVE_INT = {'type': ['integer', 'string'], 'pattern': '^[0-9]*$', 'minimum': 0,
-                    'minLength': 1}
+                    'maximum': MAX_INT, 'minLength': 1}
 
 METADATA = {
     'type': 'object',

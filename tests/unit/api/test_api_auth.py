@@ -19,10 +19,16 @@ def test_noauth2_admin_and_user():
     assert ctx.roles == ['member', 'reader']
 
 
-def test_noauth2_roles_header():
-    ctx = auth.noauth2_context(_req(**{'X-Auth-Token': 'bob:p', 'X-Roles': 'Manager,reader'}),
-                               'r')
+def test_noauth2_roles_from_token_never_admin():
+    ctx = auth.noauth2_context(_req(**{'X-Auth-Token': 'bob:p:Manager,reader'}), 'r')
     assert ctx.roles == ['manager', 'reader'] and not ctx.is_admin
+    ctx = auth.noauth2_context(_req(**{'X-Auth-Token': 'bob:p:admin,reader'}), 'r')
+    assert ctx.roles == ['reader'] and not ctx.is_admin
+
+
+def test_noauth2_ignores_roles_header():
+    ctx = auth.noauth2_context(_req(**{'X-Auth-Token': 'bob:p', 'X-Roles': 'admin'}), 'r')
+    assert ctx.roles == ['member', 'reader'] and not ctx.is_admin
 
 
 def test_noauth2_challenge():
@@ -40,3 +46,15 @@ def test_keystone_headers():
     with pytest.raises(faults.HTTPError):
         auth.keystone_context(_req(**{'X-User-Id': 'u', 'X-Identity-Status': 'Invalid'}),
                               'r')
+
+
+def test_keystone_scopes():
+    ctx = auth.keystone_context(_req(**{'X-User-Id': 'u', 'X-Domain-Id': 'default',
+                                        'X-Roles': 'Reader'}), 'r')
+    assert ctx.domain_id == 'default' and ctx.project_id is None and ctx.roles == ['reader']
+    ctx = auth.keystone_context(_req(**{'X-User-Id': 'u', 'OpenStack-System-Scope': 'all',
+                                        'X-Roles': 'admin'}), 'r')
+    assert ctx.system_scope == 'all' and ctx.is_admin and ctx.request_id == 'r'
+    with pytest.raises(faults.HTTPError) as err:
+        auth.keystone_context(_req(**{'X-User-Id': 'u', 'X-Roles': 'admin'}), 'r')
+    assert err.value.code == 403
