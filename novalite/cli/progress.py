@@ -119,7 +119,9 @@ class Reporter:
             self._drawn = True
             self.stream.flush()
             return
-        key = describe(snap, with_bytes=False)
+        # A new line when the state changes, or when byte figures first become known.
+        key = (describe(snap, with_bytes=False),
+               bool((snap.migration or {}).get('memory_total_bytes')))
         now = time.monotonic()
         if key != self._last_key or now - self._last_time >= PLAIN_REPEAT_SECONDS:
             self.stream.write(render_plain_line(self.label, snap) + '\n')
