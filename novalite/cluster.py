@@ -24,12 +24,15 @@ def free_port() -> int:
 
 class Cluster:
     def __init__(self, workdir, db_url, transport_url, computes=2, extra_conf=None,
-                 report_interval=1, service_down_time=6):
+                 report_interval=1, service_down_time=6, host_transport_urls=None):
         self.workdir = str(workdir)
         self.db_url = db_url
         self.transport_url = transport_url
         self.compute_hosts = [f'compute{i}' for i in range(1, computes + 1)]
         self.extra_conf = extra_conf or {}
+        # A compute host may talk to the broker as its own user (see the README's
+        # security notes); the others use ``transport_url``.
+        self.host_transport_urls = host_transport_urls or {}
         self.report_interval = report_interval
         self.service_down_time = service_down_time
         self.port = free_port()
@@ -76,6 +79,8 @@ class Cluster:
             host_conf = os.path.join(self.workdir, f'host-{host}.conf')
             with open(host_conf, 'w') as f:
                 f.write(f'[DEFAULT]\nhost = {host}\n')
+                if host in self.host_transport_urls:
+                    f.write(f'transport_url = {self.host_transport_urls[host]}\n')
             cmd += ['--config-file', host_conf]
         return cmd
 

@@ -220,7 +220,9 @@ class API:
             return
         mig = migs[0]
         if self._service_up(mig['source_compute']):
-            mig = db.migration_update(mig['uuid'], {'status': MS.CONFIRMING})
+            if mig['status'] == MS.FINISHED:
+                mig = steps.apply_step('confirm_requested', instance['uuid'],
+                                       mig['uuid'])['migration']
             try:
                 self.compute_rpcapi.confirm_resize(context, mig['source_compute'], instance,
                                                    mig, sync=True)
@@ -228,8 +230,9 @@ class API:
             except Exception:
                 LOG.warning('Confirm before delete of %s failed', instance['uuid'],
                             exc_info=True)
-        db.delete_allocations(mig['uuid'])
-        db.migration_update(mig['uuid'], {'status': MS.CONFIRMED})
+        # The source cannot clean up: the records say confirmed and its allocation goes;
+        # the delete that follows removes the guest on the destination.
+        steps.apply_step('confirm_resize', instance['uuid'], mig['uuid'])
 
     # ------------------------------------------------------------ power
 

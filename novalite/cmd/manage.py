@@ -1,4 +1,4 @@
-"""novalite-manage: database schema, services and images administration."""
+"""novalite-manage: database schema, services, images and broker permissions."""
 
 import argparse
 import sys
@@ -69,6 +69,17 @@ def cmd_image_list(args):
     return 0
 
 
+def cmd_broker_compute_user(args):
+    import shlex
+
+    from novalite import broker, rpc
+    print(f'rabbitmqctl add_user {shlex.quote(args.user)} PASSWORD')
+    for cmd in broker.rabbitmqctl_commands(args.host, args.user, args.vhost,
+                                           args.exchange or rpc.CONTROL_EXCHANGE):
+        print('rabbitmqctl ' + ' '.join(shlex.quote(a) for a in cmd))
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog='novalite-manage')
     parser.add_argument('--config-file', action='append')
@@ -91,7 +102,17 @@ def main(argv=None):
     p.add_argument('--min-ram', type=int, default=0)
     p.set_defaults(func=cmd_image_register)
     img.add_parser('list').set_defaults(func=cmd_image_list)
+    brk = sub.add_parser('broker').add_subparsers(dest='action', required=True)
+    p = brk.add_parser('compute-user', help="Print the rabbitmqctl commands that confine "
+                       "a compute host's own broker user to its own queues.")
+    p.add_argument('host')
+    p.add_argument('--user', default=None, help='default: compute-HOST')
+    p.add_argument('--vhost', default='/')
+    p.add_argument('--exchange', default=None, help='the control_exchange (novalite)')
+    p.set_defaults(func=cmd_broker_compute_user)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if getattr(args, 'user', '') is None:
+        args.user = f'compute-{args.host}'
     _setup(args)
     return args.func(args)
 

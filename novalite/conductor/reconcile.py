@@ -11,6 +11,7 @@ from novalite import exception
 from novalite.compute import states
 from novalite.compute import utils as compute_utils
 from novalite.db import api as db
+from novalite.db import steps
 from novalite.db.models import utcnow
 
 LOG = logging.getLogger(__name__)
@@ -44,18 +45,20 @@ def reconcile_orphans(manager, context, conf) -> int:
                 if m['status'] == states.MS.PRE_MIGRATING]
         if migs and migs[0]['dest_compute']:
             continue  # the destination compute owns it and reconciles it on restart
-        for mig in migs:
-            if db.get_allocations(mig['uuid']):
-                db.move_allocations(mig['uuid'], inst['uuid'])
-            db.migration_update(mig['uuid'], {'status': states.MS.ERROR})
+        exc = exception.MigrationError(
+            reason='the move was interrupted before a destination was chosen')
         try:
-            db.instance_update(inst['uuid'], {'task_state': None},
-                               expected_task_state=states.RESIZE_PREP)
-        except exception.UnexpectedTaskStateError:
+            if migs:
+                # One write: source allocation back, migration in error, task cleared.
+                steps.apply_step('move_failed', inst['uuid'], migs[0]['uuid'],
+                                 vm_state=inst['vm_state'],
+                                 fault=compute_utils.fault_record(exc), host=manager.host)
+            else:
+                db.instance_update(inst['uuid'], {'task_state': None},
+                                   expected_task_state=states.RESIZE_PREP)
+                compute_utils.add_fault(db, inst['uuid'], exc, manager.host)
+        except (exception.UnexpectedTaskStateError, exception.UnexpectedMigrationStatus):
             continue
-        compute_utils.add_fault(db, inst['uuid'], exception.MigrationError(
-            reason='the move was interrupted before a destination was chosen'),
-            manager.host)
         fixed += 1
     if fixed:
         LOG.info('Reconciled %d interrupted operations', fixed)
