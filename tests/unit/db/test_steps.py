@@ -1,0 +1,181 @@
+"""The database side of the state machine on a real SQLite file: compare-and-swap
+updates, atomic claims, and one move step in one transaction (all of it or nothing)."""
+
+import pytest
+
+from novalite import exception
+from novalite.compute import states
+from novalite.db import api as db
+from novalite.db import models, session, steps
+
+MS = states.MS
+RESOURCES = {'vcpus': 4, 'memory_mb': 4096, 'local_gb': 40}
+RATIOS = {'VCPU': 1.0, 'MEMORY_MB': 1.0, 'DISK_GB': 1.0}
+RESERVED = {'VCPU': 0, 'MEMORY_MB': 0, 'DISK_GB': 0}
+SMALL = {'VCPU': 1, 'MEMORY_MB': 1024, 'DISK_GB': 10}
+
+
+@pytest.fixture
+def nodes(tmp_path):
+    engine = session.create_engine('sqlite:///' + str(tmp_path / 't.sqlite'))
+    models.Base.metadata.create_all(engine)
+    session.set_engine(engine)
+    out = {h: db.compute_node_update(h, h, dict(RESOURCES), RATIOS, RESERVED)
+           for h in ('src', 'dst', 'other')}
+    yield out
+    session.set_engine(None)
+
+
+def _instance(host='src', task=None, vm=states.ACTIVE):
+    inst = db.instance_create({'display_name': 'x', 'project_id': 'p', 'user_id': 'u',
+                               'host': host, 'node': host, 'vm_state': vm,
+                               'task_state': task, 'flavor': {'vcpus': 1,
+                                                              'memory_mb': 1024}})
+    db.action_start(inst['uuid'], 'migrate', 'req-1')
+    return inst
+
+
+def _migration(inst, status=MS.PRE_MIGRATING, dest='dst'):
+    return db.migration_create({'instance_uuid': inst['uuid'], 'status': status,
+                                'migration_type': states.COLD_MIGRATION,
+                                'source_compute': 'src', 'source_node': 'src',
+                                'dest_compute': dest, 'dest_node': dest})
+
+
+def _events(uuid):
+    action = db.action_get_by_request_id(uuid, 'req-1')
+    return [(e['event'], e['result']) for e in db.action_events_get(action['id'])]
+
+
+def test_instance_update_is_a_compare_and_swap(nodes):
+    inst = _instance(task=states.RESIZE_PREP)
+    with pytest.raises(exception.UnexpectedTaskStateError):
+        db.instance_update(inst['uuid'], {'task_state': None}, expected_task_state=None)
+    assert db.instance_get(inst['uuid'])['task_state'] == states.RESIZE_PREP
+    out = db.instance_update(inst['uuid'], {'task_state': None},
+                             expected_task_state=[states.RESIZE_PREP],
+                             expected_vm_state=states.ACTIVE)
+    assert out['task_state'] is None
+
+
+def test_claims_never_over_commit_and_replace_atomically(nodes):
+    src, dst = nodes['src']['uuid'], nodes['dst']['uuid']
+    for n in range(4):
+        db.claim_resources(f'c{n}', {src: SMALL}, project_id='p', user_id='u')
+    with pytest.raises(exception.InsufficientResources):
+        db.claim_resources('c4', {src: SMALL}, project_id='p', user_id='u')
+    assert db.provider_usages(src)['VCPU'] == 4
+    # replace=True drops the consumer's claim elsewhere in the same transaction.
+    db.claim_resources('c0', {dst: SMALL}, project_id='p', user_id='u', replace=True)
+    assert db.get_allocations('c0') == {dst: SMALL}
+    assert db.provider_usages(src)['VCPU'] == 3
+
+
+def test_a_step_writes_everything_together(nodes):
+    inst = _instance(task=states.RESIZE_MIGRATING)
+    mig = _migration(inst, MS.MIGRATING)
+    db.claim_resources(mig['uuid'], {nodes['src']['uuid']: SMALL})
+    db.claim_resources(inst['uuid'], {nodes['dst']['uuid']: SMALL})
+    out = steps.apply_step(
+        'disks_moved', inst['uuid'], mig['uuid'], caller='src',
+        instance_values={'host': 'dst', 'node': 'dst'},
+        events=[{'request_id': 'req-1', 'name': 'compute_resize_instance',
+                 'result': 'Success'}], host='src')
+    assert (out['instance']['task_state'], out['instance']['host']) == \
+        (states.RESIZE_MIGRATED, 'dst')
+    assert out['migration']['status'] == MS.POST_MIGRATING
+    assert _events(inst['uuid']) == [('compute_resize_instance', 'Success')]
+
+
+def test_a_step_that_loses_its_race_writes_nothing(nodes):
+    # The migration and the allocation change pass; the instance is not reverting, so its
+    # compare-and-swap fails after them.
+    inst = _instance(task=states.RESIZE_PREP)
+    mig = _migration(inst, MS.REVERTED)
+    db.claim_resources(mig['uuid'], {nodes['src']['uuid']: SMALL})
+    db.claim_resources(inst['uuid'], {nodes['dst']['uuid']: SMALL})
+    with pytest.raises(exception.UnexpectedTaskStateError):
+        steps.apply_step('finish_revert_resize', inst['uuid'], mig['uuid'],
+                         vm_state=states.ACTIVE,
+                         fault={'code': 500, 'message': 'boom'},
+                         events=[{'request_id': 'req-1', 'name': 'x', 'result': 'Error'}])
+    # Rolled back as a whole: the migration status, both allocations, no fault, no event.
+    assert db.migration_get(mig['uuid'])['status'] == MS.REVERTED
+    assert db.get_allocations(mig['uuid']) == {nodes['src']['uuid']: SMALL}
+    assert db.get_allocations(inst['uuid']) == {nodes['dst']['uuid']: SMALL}
+    assert db.fault_get_latest([inst['uuid']]) == {}
+    assert _events(inst['uuid']) == []
+
+
+def test_move_failed_gives_the_source_allocation_back(nodes):
+    inst = _instance(task=states.RESIZE_PREP)
+    mig = _migration(inst)
+    db.claim_resources(mig['uuid'], {nodes['src']['uuid']: SMALL})
+    db.claim_resources(inst['uuid'], {nodes['dst']['uuid']: SMALL})
+    steps.apply_step('move_failed', inst['uuid'], mig['uuid'], caller='dst',
+                     vm_state=states.ACTIVE, fault={'code': 500, 'message': 'no room'},
+                     host='dst')
+    assert db.get_allocations(inst['uuid']) == {nodes['src']['uuid']: SMALL}
+    assert db.get_allocations(mig['uuid']) == {}
+    assert db.migration_get(mig['uuid'])['status'] == MS.ERROR
+    inst = db.instance_get(inst['uuid'])
+    assert (inst['task_state'], inst['vm_state']) == (None, states.ACTIVE)
+    assert db.fault_get_latest([inst['uuid']])[inst['uuid']]['message'] == 'no room'
+
+
+def test_steps_refuse_hosts_the_move_does_not_name(nodes):
+    inst = _instance(task=states.RESIZE_PREP)
+    mig = _migration(inst)
+    # The source may not take the destination's step, nor may a stranger take any.
+    with pytest.raises(exception.HostNotAuthorized):
+        steps.apply_step('prep_resize', inst['uuid'], mig['uuid'], caller='src')
+    with pytest.raises(exception.HostNotAuthorized):
+        steps.apply_step('move_failed', inst['uuid'], mig['uuid'], caller='other',
+                         vm_state=states.ACTIVE)
+    with pytest.raises(exception.HostNotAuthorized):
+        steps.check_host('other', inst['uuid'])
+    steps.check_host('dst', inst['uuid'])   # named by the unfinished move
+    steps.apply_step('prep_resize', inst['uuid'], mig['uuid'], caller='dst')
+
+
+def test_a_step_may_only_choose_what_the_table_allows(nodes):
+    inst = _instance(task=states.RESIZE_MIGRATED)
+    mig = _migration(inst, MS.POST_MIGRATING)
+    with pytest.raises(ValueError):
+        steps.apply_step('finish_resize', inst['uuid'], mig['uuid'], vm_state=states.ACTIVE)
+    with pytest.raises(ValueError):
+        steps.apply_step('finish_resize', inst['uuid'], mig['uuid'],
+                         vm_state=states.RESIZED, status=MS.CONFIRMED)
+
+
+def test_starting_a_move_creates_the_migration_in_the_same_write(nodes):
+    inst = _instance(task=None)
+    db.claim_resources(inst['uuid'], {nodes['src']['uuid']: SMALL})
+    out = steps.apply_step(
+        'live_migration_requested', inst['uuid'],
+        new_migration={'instance_uuid': inst['uuid'],
+                       'migration_type': states.LIVE_MIGRATION, 'source_compute': 'src'},
+        action={'action': 'live-migration', 'request_id': 'req-2'})
+    mig = out['migration']
+    assert mig['status'] == MS.ACCEPTED and out['instance']['task_state'] == states.MIGRATING
+    assert db.get_allocations(mig['uuid']) == {nodes['src']['uuid']: SMALL}
+    assert db.get_allocations(inst['uuid']) == {}
+    assert db.action_get_by_request_id(inst['uuid'], 'req-2')['action'] == 'live-migration'
+    # A second request loses the compare-and-swap and creates nothing.
+    with pytest.raises(exception.UnexpectedTaskStateError):
+        steps.apply_step('live_migration_requested', inst['uuid'],
+                         new_migration={'instance_uuid': inst['uuid'],
+                                        'migration_type': states.LIVE_MIGRATION})
+    assert len(db.migration_get_all(instance_uuid=inst['uuid'])) == 1
+
+
+def test_destroy_ends_unfinished_moves_and_frees_everything(nodes):
+    inst = _instance(task=states.RESIZE_PREP)
+    mig = _migration(inst)
+    db.claim_resources(mig['uuid'], {nodes['src']['uuid']: SMALL})
+    db.claim_resources(inst['uuid'], {nodes['dst']['uuid']: SMALL})
+    steps.destroy_instance(inst['uuid'], None, 'src')
+    assert db.get_allocations(mig['uuid']) == {} == db.get_allocations(inst['uuid'])
+    assert db.migration_get(mig['uuid'])['status'] == MS.ERROR
+    with pytest.raises(exception.InstanceNotFound):
+        db.instance_get(inst['uuid'])
