@@ -11,8 +11,9 @@ import oslo_messaging as messaging
 from novalite import exception, service
 from novalite.compute import rpcapi as compute_rpcapi
 from novalite.conductor import host_requests as hosts
+from novalite.conductor import reconcile
 from novalite.conductor import rpcapi as conductor_rpcapi
-from novalite.conductor.tasks import build
+from novalite.conductor.tasks import build, live_migrate, migrate
 from novalite.conf import CONF
 from novalite.scheduler import rpcapi as scheduler_rpcapi
 
@@ -92,15 +93,14 @@ class ConductorManager(service.Manager):
 
     def schedule_and_build_instances(self, context, instance_uuids, request_spec, image):
         build.ScheduleAndBuildTask(self, context, instance_uuids, request_spec,
-                                   image).execute()
+                                   image).run()
 
     def build_instances(self, context, instance_uuid, request_spec, image, host_list, reason):
         build.RescheduleBuildTask(self, context, instance_uuid, request_spec, image,
-                                  host_list, reason).execute()
+                                  host_list, reason).run()
 
     def migrate_server(self, context, instance_uuid, flavor, host_list=None,
                        migration_uuid=None, request_spec=None, reason=None):
-        from novalite.conductor.tasks import migrate
         migrate.MigrationTask(self, context, instance_uuid, flavor, host_list=host_list,
                               migration_uuid=migration_uuid, request_spec=request_spec,
                               reason=reason).run()
@@ -108,7 +108,6 @@ class ConductorManager(service.Manager):
     @messaging.expected_exceptions(exception.NovaliteException)
     def live_migrate_instance(self, context, instance_uuid, host, block_migration,
                               disk_over_commit, force, migration_uuid):
-        from novalite.conductor.tasks import live_migrate
         return live_migrate.LiveMigrationTask(
             self, context, instance_uuid, host, block_migration, disk_over_commit, force,
             migration_uuid).run()
@@ -116,5 +115,4 @@ class ConductorManager(service.Manager):
     @service.periodic_task(spacing='conductor.stuck_operation_timeout')
     def reconcile_stuck_operations(self, context):
         """Bring instances whose owning compute is gone out of transitional states."""
-        from novalite.conductor import reconcile
         reconcile.reconcile_orphans(self, context, CONF)

@@ -27,12 +27,13 @@ class Task:
         raise NotImplementedError
 
     def run(self):
+        """Execute; on failure roll back. A task run for a cast ends here: its rollback
+        has recorded the failure where the user sees it (fault, event, state)."""
         try:
             return self.execute()
         except Exception as exc:
             LOG.info('%s of %s failed: %s', type(self).__name__, self.instance_uuid, exc)
             self.rollback(exc)
-            raise
 
 
 def claim_next_alternate(instance: dict, flavor: dict, host_list: list) -> dict | None:

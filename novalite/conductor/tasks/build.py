@@ -5,7 +5,7 @@ import logging
 from novalite import exception
 from novalite.compute import states
 from novalite.compute import utils as compute_utils
-from novalite.conductor.tasks.base import claim_next_alternate
+from novalite.conductor.tasks.base import Task, claim_next_alternate
 from novalite.db import api as db
 from novalite.db import steps
 from novalite.notifications import notify_instance
@@ -29,27 +29,25 @@ def _set_error(context, instance_uuid, exc, host, hop=None):
         db.delete_allocations(instance_uuid)
 
 
-class ScheduleAndBuildTask:
+class ScheduleAndBuildTask(Task):
     def __init__(self, manager, context, instance_uuids, request_spec, image):
-        self.manager = manager
-        self.context = context
+        super().__init__(manager, context, instance_uuids[0] if instance_uuids else None)
         self.instance_uuids = list(instance_uuids)
         self.request_spec = request_spec
         self.image = image
         self.hop = compute_utils.Hop(context, EVENT)
 
     def execute(self):
-        try:
-            selections = self.manager.scheduler_rpcapi.select_destinations(
-                self.context, self.request_spec, self.instance_uuids,
-                return_alternates=True)
-        except Exception as exc:
-            LOG.info('Scheduling %s failed: %s', self.instance_uuids, exc)
-            for u in self.instance_uuids:
-                _set_error(self.context, u, exc, self.manager.host, self.hop)
-            return
+        selections = self.manager.scheduler_rpcapi.select_destinations(
+            self.context, self.request_spec, self.instance_uuids, return_alternates=True)
         for u, hosts in zip(self.instance_uuids, selections, strict=True):
             self._build_one(u, hosts)
+
+    def rollback(self, exc):
+        """Scheduling failed: every instance of the request goes to ERROR with the
+        reason (the scheduler keeps no claim of a failed request)."""
+        for u in self.instance_uuids:
+            _set_error(self.context, u, exc, self.manager.host, self.hop)
 
     def _build_one(self, instance_uuid, hosts):
         """One write puts the host on the instance and records the scheduling event."""
@@ -69,39 +67,37 @@ class ScheduleAndBuildTask:
             self.context, selected['host'], inst, self.image, spec, alternates)
 
 
-class RescheduleBuildTask:
+class RescheduleBuildTask(Task):
     """A compute failed to build: claim the next alternate and send the build there."""
 
     def __init__(self, manager, context, instance_uuid, request_spec, image, host_list,
                  reason):
-        self.manager = manager
-        self.context = context
-        self.instance_uuid = instance_uuid
+        super().__init__(manager, context, instance_uuid)
         self.request_spec = request_spec
         self.image = image
         self.host_list = list(host_list or [])
         self.reason = reason
 
     def execute(self):
-        ctx = self.context
-        spec = self.request_spec
         try:
             inst = db.instance_get(self.instance_uuid)
         except exception.InstanceNotFound:
             return
         candidate = claim_next_alternate(inst, inst['flavor'], self.host_list)
-        if candidate is not None:
-            try:
-                inst = db.instance_update(
-                    self.instance_uuid,
-                    {'host': candidate['host'], 'node': candidate['nodename']},
-                    expected_task_state=states.SCHEDULING)
-            except (exception.InstanceNotFound, exception.UnexpectedTaskStateError):
-                db.delete_allocations(self.instance_uuid)
-                return
-            self.manager.compute_rpcapi.build_and_run_instance(
-                ctx, candidate['host'], inst, self.image, spec, self.host_list)
+        if candidate is None:
+            raise exception.MaxRetriesExceeded(
+                reason=f'Exhausted all hosts available; last failure: {self.reason}')
+        try:
+            inst = steps.apply_step(
+                'host_selected', self.instance_uuid,
+                instance_values={'host': candidate['host'], 'node': candidate['nodename']},
+                host=self.manager.host)['instance']
+        except (exception.InstanceNotFound, exception.UnexpectedTaskStateError):
+            db.delete_allocations(self.instance_uuid)
             return
-        exc = exception.MaxRetriesExceeded(
-            reason=f'Exhausted all hosts available; last failure: {self.reason}')
-        _set_error(ctx, self.instance_uuid, exc, self.manager.host)
+        self.manager.compute_rpcapi.build_and_run_instance(
+            self.context, candidate['host'], inst, self.image, self.request_spec,
+            self.host_list)
+
+    def rollback(self, exc):
+        _set_error(self.context, self.instance_uuid, exc, self.manager.host)

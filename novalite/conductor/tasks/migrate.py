@@ -38,14 +38,6 @@ class MigrationTask(Task):
     def targeted(self) -> bool:
         return bool((self.request_spec.get('requested_destination') or {}).get('host'))
 
-    def run(self):
-        """Execute; on failure roll back and put the instance back where it was."""
-        try:
-            self.execute()
-        except Exception as exc:
-            LOG.info('Migration of %s failed: %s', self.instance_uuid, exc)
-            self.rollback(exc)
-
     def execute(self):
         self._start_or_load_migration()
         selected, alternates = self._select_destination()
