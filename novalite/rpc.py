@@ -1,6 +1,7 @@
 """RPC plumbing: transports, clients, servers, the context serializer and the notifier."""
 
 import threading
+import time
 
 import oslo_messaging as messaging
 from oslo_serialization import jsonutils
@@ -87,7 +88,11 @@ class _CountedClient:
 
     def call(self, ctxt, method, **kwargs):
         stats.count('call')
-        return self._inner.call(ctxt, method, **kwargs)
+        start = time.perf_counter()
+        try:
+            return self._inner.call(ctxt, method, **kwargs)
+        finally:
+            stats.add_time('wait', method, time.perf_counter() - start)
 
     def cast(self, ctxt, method, **kwargs):
         stats.count('cast')

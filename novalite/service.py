@@ -96,10 +96,12 @@ class _TrackingDispatcherEndpoint:
 
         def call(*args, **kwargs):
             self._manager._enter()
+            start = time.perf_counter()
             try:
                 with stats.labelled(name):
                     return attr(*args, **kwargs)
             finally:
+                stats.add_time('serve', name, time.perf_counter() - start)
                 self._manager._leave()
         return call
 

@@ -43,6 +43,12 @@ def count(kind: str) -> None:
         COUNTS[f'{kind}:{label()}'] += 1
 
 
+def add_time(kind: str, name: str, seconds: float) -> None:
+    """Add to the microseconds spent in ``kind`` (serving, waiting) under ``name``."""
+    with _lock:
+        COUNTS[f'{kind}_us:{name}'] += int(seconds * 1e6)
+
+
 def snapshot() -> dict[str, int]:
     with _lock:
         return dict(COUNTS)

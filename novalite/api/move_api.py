@@ -91,7 +91,7 @@ def resize(api, context, instance, flavor_id=None, host=None, auto_disk_config=N
                      request_spec=spec)['instance']
     api.conductor_rpcapi.migrate_server(context, inst['uuid'],
                                         new_flavor if is_resize else None,
-                                        request_spec=spec)
+                                        request_spec=spec, instance=inst)
 
 
 @check_locked

@@ -92,10 +92,9 @@ class ComputeManager(service.Manager):
     def terminate_instance(self, context, instance):
         self.lifecycle.terminate(context, instance)
 
-    def prep_resize(self, context, instance, flavor, migration, request_spec, host_list,
-                    image):
+    def prep_resize(self, context, instance, flavor, migration, request_spec, host_list):
         self.resize.prep_resize(context, instance, flavor, migration, request_spec,
-                                host_list, image)
+                                host_list)
 
     def resize_instance(self, context, instance, migration, flavor):
         self.resize.resize_instance(context, instance, migration, flavor)

@@ -77,8 +77,7 @@ class ResizeFlow:
 
     # ------------------------------------------------------------ destination: prep
 
-    def prep_resize(self, context, instance, flavor, migration, request_spec, host_list,
-                    image):
+    def prep_resize(self, context, instance, flavor, migration, request_spec, host_list):
         hop = Hop(context, 'compute_prep_resize')
         with self.lock(instance['uuid']):
             try:

@@ -10,7 +10,8 @@ Version history:
   2.0 - steps write their state through the conductor's record_step; the pre-checks,
         pre_live_migration and rollback_live_migration_at_destination (now a call) return
         their action events to the caller, which writes them with its next step;
-        check_can_live_migrate_destination takes the source node record
+        check_can_live_migrate_destination takes the source node record; prep_resize no
+        longer takes the image (the destination never used it)
 """
 
 import oslo_messaging as messaging
@@ -64,11 +65,9 @@ class ComputeAPI:
         self._cast(ctxt, instance['host'], 'terminate_instance', instance=instance)
 
     # cold migration / resize
-    def prep_resize(self, ctxt, host, instance, flavor, migration, request_spec, host_list,
-                    image):
+    def prep_resize(self, ctxt, host, instance, flavor, migration, request_spec, host_list):
         self._cast(ctxt, host, 'prep_resize', instance=instance, flavor=flavor,
-                   migration=migration, request_spec=request_spec, host_list=host_list,
-                   image=image)
+                   migration=migration, request_spec=request_spec, host_list=host_list)
 
     def resize_instance(self, ctxt, host, instance, migration, flavor):
         self._cast(ctxt, host, 'resize_instance', instance=instance, migration=migration,

@@ -100,10 +100,10 @@ class ConductorManager(service.Manager):
                                   host_list, reason).run()
 
     def migrate_server(self, context, instance_uuid, flavor, host_list=None,
-                       migration_uuid=None, request_spec=None, reason=None):
+                       migration_uuid=None, request_spec=None, reason=None, instance=None):
         migrate.MigrationTask(self, context, instance_uuid, flavor, host_list=host_list,
                               migration_uuid=migration_uuid, request_spec=request_spec,
-                              reason=reason).run()
+                              reason=reason, instance=instance).run()
 
     @messaging.expected_exceptions(exception.NovaliteException)
     def live_migrate_instance(self, context, instance_uuid, host, block_migration,

@@ -6,7 +6,8 @@ Version history:
   2.0 - db_call removed. Compute hosts use named methods instead, each checked against
         the calling host: service_register, service_heartbeat, compute_node_report,
         host_instances, host_migrations, instance_get, record_step, record_progress,
-        record_events, instance_power_synced, instance_destroyed, release_claim
+        record_events, instance_power_synced, instance_destroyed, release_claim;
+        migrate_server takes the instance record the API wrote
 """
 
 import oslo_messaging as messaging
@@ -65,10 +66,12 @@ class ConductorAPI:
 
     def migrate_server(self, ctxt, instance_uuid: str, flavor: dict | None,
                        host_list: list | None = None, migration_uuid: str | None = None,
-                       request_spec: dict | None = None, reason: str | None = None):
+                       request_spec: dict | None = None, reason: str | None = None,
+                       instance: dict | None = None):
+        """``instance`` is the record as the API's step wrote it (saves a read)."""
         self.client.cast(ctxt, 'migrate_server', instance_uuid=instance_uuid, flavor=flavor,
                          host_list=host_list, migration_uuid=migration_uuid,
-                         request_spec=request_spec, reason=reason)
+                         request_spec=request_spec, reason=reason, instance=instance)
 
     def live_migrate_instance(self, ctxt, instance_uuid: str, host: str | None,
                               block_migration, disk_over_commit, force: bool,

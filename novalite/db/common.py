@@ -35,3 +35,12 @@ def as_list(value) -> list:
     if isinstance(value, (list, tuple, set, frozenset)):
         return list(value)
     return [value]
+
+
+def merged(row, values: dict) -> dict:
+    """A row as a dict with ``values`` (attribute names, as written) applied: what a
+    successful UPDATE of a row this transaction read has made of it."""
+    out = to_dict(row)
+    for key, value in values.items():
+        out['metadata' if key == 'metadata_' else key] = value
+    return out

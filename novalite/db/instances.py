@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from novalite import exception
 from novalite.compute import states
 from novalite.db import models
-from novalite.db.common import UNSET, as_list, coerce, to_dict
+from novalite.db.common import UNSET, as_list, coerce, merged, to_dict
 from novalite.db.models import utcnow
 from novalite.db.session import reader, writer
 
@@ -82,8 +82,9 @@ def _state_condition(col, expected):
 
 
 def instance_cas(s, instance_uuid: str, values: dict, expected_task_state=UNSET,
-                 expected_vm_state=UNSET, expected_host=UNSET) -> dict:
-    """``instance_update`` inside the caller's transaction ``s``."""
+                 expected_vm_state=UNSET, expected_host=UNSET, row=None) -> dict:
+    """``instance_update`` inside the caller's transaction ``s``. With ``row``, the
+    instance as this transaction read it, a successful update is not read back."""
     values = dict(values)
     if 'metadata' in values:
         values['metadata_'] = values.pop('metadata')
@@ -97,6 +98,8 @@ def instance_cas(s, instance_uuid: str, values: dict, expected_task_state=UNSET,
         if expected is not UNSET:
             q = q.where(_state_condition(col, expected))
     res = s.execute(q.values(**values).execution_options(synchronize_session=False))
+    if row is not None and res.rowcount == 1:
+        return merged(row, values)
     row = s.scalars(select(models.Instance).where(
         models.Instance.uuid == instance_uuid).execution_options(
         populate_existing=True)).first()

@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 
 from novalite import exception
 from novalite.db import models
-from novalite.db.common import UNSET, as_list, coerce, to_dict
+from novalite.db.common import UNSET, as_list, coerce, merged, to_dict
 from novalite.db.models import utcnow
 from novalite.db.session import reader, writer
 
@@ -37,8 +37,9 @@ def migration_update(migration_id, values: dict, expected_status=UNSET) -> dict:
         return migration_cas(s, migration_id, values, expected_status)
 
 
-def migration_cas(s, migration_id, values: dict, expected_status=UNSET) -> dict:
-    """``migration_update`` inside the caller's transaction ``s``."""
+def migration_cas(s, migration_id, values: dict, expected_status=UNSET, row=None) -> dict:
+    """``migration_update`` inside the caller's transaction ``s``. With ``row``, the
+    migration as this transaction read it, a successful update is not read back."""
     values = dict(values)
     values['updated_at'] = utcnow()
     coerce(models.Migration, values)
@@ -47,6 +48,8 @@ def migration_cas(s, migration_id, values: dict, expected_status=UNSET) -> dict:
     if expected_status is not UNSET:
         q = q.where(models.Migration.status.in_(as_list(expected_status)))
     res = s.execute(q.values(**values).execution_options(synchronize_session=False))
+    if row is not None and res.rowcount == 1:
+        return merged(row, values)
     row = s.scalars(select(models.Migration).where(col == migration_id).execution_options(
         populate_existing=True)).first()
     if row is None:

@@ -51,14 +51,16 @@ def _migration_row(s, migration_uuid):
     return row
 
 
-def _task_state(s, instance_uuid):
-    return s.scalars(select(models.Instance.task_state).where(
-        models.Instance.uuid == instance_uuid)).first()
+def _instance_row(s, instance_uuid):
+    return s.scalars(select(models.Instance).where(
+        models.Instance.uuid == instance_uuid, models.Instance.deleted.is_(False))).first()
 
 
-def authorize(s, host: str, instance_uuid: str, migration=None, owner=None) -> None:
+def authorize(s, host: str, instance_uuid: str, migration=None, owner=None,
+              instance=None) -> None:
     """Refuse a compute host's request about an instance that is neither on it nor in a
-    migration naming it (as the step's owner when ``owner`` is given)."""
+    migration naming it (as the step's owner when ``owner`` is given). ``instance`` is
+    the row when the caller has read it already."""
     if migration is not None and migration.instance_uuid == instance_uuid:
         roles = {states.SOURCE: migration.source_compute, states.DEST: migration.dest_compute}
         if owner in roles:
@@ -67,15 +69,14 @@ def authorize(s, host: str, instance_uuid: str, migration=None, owner=None) -> N
         elif host in roles.values():
             return
     if owner in (None, 'host'):
-        inst_host = s.scalars(select(models.Instance.host).where(
-            models.Instance.uuid == instance_uuid)).first()
-        if inst_host == host:
+        instance = instance if instance is not None else _instance_row(s, instance_uuid)
+        if instance is not None and instance.host == host:
             return
-        if migration is None:
+        if migration is None and instance is not None:
             # Any unfinished move naming the host lets it see the instance (a reverted
             # one too while the source still owes the instance its finish).
             unfinished = models.Migration.status.notin_(states.MIGRATION_DONE)
-            if _task_state(s, instance_uuid) == states.RESIZE_REVERTING:
+            if instance.task_state == states.RESIZE_REVERTING:
                 unfinished = unfinished | (models.Migration.status == states.MS.REVERTED)
             named = s.scalars(select(models.Migration.id).where(
                 models.Migration.instance_uuid == instance_uuid, unfinished,
@@ -120,9 +121,13 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
             migration_uuid = mig.uuid
         elif migration_uuid is not None:
             mig = _migration_row(s, migration_uuid)
+        inst = _instance_row(s, instance_uuid)
+        if inst is None:
+            raise exception.InstanceNotFound(instance_id=instance_uuid)
         if caller is not None:
             authorize(s, caller, instance_uuid, mig,
-                      owner=step.owner if step.owner != states.CONDUCTOR else None)
+                      owner=step.owner if step.owner != states.CONDUCTOR else None,
+                      instance=inst)
         out = {'migration': None}
         if new_migration is not None:
             out['migration'] = to_dict(mig)
@@ -134,11 +139,12 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
                 raise ValueError(f'{step_name} cannot set status {status}')
             mvalues = dict(migration_values or {}, status=new_status)
             out['migration'] = migration_cas(s, migration_uuid, mvalues,
-                                             expected_status=list(step.status_before))
+                                             expected_status=list(step.status_before),
+                                             row=mig)
             _apply_allocations(s, step.allocations, instance_uuid, out['migration'])
         out['instance'] = instance_cas(
             s, instance_uuid, values, expected_task_state=list(step.task_before),
-            expected_vm_state=list(step.vm_before) if step.vm_before else UNSET)
+            expected_vm_state=list(step.vm_before) if step.vm_before else UNSET, row=inst)
         if action:
             add_action(s, instance_uuid, **action)
         if request_spec is not None:

@@ -23,8 +23,9 @@ EVENTS = ('conductor_migrate_server', 'cold_migrate')
 
 class MigrationTask(Task):
     def __init__(self, manager, context, instance_uuid, flavor, host_list=None,
-                 migration_uuid=None, request_spec=None, reason=None):
+                 migration_uuid=None, request_spec=None, reason=None, instance=None):
         super().__init__(manager, context, instance_uuid)
+        self.sent_instance = instance  # as the API's step left it: no need to read it
         self.flavor = flavor
         self.host_list = list(host_list) if host_list is not None else None
         self.migration_uuid = migration_uuid
@@ -54,7 +55,7 @@ class MigrationTask(Task):
                     instance_uuid=self.instance_uuid, expected=states.RESIZE_PREP,
                     actual=self.instance['task_state'])
             return
-        inst = db.instance_get(self.instance_uuid)
+        inst = self.sent_instance or db.instance_get(self.instance_uuid)
         new_flavor = self.flavor or inst['flavor']
         out = steps.apply_step(
             'cold_move_started', self.instance_uuid, new_migration={
@@ -93,16 +94,10 @@ class MigrationTask(Task):
         self.instance, self.migration = out['instance'], out['migration']
 
     def _cast_prep_resize(self, selected, alternates):
-        image = None
-        if self.instance.get('image_ref'):
-            try:
-                image = db.image_get(self.instance['image_ref'])
-            except exception.ImageNotFound:
-                image = None
         self.manager.compute_rpcapi.prep_resize(
             self.context, selected['host'], self.instance, self.flavor or
             self.instance['flavor'], self.migration, self.request_spec,
-            [] if self.targeted else alternates, image)
+            [] if self.targeted else alternates)
 
     def rollback(self, exc):
         """Undo in one transaction: the source allocation back to the instance (replacing

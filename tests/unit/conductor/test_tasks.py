@@ -49,7 +49,7 @@ class Computes:
     def __init__(self):
         self.sent = []
 
-    def prep_resize(self, ctxt, host, instance, flavor, migration, spec, alternates, image):
+    def prep_resize(self, ctxt, host, instance, flavor, migration, spec, alternates):
         self.sent.append(('prep_resize', host, migration['uuid']))
 
 
