@@ -75,6 +75,11 @@ class ResizeFlow:
                 exception.UnexpectedMigrationStatus) as e:
             LOG.info('Instance %s changed while failing its move: %s', instance['uuid'], e)
 
+    def _to_error(self, context, step, instance, migration, exc, hop):
+        """A step that failed past the point of rolling back: ERROR with a fault."""
+        return self._step(context, step, instance, migration, vm_state=states.ERROR,
+                          fault=fault_record(exc), events=[hop.error(exc)])
+
     # ------------------------------------------------------------ destination: prep
 
     def prep_resize(self, context, instance, flavor, migration, request_spec, host_list):
@@ -202,8 +207,7 @@ class ResizeFlow:
                                              resized,
                                              power_on=old_vm_state(inst) != states.STOPPED)
         except Exception as exc:
-            self._step(context, 'finish_failed', instance, migration, vm_state=states.ERROR,
-                       fault=fault_record(exc), events=[hop.error(exc)])
+            self._to_error(context, 'finish_failed', instance, migration, exc, hop)
             notify_instance(context, inst, 'resize_finish', 'error', self.host,
                             error=str(exc))
             return
@@ -228,9 +232,7 @@ class ResizeFlow:
                 self.driver.confirm_migration(context, migration, instance)
             except Exception as exc:
                 LOG.warning('Confirming %s failed: %s', instance['uuid'], exc)
-                self._step(context, 'confirm_failed', instance, migration,
-                           vm_state=states.ERROR, fault=fault_record(exc),
-                           events=[hop.error(exc)])
+                self._to_error(context, 'confirm_failed', instance, migration, exc, hop)
                 return
             vm = states.STOPPED if instance['power_state'] == power_state.SHUTDOWN \
                 else states.ACTIVE
@@ -259,9 +261,7 @@ class ResizeFlow:
                                  events=[hop.ok()])
             except Exception as exc:
                 LOG.info('revert_resize of %s failed: %s', instance['uuid'], exc)
-                self._step(context, 'revert_failed', instance, migration,
-                           vm_state=states.ERROR, fault=fault_record(exc),
-                           events=[hop.error(exc)])
+                self._to_error(context, 'revert_failed', instance, migration, exc, hop)
                 return
         self.computes.finish_revert_resize(context, migration['source_compute'],
                                            out['instance'], out['migration'])
@@ -274,9 +274,7 @@ class ResizeFlow:
                 out = self._finish_revert(context, instance, migration, hop)
             except Exception as exc:
                 LOG.info('finish_revert_resize of %s failed: %s', instance['uuid'], exc)
-                self._step(context, 'revert_failed', instance, migration,
-                           vm_state=states.ERROR, fault=fault_record(exc),
-                           events=[hop.error(exc)])
+                self._to_error(context, 'revert_failed', instance, migration, exc, hop)
                 return
         notify_instance(context, out['instance'], 'resize_revert', 'end', self.host)
 

@@ -10,16 +10,6 @@ from tests.rest import RestClient
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def cluster(tmp_path, pg_fresh_url, private_rabbit_url):
-    c = Cluster(tmp_path / 'cluster', pg_fresh_url, private_rabbit_url, computes=2)
-    c.start()
-    try:
-        yield c
-    finally:
-        c.stop()
-
-
 def _hypervisor_states(client):
     return {h['hypervisor_hostname']: h['state']
             for h in client.get_json('/os-hypervisors')['hypervisors']}

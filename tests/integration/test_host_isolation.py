@@ -9,7 +9,6 @@ import textwrap
 
 import pytest
 
-from novalite.cluster import Cluster
 from tests.rest import RestClient, wait_until
 
 pytestmark = pytest.mark.integration
@@ -44,16 +43,6 @@ INTRUDER = textwrap.dedent('''
     out['own_instances'] = [i['uuid'] for i in me.host_instances()]
     print('RESULT ' + json.dumps(out))
 ''')
-
-
-@pytest.fixture
-def cluster(tmp_path, pg_fresh_url, private_rabbit_url):
-    c = Cluster(tmp_path / 'cluster', pg_fresh_url, private_rabbit_url, computes=2)
-    c.start()
-    try:
-        yield c
-    finally:
-        c.stop()
 
 
 def _memory_used(client):

@@ -9,25 +9,17 @@ from novalite import context, exception
 from novalite.compute import states
 from novalite.conductor.tasks import base, migrate
 from novalite.db import api as db
-from novalite.db import models, session
 
 MS = states.MS
 RESOURCES = {'vcpus': 2, 'memory_mb': 2048, 'local_gb': 20}
-RATIOS = {'VCPU': 1.0, 'MEMORY_MB': 1.0, 'DISK_GB': 1.0}
-RESERVED = {'VCPU': 0, 'MEMORY_MB': 0, 'DISK_GB': 0}
 FLAVOR = {'id': 1, 'flavorid': '1', 'vcpus': 1, 'memory_mb': 1024, 'root_gb': 10,
           'ephemeral_gb': 0, 'swap': 0}
 CLAIM = {'VCPU': 1, 'MEMORY_MB': 1024, 'DISK_GB': 10}
 
 
 @pytest.fixture
-def nodes(tmp_path):
-    engine = session.create_engine('sqlite:///' + str(tmp_path / 't.sqlite'))
-    models.Base.metadata.create_all(engine)
-    session.set_engine(engine)
-    yield {h: db.compute_node_update(h, h, dict(RESOURCES), RATIOS, RESERVED)
-           for h in ('src', 'dst', 'full')}
-    session.set_engine(None)
+def nodes(sqlite_db):
+    return sqlite_db(RESOURCES, 'src', 'dst', 'full')
 
 
 class Scheduler:

@@ -6,24 +6,16 @@ import pytest
 from novalite import exception
 from novalite.compute import states
 from novalite.db import api as db
-from novalite.db import models, session, steps
+from novalite.db import steps
 
 MS = states.MS
 RESOURCES = {'vcpus': 4, 'memory_mb': 4096, 'local_gb': 40}
-RATIOS = {'VCPU': 1.0, 'MEMORY_MB': 1.0, 'DISK_GB': 1.0}
-RESERVED = {'VCPU': 0, 'MEMORY_MB': 0, 'DISK_GB': 0}
 SMALL = {'VCPU': 1, 'MEMORY_MB': 1024, 'DISK_GB': 10}
 
 
 @pytest.fixture
-def nodes(tmp_path):
-    engine = session.create_engine('sqlite:///' + str(tmp_path / 't.sqlite'))
-    models.Base.metadata.create_all(engine)
-    session.set_engine(engine)
-    out = {h: db.compute_node_update(h, h, dict(RESOURCES), RATIOS, RESERVED)
-           for h in ('src', 'dst', 'other')}
-    yield out
-    session.set_engine(None)
+def nodes(sqlite_db):
+    return sqlite_db(RESOURCES, 'src', 'dst', 'other')
 
 
 def _instance(host='src', task=None, vm=states.ACTIVE):
