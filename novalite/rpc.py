@@ -1,5 +1,6 @@
 """RPC plumbing: transports, clients, servers, the context serializer and the notifier."""
 
+import datetime
 import threading
 import time
 
@@ -51,11 +52,29 @@ def cleanup() -> None:
         _notifier = None
 
 
+_SCALARS = (str, int, float, bool, type(None))
+_TIME_FORMAT = '%Y-%m-%dT%H:%M:%S.%f'  # what oslo.serialization writes for a datetime
+
+
+def primitive(value):
+    """``value`` as JSON-safe primitives: a direct walk over the types our payloads hold
+    (dicts, lists, scalars, datetimes), oslo.serialization's conversion for the rest."""
+    if isinstance(value, _SCALARS):
+        return value
+    if isinstance(value, dict):
+        return {k: primitive(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [primitive(v) for v in value]
+    if isinstance(value, datetime.datetime):
+        return value.strftime(_TIME_FORMAT)
+    return jsonutils.to_primitive(value, convert_instances=True)
+
+
 class JsonPayloadSerializer(messaging.NoOpSerializer):
     """Entities travel as JSON-safe primitives (datetimes become ISO strings)."""
 
     def serialize_entity(self, context, entity):
-        return jsonutils.to_primitive(entity, convert_instances=True)
+        return primitive(entity)
 
 
 class RequestContextSerializer(messaging.Serializer):

@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 
 from novalite import exception
 from novalite.db import models
@@ -54,36 +54,35 @@ def record_event(s, instance_uuid: str, request_id: str, event: str, host=None,
                  start_time=None) -> None:
     """Open an event (``started``), close it (``result``), or both at once, inside the
     caller's transaction. Closing finds the newest open event of that name, or records
-    one starting at ``start_time`` (now when not given)."""
+    one starting at ``start_time`` (now when not given). Plain statements, no ORM
+    objects: every move step writes one or two of these."""
     now = utcnow()
-    action = _action_for(s, instance_uuid, request_id)
-    if action is None:
+    action, ev_table = models.InstanceAction, models.InstanceActionEvent
+    action_id = s.execute(select(action.id).where(
+        action.instance_uuid == instance_uuid, action.request_id == request_id)
+        .order_by(action.id.desc()).limit(1)).scalar()
+    if action_id is None:
         return
-    action.updated_at = now
-    start = coerce(models.InstanceActionEvent, {'start_time': start_time})['start_time'] \
-        or now
+    start = coerce(ev_table, {'start_time': start_time})['start_time'] or now
+    action_values = {'updated_at': now}
     if result is None:
-        s.add(models.InstanceActionEvent(action_id=action.id, event=event, start_time=start,
-                                         host=host, created_at=now))
-        return
-    ev = None
-    if not started:
-        ev = s.scalars(select(models.InstanceActionEvent).where(
-            models.InstanceActionEvent.action_id == action.id,
-            models.InstanceActionEvent.event == event,
-            models.InstanceActionEvent.finish_time.is_(None))
-            .order_by(models.InstanceActionEvent.id.desc())).first()
-    if ev is None:
-        ev = models.InstanceActionEvent(action_id=action.id, event=event,
-                                        start_time=start, host=host, created_at=now)
-        s.add(ev)
-    ev.finish_time = now
-    ev.result = result
-    ev.traceback = traceback
-    ev.details = details
-    ev.updated_at = now
-    if result.lower() == 'error':
-        action.message = 'Error'
+        s.execute(insert(ev_table).values(action_id=action_id, event=event,
+                                          start_time=start, host=host, created_at=now))
+    else:
+        open_id = None if started else s.execute(select(ev_table.id).where(
+            ev_table.action_id == action_id, ev_table.event == event,
+            ev_table.finish_time.is_(None)).order_by(ev_table.id.desc()).limit(1)).scalar()
+        closing = dict(finish_time=now, result=result, traceback=traceback,
+                       details=details, updated_at=now)
+        if open_id is None:
+            s.execute(insert(ev_table).values(action_id=action_id, event=event,
+                                              start_time=start, host=host, created_at=now,
+                                              **closing))
+        else:
+            s.execute(update(ev_table).where(ev_table.id == open_id).values(**closing))
+        if result.lower() == 'error':
+            action_values['message'] = 'Error'
+    s.execute(update(action).where(action.id == action_id).values(**action_values))
 
 
 def actions_get(instance_uuid: str) -> list[dict]:
