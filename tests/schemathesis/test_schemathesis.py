@@ -59,7 +59,12 @@ def _config(cloud, path) -> str:
     """Real identifiers for GET operations, so they reach past the 404."""
     server = cloud.boot('fuzz-target')
     hypervisor = cloud.get('/os-hypervisors', version='2.100')['hypervisors'][0]
-    params = {'server_id': server['id'], 'flavor_id': '1',
+    # A flavor of its own with a UUID id: the fuzzer deletes short ids like "1" it
+    # guesses, and a pinned id that vanished would read as "created resource not found".
+    _, created = cloud.post('/flavors', {'flavor': {'name': 'fuzz-target', 'ram': 512,
+                                                    'vcpus': 1, 'disk': 1}},
+                            version='2.100', expect=200)
+    params = {'server_id': server['id'], 'flavor_id': created['flavor']['id'],
               'hypervisor_id': hypervisor['id'], 'image_id': cloud.default_image(),
               'pattern': hypervisor['hypervisor_hostname']}
     # Schema-valid data that names nothing real (flavorRef 0, an unknown marker) is a 400
@@ -67,6 +72,9 @@ def _config(cloud, path) -> str:
     lines = ['[checks.positive_data_acceptance]',
              'expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409", '
              '"429", "5xx"]',
+             # The document's own links (and Location headers) drive the stateful phase;
+             # the guessed dependency links paired new flavors with other flavors' ids.
+             '[phases.stateful.inference]', 'algorithms = ["location-headers"]',
              '[[operations]]', 'include-method = "GET"', '[operations.parameters]']
     lines += ['%s = "%s"' % item for item in params.items()]
     path.write_text('\n'.join(lines) + '\n')
