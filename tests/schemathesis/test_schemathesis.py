@@ -81,6 +81,15 @@ def _config(cloud, path) -> str:
     return str(path)
 
 
+def _failures(out: str) -> str:
+    """The FAILURES section (what failed and how to reproduce it) and the summary; a long
+    run's whole report would push the failures out of the assertion message."""
+    start = out.find('= FAILURES =')
+    end = out.find('= WARNINGS =')
+    failures = out[start:end if end > start else None] if start >= 0 else ''
+    return failures[:30000] + '\n...\n' + out[-4000:]
+
+
 def _selection() -> list[str]:
     if FULL:
         # ignored_auth sends made-up tokens; noauth2 takes any ``user:project`` token by
@@ -105,6 +114,6 @@ def test_fuzz_against_openapi(live, tmp_path):
            '--no-color', '--report-dir', str(tmp_path / 'report')]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=SECONDS + 90,
                           cwd=tmp_path, env=dict(os.environ, NO_COLOR='1'))
-    assert proc.returncode == 0, proc.stdout[-20000:] + proc.stderr[-5000:]
+    assert proc.returncode == 0, _failures(proc.stdout) + proc.stderr[-5000:]
     assert 'No failures' in proc.stdout or ' 0 failures' in proc.stdout or \
         'failure' not in proc.stdout.split('SUMMARY')[-1], proc.stdout[-5000:]
