@@ -27,7 +27,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 if ! "$PY" -c 'import libvirt, sys; sys.exit(0 if hasattr(libvirt, "virConnect") else 1)' \
     2>/dev/null; then
-  "$PY" -m pip install -q libvirt-python
+  # The version constraints.txt pins, like every other dependency.
+  "$PY" -m pip install -q -c "$(dirname "$0")/../constraints.txt" libvirt-python
 fi
 "$PY" -c 'import libvirt; print("libvirt-python OK, libvirt", libvirt.getVersion())'
 if [ -n "$GUEST_DIR" ]; then
