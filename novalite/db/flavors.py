@@ -58,16 +58,23 @@ def flavor_get(flavor_db_id: int) -> dict:
 
 def flavor_get_all() -> list[dict]:
     with reader() as s:
-        rows = list(s.scalars(select(models.Flavor).order_by(models.Flavor.flavorid)))
-        specs: dict[int, dict] = {}
-        for e in s.scalars(select(models.FlavorExtraSpec)):
+        return with_extra_specs(s, list(s.scalars(
+            select(models.Flavor).order_by(models.Flavor.flavorid))))
+
+
+def with_extra_specs(s, rows) -> list[dict]:
+    """Flavor rows as dicts with their extra specs, read in one query."""
+    specs: dict[int, dict] = {}
+    if rows:
+        for e in s.scalars(select(models.FlavorExtraSpec).where(
+                models.FlavorExtraSpec.flavor_id.in_([r.id for r in rows]))):
             specs.setdefault(e.flavor_id, {})[e.key] = e.value
-        out = []
-        for r in rows:
-            d = to_dict(r)
-            d['extra_specs'] = specs.get(r.id, {})
-            out.append(d)
-        return out
+    out = []
+    for r in rows:
+        d = to_dict(r)
+        d['extra_specs'] = specs.get(r.id, {})
+        out.append(d)
+    return out
 
 
 def flavor_projects(flavor_db_id: int) -> list[str]:

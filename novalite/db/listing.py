@@ -16,6 +16,7 @@ from sqlalchemy import select
 from novalite import exception
 from novalite.db import models
 from novalite.db.api import to_dict
+from novalite.db.flavors import with_extra_specs
 from novalite.db.session import reader
 
 SERVER_SORT_KEYS = {
@@ -218,17 +219,7 @@ def flavors(is_public: bool | None = True, include_disabled: bool = True,
     q = q.order_by(col.desc() if sort_dir == 'desc' else col.asc(),
                    fl.id.desc() if sort_dir == 'desc' else fl.id.asc())
     with reader() as s:
-        rows = list(s.scalars(q))
-        specs: dict[int, dict] = {}
-        if rows:
-            for e in s.scalars(select(models.FlavorExtraSpec).where(
-                    models.FlavorExtraSpec.flavor_id.in_([r.id for r in rows]))):
-                specs.setdefault(e.flavor_id, {})[e.key] = e.value
-        out = []
-        for r in rows:
-            d = to_dict(r)
-            d['extra_specs'] = specs.get(r.id, {})
-            out.append(d)
+        out = with_extra_specs(s, list(s.scalars(q)))
     return _window(out, marker, 'flavorid', limit)
 
 
