@@ -76,6 +76,8 @@ def test_sdk_scenario(live, tmp_path, monkeypatch, api_version):
     assert detail.action == 'live-migration' and detail.events
     assert_scenario_records(live, sid)
 
+    # Fetched before the delete: a fast delete can be over before a later GET.
+    server = compute.get_server(sid)
     compute.delete_server(sid)
-    compute.wait_for_delete(compute.get_server(sid), interval=0.05, wait=30)
+    compute.wait_for_delete(server, interval=0.05, wait=30)
     assert list(compute.servers()) == []
