@@ -1,6 +1,5 @@
 """Helpers shared by the conductor and compute: action events, instance faults, locks."""
 
-import contextlib
 import datetime
 import logging
 import threading
@@ -52,36 +51,6 @@ def add_fault(db, instance_uuid: str, exc: BaseException, host: str | None) -> N
                         fault_details(exc), host)
     except Exception:
         LOG.warning('Could not record fault for %s', instance_uuid, exc_info=True)
-
-
-@contextlib.contextmanager
-def event(db, context, instance_uuid: str, name: str, host: str | None):
-    """Record an instance-action event around a block: start, then Success or Error
-    with the traceback (and the scheduler's explanation when there is one)."""
-    request_id = context.request_id
-    try:
-        db.action_event_start(instance_uuid, request_id, name, host=host)
-    except Exception:
-        LOG.warning('Could not record event %s start', name, exc_info=True)
-    try:
-        yield
-    except BaseException as exc:
-        details = None
-        if getattr(exc, 'explanation', None):
-            details = fault_details(exc)
-        try:
-            db.action_event_finish(instance_uuid, request_id, name, 'Error',
-                                   traceback=''.join(tb.format_exception(
-                                       type(exc), exc, exc.__traceback__)),
-                                   details=details, host=host)
-        except Exception:
-            LOG.warning('Could not record event %s error', name, exc_info=True)
-        raise
-    else:
-        try:
-            db.action_event_finish(instance_uuid, request_id, name, 'Success', host=host)
-        except Exception:
-            LOG.warning('Could not record event %s finish', name, exc_info=True)
 
 
 def utcnow() -> datetime.datetime:

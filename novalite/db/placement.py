@@ -245,21 +245,22 @@ def hand_over_allocations(s, source_consumer: str, target_consumer: str) -> bool
     return True
 
 
+def _provider(s, rp_uuid: str) -> models.ResourceProvider:
+    rp = s.scalars(select(models.ResourceProvider).where(
+        models.ResourceProvider.uuid == rp_uuid)).first()
+    if rp is None:
+        raise exception.ResourceProviderNotFound(uuid=rp_uuid)
+    return rp
+
+
 def provider_usages(rp_uuid: str) -> dict[str, int]:
     with reader() as s:
-        rp = s.scalars(select(models.ResourceProvider).where(
-            models.ResourceProvider.uuid == rp_uuid)).first()
-        if rp is None:
-            raise exception.ResourceProviderNotFound(uuid=rp_uuid)
-        return _usage(s, rp.id)
+        return _usage(s, _provider(s, rp_uuid).id)
 
 
 def provider_inventories(rp_uuid: str) -> dict[str, dict]:
     with reader() as s:
-        rp = s.scalars(select(models.ResourceProvider).where(
-            models.ResourceProvider.uuid == rp_uuid)).first()
-        if rp is None:
-            raise exception.ResourceProviderNotFound(uuid=rp_uuid)
+        rp = _provider(s, rp_uuid)
         return {inv.resource_class: to_dict(inv) for inv in s.scalars(
             select(models.Inventory).where(models.Inventory.resource_provider_id == rp.id))}
 
