@@ -48,7 +48,8 @@ class LifecycleFlow:
     def _build_guarded(self, context, instance, image, request_spec, host_list):
         self._enter()
         try:
-            with self._build_semaphore, self.lock(instance['uuid']):
+            # The instance lock first: a build waiting for a slot is work in progress.
+            with self.lock(instance['uuid']), self._build_semaphore:
                 self._build(context, instance, image, request_spec, host_list)
         except Exception:
             LOG.exception('Build of %s failed unexpectedly', instance['uuid'])

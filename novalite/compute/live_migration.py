@@ -83,6 +83,10 @@ class LiveMigrationFlow:
                     state.job.abort()
         self._executor.shutdown(wait=False, cancel_futures=False)
 
+    def running(self, instance_uuid) -> bool:
+        """A live migration of the instance is queued or running on this host."""
+        return instance_uuid in self._jobs
+
     def _step(self, context, name, instance, migration, **changes):
         return self.conductor.record_step(context, name, instance['uuid'],
                                           migration['uuid'], **changes)

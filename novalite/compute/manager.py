@@ -7,6 +7,7 @@ opens the database: it reads and writes through its conductor methods
 instances and moves. On start it reconciles the instances and moves it owns.
 """
 
+import datetime
 import logging
 
 import oslo_messaging as messaging
@@ -27,6 +28,16 @@ from novalite.virt import power_state
 LOG = logging.getLogger(__name__)
 
 
+def _age(record) -> float:
+    """Seconds since the record last changed."""
+    when = record.get('updated_at') or record.get('created_at')
+    if when is None:
+        return 0.0
+    if isinstance(when, str):
+        when = datetime.datetime.fromisoformat(when.rstrip('Z'))
+    return (datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - when).total_seconds()
+
+
 class ComputeManager(service.Manager):
     target = messaging.Target(version=compute_rpcapi.VERSION)
     rpc_methods = compute_rpcapi.METHODS
@@ -42,6 +53,7 @@ class ComputeManager(service.Manager):
         lock = InstanceLocks()
         self.lifecycle = LifecycleFlow(host, self.driver, self.conductor, self.conductor_api,
                                        lock, self._power_state, self._enter, self._leave)
+        self._locks = lock
         self.resize = ResizeFlow(host, self.driver, self.conductor, self.conductor_api,
                                  computes, lock, self._power_state)
         self.live = LiveMigrationFlow(host, self.driver, self.conductor, computes,
@@ -53,10 +65,12 @@ class ComputeManager(service.Manager):
     def init_host(self):
         self.conductor_api.wait_until_ready(nl_context.get_admin_context())
         self.driver.init_host(self.host)
+        # Before consuming: only what died with the previous process is reconciled, never
+        # a request that has just arrived.
+        self.reconcile_instances(nl_context.get_admin_context())
 
     def after_start(self):
         self.rt.update_available_resource()
-        self.reconcile_instances(nl_context.get_admin_context())
 
     def cleanup_host(self):
         self.live.stop()
@@ -159,6 +173,43 @@ class ComputeManager(service.Manager):
     @service.periodic_task(spacing='periodic_interval')
     def auto_confirm_resizes(self, context):
         self.resize.auto_confirm(context, self.conductor.host_migrations())
+
+    @service.periodic_task(spacing='periodic_interval')
+    def reconcile_stale_work(self, context):
+        """Level-triggered: a step this host owes that nothing here works on and that has
+        not changed for ``compute.reconcile_grace`` seconds (its request was lost, or its
+        write failed while the database or the conductor was away) is driven from its
+        recorded state, as after a restart."""
+        grace = CONF.compute.reconcile_grace
+        for inst in self.conductor.host_instances():
+            if inst['task_state'] in states.BUILD_TASKS + states.POWER_TASKS + (
+                    states.DELETING,) and _age(inst) >= grace and not self._busy(inst):
+                try:
+                    self.lifecycle.reconcile(context, inst)
+                except Exception:
+                    LOG.exception('Could not reconcile instance %s', inst['uuid'])
+        for mig in self.conductor.host_migrations():
+            flow = self.live if mig['migration_type'] == states.LIVE_MIGRATION else \
+                self.resize if mig['migration_type'] in states.COLD_MOVES else None
+            if flow is None or _age(mig) < grace:
+                continue
+            try:
+                inst = self.conductor.instance_get(mig['instance_uuid'])
+                step = states.pending_step(mig, inst)
+                if step is None or states.owner_host(step, mig, inst) != self.host or \
+                        _age(inst) < grace or self._busy(inst):
+                    continue
+                LOG.info('Driving %s of %s from its recorded state (%s, %s)', step.name,
+                         inst['uuid'], mig['status'], inst['task_state'])
+                flow.reconcile(context, mig)
+            except exception.InstanceNotFound:
+                continue
+            except Exception:
+                LOG.exception('Could not reconcile migration %s', mig['uuid'])
+
+    def _busy(self, inst) -> bool:
+        """A request of this process works on the instance now."""
+        return self._locks(inst['uuid']).locked() or self.live.running(inst['uuid'])
 
     def reconcile_instances(self, context):
         """Bring every instance and move this host owns out of a transitional state.

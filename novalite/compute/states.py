@@ -142,6 +142,10 @@ class Step:
     allocations: str | None = None   # a named allocation change, see ALLOCATION_CHANGES
     status_choices: tuple = ()       # other final statuses the caller may pick instead
     vm_before: tuple = ()            # vm_states the instance must be in (empty: any)
+    # Hypervisor work follows the write (the owner opens its part with it): a second
+    # request for the step is refused. Other steps record work already done, so a
+    # repeated request (a lost reply, a re-sent call) answers with the recorded result.
+    opens: bool = False
 
     @property
     def final(self) -> bool:
@@ -157,9 +161,10 @@ class MoveType:
     start_vm_states: tuple
     steps: tuple
     failures: tuple = ()
+    recoveries: tuple = ()   # forward steps only a reconciler takes (a host is gone)
 
     def step(self, name: str) -> Step:
-        for s in self.steps + self.failures:
+        for s in self.steps + self.failures + self.recoveries:
             if s.name == name:
                 return s
         raise KeyError(f'{self.name} has no step {name}')
@@ -176,6 +181,8 @@ ALLOCATION_CHANGES = {
     'drop_migration': "drop the migration's source allocation",
     # the instance's destination claim is dropped (revert; the source is restored after)
     'drop_instance_claim': "drop the instance's destination claim",
+    # every allocation of the instance is dropped (a build that never got a host)
+    'drop_instance': "drop the instance's allocations",
 }
 
 _COLD_STEPS = (
@@ -188,7 +195,7 @@ _COLD_STEPS = (
     Step('prep_resize', DEST, (RESIZE_PREP,), RESIZE_PREP, (MS.PRE_MIGRATING,),
          MS.PRE_MIGRATING, ROLLBACK),
     Step('resize_instance', SOURCE, (RESIZE_PREP,), RESIZE_MIGRATING, (MS.PRE_MIGRATING,),
-         MS.MIGRATING, ROLLBACK),
+         MS.MIGRATING, ROLLBACK, opens=True),
     Step('disks_moved', SOURCE, (RESIZE_MIGRATING,), RESIZE_MIGRATED, (MS.MIGRATING,),
          MS.POST_MIGRATING, FINISH),
     Step('finish_resize', DEST, (RESIZE_MIGRATED, RESIZE_FINISH), None,
@@ -206,6 +213,16 @@ _COLD_STEPS = (
          allocations='migration_to_instance'),
 )
 
+# Steps only a reconciler takes, when a host owing the next step is gone.
+_COLD_RECOVERIES = (
+    # The destination has been down longer than service_down_time while it owed the
+    # finish or the revert: a conductor hands the move back to the source, which still
+    # holds the guest's backup and restarts it (finish_revert_resize).
+    Step('dest_lost', CONDUCTOR, (RESIZE_MIGRATED, RESIZE_FINISH, RESIZE_REVERTING),
+         RESIZE_REVERTING, (MS.POST_MIGRATING, MS.REVERTING), MS.REVERTED, FINISH,
+         allocations='drop_instance_claim'),
+)
+
 _COLD_FAILURES = (
     # Nothing moved yet (scheduling, prep, or the source failed before the hand-over):
     # the server stays on its source in its previous state with a fault.
@@ -219,9 +236,14 @@ _COLD_FAILURES = (
          MS.ERROR, FINISH, vm_choices=(ERROR,)),
     Step('confirm_failed', SOURCE, (None,), None, (MS.CONFIRMING,), MS.ERROR, FINISH,
          vm_choices=(ERROR,)),
+    # The source has been down longer than service_down_time while it owed the end of a
+    # revert: the server is recorded on its source (where its only copy is) in error.
+    Step('revert_source_lost', CONDUCTOR, (RESIZE_REVERTING,), None, (MS.REVERTED,),
+         MS.ERROR, FINISH, vm_choices=(ERROR,), allocations='migration_to_instance'),
 )
 
-RESIZE_MOVE = MoveType('resize', COLD_MOVES, (ACTIVE, STOPPED), _COLD_STEPS, _COLD_FAILURES)
+RESIZE_MOVE = MoveType('resize', COLD_MOVES, (ACTIVE, STOPPED), _COLD_STEPS, _COLD_FAILURES,
+                       _COLD_RECOVERIES)
 
 _LIVE_STEPS = (
     Step('live_migration_requested', CONDUCTOR, (None,), MIGRATING, (None,), MS.ACCEPTED,
@@ -229,11 +251,11 @@ _LIVE_STEPS = (
     Step('live_destination_chosen', CONDUCTOR, (MIGRATING,), MIGRATING, (MS.ACCEPTED,),
          MS.ACCEPTED, ROLLBACK),
     Step('live_migration_queued', SOURCE, (MIGRATING,), MIGRATING, (MS.ACCEPTED,),
-         MS.QUEUED, ROLLBACK),
+         MS.QUEUED, ROLLBACK, opens=True),
     Step('live_migration_preparing', SOURCE, (MIGRATING,), MIGRATING, (MS.QUEUED,),
-         MS.PREPARING, ROLLBACK),
+         MS.PREPARING, ROLLBACK, opens=True),
     Step('live_migration_running', SOURCE, (MIGRATING,), MIGRATING, (MS.PREPARING,),
-         MS.RUNNING, ROLLBACK),
+         MS.RUNNING, ROLLBACK, opens=True),
     # The guest runs on the destination: only forward from here.
     Step('post_live_migration_at_destination', DEST, (MIGRATING,), MIGRATING,
          (MS.RUNNING, MS.POST_MIGRATING), MS.POST_MIGRATING, FINISH),
@@ -265,8 +287,8 @@ _SETTLED = (ACTIVE, STOPPED, PAUSED, SUSPENDED, ERROR)
 INSTANCE_STEPS = (
     Step('host_selected', CONDUCTOR, (SCHEDULING,), SCHEDULING, (None,), None, RESEND),
     Step('scheduling_failed', CONDUCTOR, (SCHEDULING,), None, (None,), None, FINISH,
-         vm_choices=(ERROR,)),
-    Step('spawning', HOST, (SCHEDULING,), SPAWNING, (None,), None, ROLLBACK),
+         vm_choices=(ERROR,), allocations='drop_instance'),
+    Step('spawning', HOST, (SCHEDULING,), SPAWNING, (None,), None, ROLLBACK, opens=True),
     Step('spawned', HOST, (SPAWNING,), None, (None,), None, FINISH, vm_choices=(ACTIVE,)),
     Step('spawn_failed', HOST, (SPAWNING,), None, (None,), None, FINISH,
          vm_choices=(ERROR,)),
@@ -293,7 +315,8 @@ API_ALLOWED = {
 }
 
 
-ALL_STEPS = tuple(s for move in MOVES for s in move.steps + move.failures) + INSTANCE_STEPS
+ALL_STEPS = tuple(s for move in MOVES for s in move.steps + move.failures + move.recoveries) \
+    + INSTANCE_STEPS
 
 
 def move_for(migration_type: str) -> MoveType:
@@ -329,6 +352,48 @@ def next_steps(migration: dict, task_state: str | None) -> list[Step]:
     move = move_for(migration['migration_type'])
     return [s for s in move.steps if migration['status'] in s.status_before
             and task_state in s.task_before]
+
+
+def pending_step(migration: dict | None, instance: dict) -> Step | None:
+    """The step an unfinished move waits for, from what is recorded: the migration's
+    status, the instance's task_state, whether a destination is chosen and whether the
+    destination prepared (``new_flavor`` set). None when the move waits for nobody (a
+    finished resize waiting for the user) or is over.
+
+    A move with no migration record yet is a cold move the API accepted and no conductor
+    recorded (``cold_move_started``).
+    """
+    task = instance['task_state']
+    if migration is None:
+        return RESIZE_MOVE.step('cold_move_started') if task == RESIZE_PREP else None
+    move = move_for(migration['migration_type'])
+    steps = [s for s in next_steps(migration, task) if not s.name.endswith('_requested')]
+    if not steps:
+        return None
+    if migration['status'] in (MS.PRE_MIGRATING, MS.ACCEPTED):
+        # The same recorded status before and after choosing and preparing a destination.
+        if not migration.get('dest_compute'):
+            want = CONDUCTOR
+        elif move is RESIZE_MOVE and not instance.get('new_flavor'):
+            want = DEST
+        else:
+            want = SOURCE
+        steps = [s for s in steps if s.owner == want]
+    elif move is LIVE_MOVE:
+        # The source runs the job and drives the destination's part.
+        steps = [s for s in steps if s.owner == SOURCE] or steps
+    return steps[0] if steps else None
+
+
+def owner_host(step_: Step, migration: dict | None, instance: dict) -> str | None:
+    """The compute host that owes ``step_`` (None for a conductor's step)."""
+    if step_.owner == SOURCE:
+        return migration['source_compute']
+    if step_.owner == DEST:
+        return migration['dest_compute']
+    if step_.owner == HOST:
+        return instance['host']
+    return None
 
 
 # ---------------------------------------------------------------- API status

@@ -8,13 +8,13 @@ import logging
 
 import oslo_messaging as messaging
 
+from novalite import context as nl_context
 from novalite import exception, service
 from novalite.compute import rpcapi as compute_rpcapi
 from novalite.conductor import host_requests as hosts
 from novalite.conductor import reconcile
 from novalite.conductor import rpcapi as conductor_rpcapi
 from novalite.conductor.tasks import build, live_migrate, migrate
-from novalite.conf import CONF
 from novalite.scheduler import rpcapi as scheduler_rpcapi
 
 LOG = logging.getLogger(__name__)
@@ -29,6 +29,14 @@ class ConductorManager(service.Manager):
         self.compute_rpcapi = compute_rpcapi.ComputeAPI(url=transport_url)
         self.scheduler_rpcapi = scheduler_rpcapi.SchedulerAPI(url=transport_url)
         self.conductor_rpcapi = conductor_rpcapi.ConductorAPI(url=transport_url)
+        self.driven = reconcile.Driven()  # instances this process's tasks are driving
+        self.reconciler = reconcile.Reconciler(host, self.compute_rpcapi, self.driven)
+
+    def init_host(self):
+        # Before consuming: whatever this conductor was driving when it stopped is
+        # rolled back now, not when a timeout notices.
+        self.reconciler.run(nl_context.get_admin_context(), at_start=True)
+
 
     def ping(self, context):
         return {'host': self.host, 'service': self.service_name}
@@ -112,7 +120,7 @@ class ConductorManager(service.Manager):
             self, context, instance_uuid, host, block_migration, disk_over_commit, force,
             migration_uuid).run()
 
-    @service.periodic_task(spacing='conductor.stuck_operation_timeout')
-    def reconcile_stuck_operations(self, context):
-        """Bring instances whose owning compute is gone out of transitional states."""
-        reconcile.reconcile_orphans(self, context, CONF)
+    @service.periodic_task(spacing='conductor.reconcile_interval')
+    def reconcile_unfinished_work(self, context):
+        """Drive every unfinished build and move from its recorded step."""
+        self.reconciler.run(context)

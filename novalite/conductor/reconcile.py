@@ -1,65 +1,299 @@
-"""Conductor-side reconcile of work no compute owns: builds still waiting for a host and
-cold moves still waiting for a destination after ``stuck_operation_timeout``.
+"""The conductor's reconciler: every unfinished build and move is driven from what the
+database records, never from a message that may have been lost.
 
-Idempotent: it only touches instances whose state has not changed for longer than the
-timeout, and every change is a compare-and-swap on the state it saw.
+Run before the conductor consumes (at start) and every ``conductor.reconcile_interval``
+seconds. For each instance with a task or an unfinished migration it reads the step the
+work waits for (``states.pending_step``) and who owes it:
+
+- a conductor's step (scheduling, a live migration's pre-checks): taken over when the
+  conductor driving it (``instances.task_driver``) is this one but no task of this
+  process runs it (this conductor restarted), or has been down longer than
+  ``service_down_time``, or nobody ever took it and it is older than
+  ``conductor.stuck_operation_timeout`` (a cast that never arrived). Taken over means
+  rolled back with a fault: nothing irreversible happens in a conductor's step.
+- a compute's step: left to that compute (it reconciles what it owns) while it is up;
+  when it has been down longer than ``service_down_time`` the table's recovery runs
+  here: roll back what has not moved yet, finish on the side that holds the guest, with
+  a fault naming the host and when it was last seen.
+
+Every change is one compare-and-swap step write (``db.steps.apply_step``) on the state
+it read, so two conductors never both act on one move: the second one's write fails and
+it moves on.
 """
 
+import contextlib
+import datetime
 import logging
+import threading
 
 from novalite import exception
 from novalite.compute import states
 from novalite.compute import utils as compute_utils
+from novalite.conf import CONF
 from novalite.db import api as db
 from novalite.db import steps
 from novalite.db.models import utcnow
 
 LOG = logging.getLogger(__name__)
+MS = states.MS
+COMPUTE = 'novalite-compute'
+CONDUCTOR = 'novalite-conductor'
+_RACES = (exception.UnexpectedTaskStateError, exception.UnexpectedMigrationStatus,
+          exception.InstanceNotFound, exception.MigrationNotFound)
 
 
-def _age(record) -> float:
-    when = record.get('updated_at') or record.get('created_at')
-    return (utcnow() - when).total_seconds() if when else 0.0
+def _when(value):
+    if isinstance(value, str):
+        return datetime.datetime.fromisoformat(value.rstrip('Z'))
+    return value
 
 
-def reconcile_orphans(manager, context, conf) -> int:
-    timeout = conf.conductor.stuck_operation_timeout
-    fixed = 0
-    for inst in db.instance_get_all_filtered(task_state=states.SCHEDULING, host=None):
-        if _age(inst) < timeout:
-            continue
-        exc = exception.BuildAbortException(instance_uuid=inst['uuid'],
-                                            reason='scheduling was interrupted')
+def _age(*records) -> float:
+    times = [_when(r.get('updated_at') or r.get('created_at')) for r in records if r]
+    times = [t for t in times if t]
+    return (utcnow() - max(times)).total_seconds() if times else 0.0
+
+
+class Driven:
+    """The instances whose tasks this conductor process is driving right now."""
+
+    def __init__(self):
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def driving(self, instance_uuids):
+        uuids = list(instance_uuids)
+        with self._lock:
+            for u in uuids:
+                self._counts[u] = self._counts.get(u, 0) + 1
         try:
-            db.instance_update(inst['uuid'], {'vm_state': states.ERROR, 'task_state': None},
-                               expected_task_state=states.SCHEDULING, expected_host=None)
-        except exception.UnexpectedTaskStateError:
-            continue
-        db.delete_allocations(inst['uuid'])
-        compute_utils.add_fault(db, inst['uuid'], exc, manager.host)
-        fixed += 1
-    for inst in db.instance_get_all_filtered(task_state=states.RESIZE_PREP):
-        if _age(inst) < timeout:
-            continue
-        migs = [m for m in db.migration_get_all(instance_uuid=inst['uuid'])
-                if m['status'] == states.MS.PRE_MIGRATING]
-        if migs and migs[0]['dest_compute']:
-            continue  # the destination compute owns it and reconciles it on restart
-        exc = exception.MigrationError(
-            reason='the move was interrupted before a destination was chosen')
-        try:
-            if migs:
-                # One write: source allocation back, migration in error, task cleared.
-                steps.apply_step('move_failed', inst['uuid'], migs[0]['uuid'],
-                                 vm_state=inst['vm_state'],
-                                 fault=compute_utils.fault_record(exc), host=manager.host)
-            else:
-                db.instance_update(inst['uuid'], {'task_state': None},
-                                   expected_task_state=states.RESIZE_PREP)
-                compute_utils.add_fault(db, inst['uuid'], exc, manager.host)
-        except (exception.UnexpectedTaskStateError, exception.UnexpectedMigrationStatus):
-            continue
-        fixed += 1
-    if fixed:
-        LOG.info('Reconciled %d interrupted operations', fixed)
-    return fixed
+            yield
+        finally:
+            with self._lock:
+                for u in uuids:
+                    if self._counts.get(u, 0) <= 1:
+                        self._counts.pop(u, None)
+                    else:
+                        self._counts[u] -= 1
+
+    def __contains__(self, instance_uuid) -> bool:
+        with self._lock:
+            return instance_uuid in self._counts
+
+
+class Reconciler:
+    """One conductor's reconciler; ``driven`` holds the instances this process's tasks
+    are driving right now."""
+
+    def __init__(self, host, compute_rpcapi, driven):
+        self.host = host
+        self.compute_rpcapi = compute_rpcapi
+        self.driven = driven
+        self._services = {}
+
+    # ------------------------------------------------------------ liveness
+
+    def _load_services(self):
+        self._services = {(s['host'], s['binary']): s for s in db.service_get_all()}
+
+    def _down_since(self, host, binary=COMPUTE):
+        """When ``host`` was last seen, if it has been down longer than
+        service_down_time; None while it is up."""
+        svc = self._services.get((host, binary))
+        if svc is None:
+            return datetime.datetime.min
+        if db.service_is_up(svc, CONF.service_down_time):
+            return None
+        return _when(svc.get('last_seen_up') or svc.get('updated_at') or
+                     svc.get('created_at')) or datetime.datetime.min
+
+    # ------------------------------------------------------------ the pass
+
+    def run(self, context, at_start=False) -> int:
+        self._load_services()
+        fixed = 0
+        for inst, mig in steps.unfinished_work():
+            try:
+                if self._reconcile(context, inst, mig, at_start):
+                    fixed += 1
+            except _RACES as e:
+                LOG.debug('Instance %s moved on while reconciling: %s', inst['uuid'], e)
+            except Exception:
+                LOG.exception('Could not reconcile instance %s', inst['uuid'])
+        if fixed:
+            LOG.info('Reconciled %d interrupted operations', fixed)
+        return fixed
+
+    def _reconcile(self, context, inst, mig, at_start) -> bool:
+        if mig is None and inst['task_state'] not in (states.RESIZE_PREP,):
+            return self._instance_task(context, inst, at_start)
+        step = states.pending_step(mig, inst)
+        if step is None:
+            return False
+        if step.owner == states.CONDUCTOR:
+            if not self._orphaned(inst, mig, at_start):
+                return False
+            return self._conductor_step_lost(inst, mig)
+        host = states.owner_host(step, mig, inst)
+        since = self._down_since(host)
+        if since is None:
+            return self._peer_lost(context, inst, mig)
+        return self._owner_lost(context, inst, mig, step, host, since)
+
+    def _orphaned(self, inst, mig, at_start) -> bool:
+        driver = inst.get('task_driver')
+        if driver == self.host:
+            return at_start or inst['uuid'] not in self.driven
+        if driver:
+            return self._down_since(driver, CONDUCTOR) is not None
+        return _age(inst, mig) > CONF.conductor.stuck_operation_timeout
+
+    def _fault(self, reason):
+        return compute_utils.fault_record(exception.MigrationError(reason=reason))
+
+    @staticmethod
+    def _lost(host, since) -> str:
+        seen = 'never seen' if since == datetime.datetime.min else \
+            f"last seen {since.isoformat(timespec='seconds')}Z"
+        return f'compute host {host} is down ({seen})'
+
+    # ------------------------------------------------------------ conductor steps
+
+    def _conductor_step_lost(self, inst, mig) -> bool:
+        uuid = inst['uuid']
+        driver = inst.get('task_driver') or 'no conductor'
+        reason = f'the conductor driving it ({driver}) stopped before it finished'
+        if mig is None and inst['task_state'] == states.SCHEDULING:
+            exc = exception.BuildAbortException(instance_uuid=uuid,
+                                                reason=f'scheduling was interrupted: {reason}')
+            steps.apply_step('scheduling_failed', uuid, vm_state=states.ERROR,
+                             fault=compute_utils.fault_record(exc), host=self.host)
+        elif mig is None:
+            # A cold move the API accepted that no conductor ever recorded.
+            db.instance_update(uuid, {'task_state': None, 'task_driver': None},
+                               expected_task_state=states.RESIZE_PREP)
+            compute_utils.add_fault(db, uuid, exception.MigrationError(reason=reason),
+                                    self.host)
+        elif mig['migration_type'] == states.LIVE_MIGRATION:
+            steps.apply_step('live_migration_failed', uuid, mig['uuid'],
+                             vm_state=inst['vm_state'] if inst['vm_state'] in (
+                                 states.ACTIVE, states.PAUSED) else states.ERROR,
+                             fault=self._fault(reason), host=self.host)
+        else:
+            steps.apply_step('move_failed', uuid, mig['uuid'],
+                             vm_state=inst['vm_state'] if inst['vm_state'] in (
+                                 states.ACTIVE, states.STOPPED) else states.ERROR,
+                             instance_values={'new_flavor': None},
+                             fault=self._fault(reason), host=self.host)
+        LOG.warning('Rolled back %s of %s: %s', inst['task_state'], uuid, reason)
+        return True
+
+    # ------------------------------------------------------------ compute steps
+
+    def _instance_task(self, context, inst, at_start) -> bool:
+        """A server's own operation (build, power, delete): no migration record."""
+        uuid, task = inst['uuid'], inst['task_state']
+        if task == states.SCHEDULING and not inst['host']:
+            if not self._orphaned(inst, None, at_start):
+                return False
+            return self._conductor_step_lost(inst, None)
+        if not inst['host']:
+            return False
+        since = self._down_since(inst['host'])
+        if since is None:
+            return False
+        reason = self._lost(inst['host'], since)
+        if task in states.BUILD_TASKS:
+            exc = exception.BuildAbortException(instance_uuid=uuid, reason=reason)
+            steps.apply_step('build_interrupted', uuid, vm_state=states.ERROR,
+                             fault=compute_utils.fault_record(exc), host=self.host)
+        elif task == states.DELETING:
+            # The host is gone: delete the records; its guest is removed when it is back.
+            steps.destroy_instance(uuid, None, self.host)
+        elif task in states.POWER_TASKS:
+            vm = inst['vm_state'] if inst['vm_state'] in states.step(
+                'power_action_done').vm_choices else states.ERROR
+            steps.apply_step('power_action_done', uuid, vm_state=vm,
+                             fault=self._fault(reason), host=self.host)
+        else:
+            return False
+        LOG.warning('Ended %s of %s: %s', task, uuid, reason)
+        return True
+
+    def _owner_lost(self, context, inst, mig, step, host, since) -> bool:
+        uuid, mig_uuid = inst['uuid'], mig['uuid']
+        reason = self._lost(host, since)
+        fault = self._fault(reason)
+        name = step.name
+        if name in ('prep_resize', 'resize_instance'):
+            # Nothing moved yet: the server stays on its source as it was.
+            steps.apply_step('move_failed', uuid, mig_uuid,
+                             vm_state=inst['vm_state'] if inst['vm_state'] in (
+                                 states.ACTIVE, states.STOPPED) else states.ERROR,
+                             instance_values={'new_flavor': None}, fault=fault,
+                             host=self.host)
+        elif name == 'disks_moved':
+            # The source died copying: the guest is on the source, in an unknown state.
+            steps.apply_step('move_failed', uuid, mig_uuid, vm_state=states.ERROR,
+                             instance_values={'new_flavor': None}, fault=fault,
+                             host=self.host)
+        elif name in ('finish_resize', 'revert_resize'):
+            out = steps.apply_step('dest_lost', uuid, mig_uuid, fault=fault, host=self.host)
+            if self._down_since(mig['source_compute']) is None:
+                self.compute_rpcapi.finish_revert_resize(
+                    context, mig['source_compute'], out['instance'], out['migration'])
+        elif name == 'confirm_resize':
+            sysmeta = dict(inst.get('system_metadata') or {})
+            sysmeta.pop('old_vm_state', None)
+            vm = states.ACTIVE if inst['power_state'] == 1 else states.STOPPED
+            steps.apply_step('confirm_resize', uuid, mig_uuid, vm_state=vm,
+                             instance_values={'old_flavor': None, 'new_flavor': None,
+                                              'system_metadata': sysmeta},
+                             host=self.host)
+        elif name == 'finish_revert_resize':
+            steps.apply_step('revert_source_lost', uuid, mig_uuid, vm_state=states.ERROR,
+                             instance_values={
+                                 'host': mig['source_compute'], 'node': mig['source_node'],
+                                 'flavor': inst.get('old_flavor') or inst['flavor'],
+                                 'old_flavor': None, 'new_flavor': None},
+                             fault=fault, host=self.host)
+        elif name == 'live_migration_queued':
+            steps.apply_step('live_migration_failed', uuid, mig_uuid,
+                             vm_state=inst['vm_state'] if inst['vm_state'] in (
+                                 states.ACTIVE, states.PAUSED) else states.ERROR,
+                             fault=fault, host=self.host)
+        elif mig['migration_type'] == states.LIVE_MIGRATION and \
+                mig['status'] == MS.POST_MIGRATING:
+            # The guest already runs on the destination.
+            steps.apply_step('live_migration_completed', uuid, mig_uuid,
+                             instance_values={'progress': 0, 'host': mig['dest_compute'],
+                                              'node': mig['dest_node']},
+                             host=self.host)
+        elif mig['migration_type'] == states.LIVE_MIGRATION:
+            untouched = mig['status'] in (MS.QUEUED, MS.PREPARING)
+            steps.apply_step('live_migration_rolled_back', uuid, mig_uuid,
+                             status=MS.ERROR,
+                             vm_state=None if untouched else states.ERROR,
+                             instance_values={'progress': 0}, fault=fault,
+                             host=self.host)
+        else:
+            return False
+        LOG.warning('Recovered %s of %s (%s): %s', name, uuid, mig['status'], reason)
+        return True
+
+    def _peer_lost(self, context, inst, mig) -> bool:
+        """The owner is up but the other host of a live migration is gone: ask the
+        source to abort (it rolls back and cleans up)."""
+        if mig is None or mig['migration_type'] != states.LIVE_MIGRATION or \
+                mig['status'] not in (MS.QUEUED, MS.PREPARING, MS.RUNNING) or \
+                not mig.get('dest_compute'):
+            return False
+        since = self._down_since(mig['dest_compute'])
+        if since is None:
+            return False
+        LOG.warning('Asking %s to abort the live migration of %s: %s',
+                    mig['source_compute'], inst['uuid'],
+                    self._lost(mig['dest_compute'], since))
+        self.compute_rpcapi.live_migration_abort(context, mig['source_compute'], inst, mig)
+        return False

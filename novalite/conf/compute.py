@@ -13,6 +13,11 @@ opts = [
                help='Seconds between inventory and usage reports of this compute.'),
     cfg.IntOpt('build_timeout', default=0, min=0,
                help='Seconds a build may take before the server goes to ERROR; 0 never.'),
+    cfg.IntOpt('reconcile_grace', default=20, min=1,
+               help='Seconds a step this host owes may stay unchanged in the database '
+                    'while no request of this process works on it before the host '
+                    'drives it from its recorded state (runs it again, finishes or '
+                    'rolls it back); checked every periodic_interval.'),
 ]
 
 

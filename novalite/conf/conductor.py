@@ -7,9 +7,15 @@ GROUP = 'conductor'
 opts = [
     cfg.IntOpt('workers', default=8, min=1,
                help='Threads serving conductor RPC requests.'),
-    cfg.IntOpt('stuck_operation_timeout', default=600, min=1,
-               help='Seconds after which a transitional task_state whose owning service '
-                    'is down or no longer working on it is reconciled.'),
+    cfg.IntOpt('stuck_operation_timeout', default=120, min=1,
+               help='Seconds after which a conductor step that no conductor ever took '
+                    '(the request to a conductor was lost) is rolled back. Steps a '
+                    'conductor took are rolled back as soon as that conductor restarts '
+                    'or has been down for service_down_time.'),
+    cfg.FloatOpt('reconcile_interval', default=5, min=0.5,
+                 help='Seconds between two passes of the reconciler, which drives every '
+                      'unfinished build and move from its recorded step (also run once '
+                      'at start, before the conductor consumes requests).'),
 ]
 
 

@@ -155,6 +155,8 @@ class Instance(TimestampMixin, Base):
     new_flavor: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     vm_state: Mapped[str] = mapped_column(String(255))
     task_state: Mapped[str | None] = mapped_column(String(255))
+    # The conductor host working on a conductor-owned step of the task (see states.py).
+    task_driver: Mapped[str | None] = mapped_column(String(255))
     power_state: Mapped[int] = mapped_column(Integer, default=0)
     host: Mapped[str | None] = mapped_column(String(255))
     node: Mapped[str | None] = mapped_column(String(255))

@@ -11,7 +11,7 @@ host).
 import logging
 import uuid as uuidlib
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from novalite import exception
 from novalite.compute import states
@@ -36,6 +36,8 @@ def _apply_allocations(s, change, instance_uuid, migration):
         hand_over_allocations(s, mig_uuid, instance_uuid)
     elif change == 'drop_migration':
         drop_allocations(s, mig_uuid)
+    elif change == 'drop_instance':
+        drop_allocations(s, instance_uuid)
     elif change == 'drop_instance_claim':
         if migration['dest_compute'] != migration['source_compute']:
             drop_allocations(s, instance_uuid)
@@ -94,7 +96,8 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
                migration_values: dict | None = None, vm_state: str | None = None,
                status: str | None = None, events: list | None = None,
                fault: dict | None = None, host=None, new_migration: dict | None = None,
-               action: dict | None = None, request_spec: dict | None = None) -> dict:
+               action: dict | None = None, request_spec: dict | None = None,
+               driver=UNSET) -> dict:
     """Apply one step of the state table; returns ``{'instance', 'migration'}``.
 
     ``caller`` is the compute host asking (None for the conductor itself). ``events`` are
@@ -103,12 +106,20 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
     A step that starts a move creates its migration from ``new_migration``; a step the
     API takes also records the instance ``action`` (``{'action', 'request_id',
     'user_id', 'project_id'}``) and the ``request_spec``.
+
+    ``driver`` is the conductor host that goes on working on the task after this step
+    (``instances.task_driver``); a step that ends the task clears it, any other leaves it
+    unless given. A step that records finished work (not ``step.opens``) and finds the
+    record already past it answers with the record unchanged: a re-sent request whose
+    first answer was lost gets the same result.
     """
     step = states.step(step_name)
     if vm_state is not None and vm_state not in step.vm_choices:
         raise ValueError(f'{step_name} cannot set vm_state {vm_state}')
     values = dict(instance_values or {})
     values['task_state'] = step.task_after
+    if driver is not UNSET or step.task_after is None:
+        values['task_driver'] = None if driver is UNSET else driver
     if vm_state is not None:
         values['vm_state'] = vm_state
     with writer() as s:
@@ -128,6 +139,10 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
             authorize(s, caller, instance_uuid, mig,
                       owner=step.owner if step.owner != states.CONDUCTOR else None,
                       instance=inst)
+        if new_migration is None and _already_applied(step, inst, mig, status, vm_state):
+            LOG.info('Step %s of %s was already recorded', step_name, instance_uuid)
+            return {'instance': to_dict(inst),
+                    'migration': to_dict(mig) if mig is not None else None}
         out = {'migration': None}
         if new_migration is not None:
             out['migration'] = to_dict(mig)
@@ -154,6 +169,43 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
                       fault.get('details'), host)
         record_events(s, instance_uuid, events, host)
         return out
+
+
+def _already_applied(step, inst, mig, status, vm_state) -> bool:
+    """The record shows ``step`` done: a real transition whose after-state is recorded."""
+    if step.opens:
+        return False
+    if inst.task_state != step.task_after or (vm_state is not None and
+                                                inst.vm_state != vm_state):
+        return False
+    if mig is None:
+        return step.task_after not in step.task_before
+    after = status or step.status_after
+    if mig.status != after:
+        return False
+    return after not in step.status_before or step.task_after not in step.task_before
+
+
+def take_lease(instance_uuids, holder: str, task_states, previous=None) -> list[str]:
+    """``holder`` (a conductor host) becomes the driver of the instances' tasks: a
+    compare-and-swap on the task_state and on the previous driver (``previous``, or none
+    or the holder itself). Returns the uuids it now drives."""
+    uuids = list(instance_uuids)
+    if not uuids:
+        return []
+    Inst = models.Instance
+    owners = (Inst.task_driver.is_(None) | (Inst.task_driver == holder)) if previous is None \
+        else (Inst.task_driver == previous)
+    taken = []
+    with writer() as s:
+        for uuid in uuids:
+            res = s.execute(update(Inst).where(
+                Inst.uuid == uuid, Inst.deleted.is_(False), Inst.task_state.in_(list(task_states)),
+                owners).values(task_driver=holder).execution_options(
+                synchronize_session=False))
+            if res.rowcount == 1:
+                taken.append(uuid)
+    return taken
 
 
 def record_events(s, instance_uuid: str, events: list | None, host: str | None) -> None:
@@ -204,3 +256,26 @@ def destroy_instance(instance_uuid: str, events: list | None, host: str | None) 
             mig.status = states.MS.ERROR
         record_events(s, instance_uuid, events, host)
         return destroy_row(s, instance_uuid)
+
+
+def unfinished_work() -> list[tuple[dict, dict | None]]:
+    """Every instance with a task or an unfinished move, with its unfinished migration
+    (None if it has none): what the reconcilers look at. A reverted migration whose
+    instance is still reverting counts as unfinished (its source owes the finish)."""
+    Inst, M = models.Instance, models.Migration
+    with reader() as s:
+        migs = {}
+        for m in s.scalars(select(M).join(Inst, Inst.uuid == M.instance_uuid).where(
+                Inst.deleted.is_(False), M.hidden.is_(False),
+                M.status.notin_(states.MIGRATION_DONE) |
+                ((M.status == states.MS.REVERTED) &
+                 (Inst.task_state == states.RESIZE_REVERTING))).order_by(M.id)):
+            migs[m.instance_uuid] = m  # the newest wins
+        rows = list(s.scalars(select(Inst).where(Inst.deleted.is_(False),
+                                                 Inst.task_state.isnot(None))))
+        seen = {r.uuid for r in rows}
+        missing = [u for u in migs if u not in seen]
+        if missing:
+            rows += s.scalars(select(Inst).where(Inst.deleted.is_(False), Inst.uuid.in_(missing)))
+        return [(to_dict(r), to_dict(migs[r.uuid]) if r.uuid in migs else None)
+                for r in rows]

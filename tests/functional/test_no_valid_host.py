@@ -3,8 +3,7 @@ message for everyone else, nothing allocated; and the conductor's orphan reconci
 
 import datetime
 
-from novalite.conductor import reconcile
-from novalite.conf import CONF
+from novalite import context
 from novalite.db import api as db
 
 
@@ -80,7 +79,12 @@ def test_conductor_reconciles_orphaned_operations(cloud):
     with session.writer() as s:
         s.query(models.Instance).filter(models.Instance.uuid == active['id']).update(
             {'updated_at': old})
-    fixed = reconcile.reconcile_orphans(cloud.aio.services[0].manager, None, CONF)
+        s.query(models.Migration).filter(models.Migration.uuid == mig['uuid']).update(
+            {'updated_at': old})
+    reconciler = cloud.aio.services[0].manager.reconciler
+    # No conductor ever took these (task_driver is empty) and they are older than
+    # stuck_operation_timeout: both are rolled back.
+    fixed = reconciler.run(context.get_admin_context())
     assert fixed == 2
     assert db.instance_get(stuck['uuid'])['vm_state'] == 'error'
     moved = db.instance_get(active['id'])
@@ -90,4 +94,4 @@ def test_conductor_reconciles_orphaned_operations(cloud):
     assert list(db.get_allocations(active['id']).values()) == [
         {'VCPU': 1, 'MEMORY_MB': 512, 'DISK_GB': 1}]
     # Running it again changes nothing.
-    assert reconcile.reconcile_orphans(cloud.aio.services[0].manager, None, CONF) == 0
+    assert reconciler.run(context.get_admin_context()) == 0

@@ -5,9 +5,22 @@ import logging
 
 from novalite import exception
 from novalite.db import api as db
+from novalite.db import steps
 from novalite.scheduler.host_state import flavor_resources
 
 LOG = logging.getLogger(__name__)
+
+
+class NotDriving(Exception):
+    """Another conductor drives the instance's task, or the task is over: leave it."""
+
+
+def take_lease(manager, instance_uuid, task_state):
+    """This conductor drives ``instance_uuid``'s task from now (see ``steps.take_lease``),
+    or ``NotDriving``."""
+    if not steps.take_lease([instance_uuid], manager.host, [task_state]):
+        raise NotDriving(f'{instance_uuid}: driven by another conductor or no longer '
+                         f'{task_state}')
 
 
 class Task:
@@ -26,14 +39,22 @@ class Task:
     def rollback(self, exc):
         raise NotImplementedError
 
+    @property
+    def instance_uuids_driven(self) -> list:
+        return [self.instance_uuid]
+
     def run(self):
         """Execute; on failure roll back. A task run for a cast ends here: its rollback
-        has recorded the failure where the user sees it (fault, event, state)."""
-        try:
-            return self.execute()
-        except Exception as exc:
-            LOG.info('%s of %s failed: %s', type(self).__name__, self.instance_uuid, exc)
-            self.rollback(exc)
+        has recorded the failure where the user sees it (fault, event, state). While it
+        runs, the conductor's reconciler knows this process drives its instances."""
+        with self.manager.driven.driving(self.instance_uuids_driven):
+            try:
+                return self.execute()
+            except NotDriving as exc:
+                LOG.info('%s: not driving %s', type(self).__name__, exc)
+            except Exception as exc:
+                LOG.info('%s of %s failed: %s', type(self).__name__, self.instance_uuid, exc)
+                self.rollback(exc)
 
 
 def claim_next_alternate(instance: dict, flavor: dict, host_list: list) -> dict | None:

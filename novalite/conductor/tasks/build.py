@@ -37,7 +37,21 @@ class ScheduleAndBuildTask(Task):
         self.image = image
         self.hop = compute_utils.Hop(context, EVENT)
 
+    @property
+    def instance_uuids_driven(self) -> list:
+        return self.instance_uuids
+
     def execute(self):
+        # This conductor drives the request until each instance has a host: a reconciler
+        # puts them in ERROR if this process dies first.
+        taken = steps.take_lease(self.instance_uuids, self.manager.host, [states.SCHEDULING])
+        if len(taken) != len(self.instance_uuids):
+            LOG.info('Instances %s are deleted or driven elsewhere; not building them',
+                     sorted(set(self.instance_uuids) - set(taken)))
+            if not taken:
+                return
+            self.request_spec = dict(self.request_spec, num_instances=len(taken))
+            self.instance_uuids = taken
         selections = self.manager.scheduler_rpcapi.select_destinations(
             self.context, self.request_spec, self.instance_uuids, return_alternates=True)
         for u, hosts in zip(self.instance_uuids, selections, strict=True):
@@ -56,7 +70,7 @@ class ScheduleAndBuildTask(Task):
             inst = steps.apply_step(
                 'host_selected', instance_uuid,
                 instance_values={'host': selected['host'], 'node': selected['nodename']},
-                events=[self.hop.ok()], host=self.manager.host)['instance']
+                events=[self.hop.ok()], host=self.manager.host, driver=None)['instance']
         except (exception.InstanceNotFound, exception.UnexpectedTaskStateError):
             LOG.info('Instance %s went away while scheduling; releasing its claim',
                      instance_uuid)

@@ -14,7 +14,7 @@ from novalite import exception
 from novalite.compute import states
 from novalite.compute import utils as compute_utils
 from novalite.compute.live_migration import EVENTS
-from novalite.conductor.tasks.base import Task
+from novalite.conductor.tasks.base import NotDriving, Task, take_lease
 from novalite.conf import CONF
 from novalite.db import api as db
 from novalite.db import steps
@@ -48,17 +48,23 @@ class LiveMigrationTask(Task):
         self.events = []
 
     def run(self):
-        try:
-            return self.execute()
-        except Exception as exc:
-            LOG.info('Live migration of %s failed before it started: %s',
-                     self.instance_uuid, exc)
-            self.rollback(exc)
-            if isinstance(exc, EXPECTED):
-                raise
-            raise exception.MigrationError(reason=str(exc))
+        with self.manager.driven.driving([self.instance_uuid]):
+            try:
+                return self.execute()
+            except NotDriving as exc:
+                raise exception.MigrationError(reason=str(exc))
+            except Exception as exc:
+                LOG.info('Live migration of %s failed before it started: %s',
+                         self.instance_uuid, exc)
+                self.rollback(exc)
+                if isinstance(exc, EXPECTED):
+                    raise
+                raise exception.MigrationError(reason=str(exc))
 
     def execute(self):
+        # This conductor drives the move until the source takes it: a reconciler rolls
+        # it back if this process dies first.
+        take_lease(self.manager, self.instance_uuid, states.MIGRATING)
         self.instance = inst = db.instance_get(self.instance_uuid)
         self.migration = db.migration_get(self.migration_uuid)
         if inst['power_state'] not in (power_state.RUNNING, power_state.PAUSED):
@@ -78,7 +84,8 @@ class LiveMigrationTask(Task):
             migration_values={'source_node': inst['node'], 'dest_compute': dest,
                               'dest_node': dest_node,
                               'dest_host': migrate_data.get('dest_host_ip')},
-            events=self.events + [self.hop.ok()], host=self.manager.host)['migration']
+            events=self.events + [self.hop.ok()], host=self.manager.host,
+            driver=None)['migration']
         self.manager.compute_rpcapi.live_migration(self.context, source, inst, dest,
                                                    self.migration, migrate_data)
         return {'dest': dest, 'migration_uuid': self.migration_uuid}

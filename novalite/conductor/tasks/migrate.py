@@ -13,7 +13,7 @@ import logging
 from novalite import exception
 from novalite.compute import states
 from novalite.compute import utils as compute_utils
-from novalite.conductor.tasks.base import Task, claim_next_alternate
+from novalite.conductor.tasks.base import Task, claim_next_alternate, take_lease
 from novalite.db import api as db
 from novalite.db import steps
 
@@ -48,6 +48,7 @@ class MigrationTask(Task):
     def _start_or_load_migration(self):
         if self.migration_uuid:
             # A reschedule: the migration holds the source allocation already.
+            take_lease(self.manager, self.instance_uuid, states.RESIZE_PREP)
             self.migration = db.migration_get(self.migration_uuid)
             self.instance = db.instance_get(self.instance_uuid)
             if self.instance['task_state'] != states.RESIZE_PREP:
@@ -66,7 +67,8 @@ class MigrationTask(Task):
                 'new_instance_type_id': new_flavor.get('id'),
                 'user_id': self.context.user_id or inst['user_id'],
                 'project_id': self.context.project_id or inst['project_id']},
-            events=[hop.opened() for hop in self.hops], host=self.manager.host)
+            events=[hop.opened() for hop in self.hops], host=self.manager.host,
+            driver=self.manager.host)
         self.instance, self.migration = out['instance'], out['migration']
         self.migration_uuid = self.migration['uuid']
 
@@ -90,7 +92,7 @@ class MigrationTask(Task):
             'select_destination', self.instance_uuid, self.migration_uuid,
             migration_values={'dest_compute': selected['host'],
                               'dest_node': selected['nodename']},
-            events=[hop.ok() for hop in self.hops], host=self.manager.host)
+            events=[hop.ok() for hop in self.hops], host=self.manager.host, driver=None)
         self.instance, self.migration = out['instance'], out['migration']
 
     def _cast_prep_resize(self, selected, alternates):

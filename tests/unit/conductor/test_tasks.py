@@ -7,6 +7,7 @@ import pytest
 
 from novalite import context, exception
 from novalite.compute import states
+from novalite.conductor import reconcile
 from novalite.conductor.tasks import base, migrate
 from novalite.db import api as db
 
@@ -47,7 +48,8 @@ class Computes:
 
 def _manager(scheduler):
     return types.SimpleNamespace(host='conductor-1', scheduler_rpcapi=scheduler,
-                                 compute_rpcapi=Computes())
+                                 compute_rpcapi=Computes(),
+                                 driven=reconcile.Driven())
 
 
 def _instance(nodes):
