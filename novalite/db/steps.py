@@ -109,9 +109,9 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
 
     ``driver`` is the conductor host that goes on working on the task after this step
     (``instances.task_driver``); a step that ends the task clears it, any other leaves it
-    unless given. A step that records finished work (not ``step.opens``) and finds the
-    record already past it answers with the record unchanged: a re-sent request whose
-    first answer was lost gets the same result.
+    unless given. A compute's step that records finished work (not ``step.opens``) and
+    finds the record already past it answers with the record unchanged: a re-sent
+    request whose first answer was lost gets the same result.
     """
     step = states.step(step_name)
     if vm_state is not None and vm_state not in step.vm_choices:
@@ -139,7 +139,7 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
             authorize(s, caller, instance_uuid, mig,
                       owner=step.owner if step.owner != states.CONDUCTOR else None,
                       instance=inst)
-        if new_migration is None and _already_applied(step, inst, mig, status, vm_state):
+        if caller is not None and _already_applied(step, inst, mig, status, vm_state):
             LOG.info('Step %s of %s was already recorded', step_name, instance_uuid)
             return {'instance': to_dict(inst),
                     'migration': to_dict(mig) if mig is not None else None}
