@@ -84,6 +84,7 @@ class _Snapshot:
     instances: dict     # uuid -> instance dict (deleted ones too, when consumers)
     migrations: dict    # uuid -> migration dict
     moves: dict         # instance uuid -> [migration dicts of its unfinished moves]
+    final: dict         # instance uuid -> [uuids of its final migrations holding something]
 
 
 def _row(r, *cols) -> dict:
@@ -133,11 +134,15 @@ def _read() -> _Snapshot:
                     models.Migration.uuid.in_(chunk))):
                 migrations[r.uuid] = _row(r, *_MIG_COLS)
     moves: dict = {}
+    final: dict = {}
     for m in migrations.values():
         inst = instances.get(m['instance_uuid'])
         if _is_active_move(m, inst):
             moves.setdefault(m['instance_uuid'], []).append(m)
-    return _Snapshot(held, newest, providers, by_node, by_host, instances, migrations, moves)
+        elif m['uuid'] in held:
+            final.setdefault(m['instance_uuid'], []).append(m['uuid'])
+    return _Snapshot(held, newest, providers, by_node, by_host, instances, migrations, moves,
+                     final)
 
 
 def _is_active_move(mig: dict, inst: dict | None) -> bool:
@@ -289,8 +294,7 @@ def _judge_instance(snap, inst, now, grace, rp_uuid, rp_host) -> _Issue | None:
     if rps == {home}:
         return None
     if not rps:
-        if any(m['instance_uuid'] == uuid and set(snap.held.get(m['uuid'], {})) == {home}
-               for m in snap.migrations.values()):
+        if any(set(snap.held.get(m, {})) == {home} for m in snap.final.get(uuid, ())):
             return None  # the finished migration's finding gives it back
         return _Issue(finding(MISSING_ALLOCATION, 'instance on a host holds no allocation',
                               False))
