@@ -244,17 +244,26 @@ def _audit(snap: _Snapshot, grace: float) -> list[_Issue]:
 def _finished_migration(snap, mig, owner, provider, host, now, grace) -> _Issue:
     held = set(snap.held.get(mig['uuid'], {}))
     home = _provider_of(snap, owner['host'], owner['node'])
+    bare = not snap.held.get(owner['uuid'])
     give_back = (owner['task_state'] is None and owner['uuid'] not in snap.moves
-                 and not snap.held.get(owner['uuid']) and home is not None
-                 and held == {home} and not _recent(_inst_changed(owner), now, grace))
-    what = ('give it back to its instance, which holds nothing on its host' if give_back
-            else 'drop it')
-    return _Issue(
-        Finding(FINISHED_MIGRATION, mig['uuid'], provider, host,
-                f"allocation of a migration in final status {mig['status']} "
-                f"(instance {owner['uuid']}): {what}", True),
-        _migration_final(mig, owner, give_back),
-        _give_back(mig['uuid'], owner['uuid']) if give_back else _drop(mig['uuid']))
+                 and bare and home is not None and held == {home}
+                 and not _recent(_inst_changed(owner), now, grace))
+    about = (f"allocation of a migration in final status {mig['status']} "
+             f"(instance {owner['uuid']} on {owner['host'] or 'no host'})")
+    if give_back:
+        return _Issue(Finding(FINISHED_MIGRATION, mig['uuid'], provider, host,
+                              f'{about}: give it back to its instance, which holds nothing '
+                              'on its host', True),
+                      _migration_final(mig, owner, True), _give_back(mig['uuid'], owner['uuid']))
+    if bare and owner['uuid'] not in snap.moves:
+        # The only record of what the instance uses, and not where its host is: the guest
+        # may well be where this allocation says.
+        return _Issue(Finding(FINISHED_MIGRATION, mig['uuid'], provider, host,
+                              f'{about}: its instance holds nothing, and this is not on its '
+                              "host's provider; check where the guest runs", False))
+    return _Issue(Finding(FINISHED_MIGRATION, mig['uuid'], provider, host,
+                          f'{about}: drop it', True),
+                  _migration_final(mig, owner, False), _drop(mig['uuid']))
 
 
 def _judge_instance(snap, inst, now, grace, rp_uuid, rp_host) -> _Issue | None:
@@ -294,8 +303,8 @@ def _judge_instance(snap, inst, now, grace, rp_uuid, rp_host) -> _Issue | None:
     if rps == {home}:
         return None
     if not rps:
-        if any(set(snap.held.get(m, {})) == {home} for m in snap.final.get(uuid, ())):
-            return None  # the finished migration's finding gives it back
+        if snap.final.get(uuid):
+            return None  # the finding of the migration holding its resources says it all
         return _Issue(finding(MISSING_ALLOCATION, 'instance on a host holds no allocation',
                               False))
     others = sorted(rps - {home})
@@ -324,20 +333,25 @@ def _move_shape(snap: _Snapshot, inst: dict, moves: list[dict]) -> str | None:
     dst = _provider_of(snap, mig['dest_compute'], mig['dest_node'])
     mig_rps = set(snap.held.get(mig['uuid'], {}))
     inst_rps = set(snap.held.get(inst['uuid'], {}))
+    names = {rp: u for rp, (u, _) in snap.providers.items()}
     where = f"migration {mig['uuid']} ({mig['migration_type']}, {mig['status']})"
     if src is None or mig_rps != {src}:
-        return f"{where} should hold its source's provider, holds {sorted(mig_rps) or 'nothing'}"
+        return (f"{where} should hold its source {mig['source_compute']}'s provider, holds "
+                + _names(mig_rps, names))
     if mig['status'] in _CHOOSING:
         ok = len(inst_rps) <= 1 and (dst is None or inst_rps <= {dst} or
                                      mig['status'] == MS.PRE_MIGRATING)
+        allowed = 'nothing or one destination claim'
     elif mig['status'] == MS.REVERTED:
         ok = not inst_rps or (src == dst and inst_rps == {dst})
+        allowed = 'nothing (revert_resize dropped its claim)'
     else:
         ok = dst is not None and inst_rps == {dst}
+        allowed = f"exactly its destination {mig['dest_compute']}'s claim"
     if ok:
         return None
-    return (f"{where}: the instance holds {len(inst_rps)} provider(s) where its step allows "
-            'its destination claim only')
+    return (f'{where}: the instance holds {_names(inst_rps, names)}; at this step it may '
+            f'hold {allowed}')
 
 
 # -------------------------------------------------------- compare-and-swap repairs

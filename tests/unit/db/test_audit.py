@@ -120,6 +120,18 @@ def test_a_finished_migration_gives_back_what_its_instance_lacks(nodes):
     assert audit.audit(grace=0) == []
 
 
+def test_a_finished_migration_holding_the_only_record_elsewhere_is_uncertain(nodes):
+    # revert_failed after revert_resize: the instance's claim is gone, the database
+    # still names the destination, the source allocation is all that is left.
+    inst = _instance(host='dst', vm=states.ERROR)
+    mig = _migration(inst, MS.ERROR, mtype=states.RESIZE)
+    _claim(mig['uuid'], nodes['src'])
+    found = audit.audit(fix=True, grace=0)
+    assert _kinds(found) == [(audit.FINISHED_MIGRATION, False, False)]
+    assert 'check where the guest runs' in found[0].detail
+    assert db.get_allocations(mig['uuid']) == {nodes['src']: SMALL}
+
+
 def test_a_reverted_migration_still_owed_its_finish_is_legal(nodes):
     inst = _instance(host='dst', task=states.RESIZE_REVERTING, vm=states.RESIZED)
     mig = _migration(inst, MS.REVERTED, mtype=states.RESIZE)
