@@ -23,6 +23,10 @@ def owned_uuids(host: str, instances, migrations) -> dict[str, frozenset]:
     ``unfinished_migrations`` returns them. An instance on the host keeps its guest. The
     source of a move keeps the guest and, for a cold move, the resize backup a revert
     restores; the destination keeps what it prepares and the guest it finishes.
+
+    The order that keeps a move starting meanwhile safe: list the hypervisor first,
+    then read the database, then ``driver.remove_orphans(owned_uuids(...),
+    among=listing)``.
     """
     if not host:
         raise ValueError('owned_uuids needs the host name')
