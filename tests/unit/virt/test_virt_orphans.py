@@ -101,3 +101,31 @@ def test_the_default_driver_lists_and_removes_guests_only(hosts, booted):
     assert drv.list_guest_uuids() == {booted['uuid']: {G}, other['uuid']: {G}}
     assert drv.remove_orphans({booted['uuid']}) == [other['uuid']]
     assert drv.list_instance_uuids() == [booted['uuid']]
+
+
+def test_a_backup_left_by_a_confirm_while_the_source_was_down(hosts):
+    """A cold move on two fake hosts, then what owned_uuids makes each host keep."""
+    from novalite.compute import states
+    from novalite.compute.orphans import owned_uuids
+
+    src, dst = hosts['host1'], hosts['host2']
+    inst = make_instance()
+    src.spawn(None, inst, IMAGE)
+    info = src.migrate_disk_and_power_off(None, inst, 'host2', inst['flavor'])
+    dst.finish_migration(None, {}, dict(inst, host='host2'), info, IMAGE, False)
+    moved = dict(inst, host='host2', deleted=False, vm_state=states.RESIZED)
+    mig = {'instance_uuid': inst['uuid'], 'migration_type': states.RESIZE,
+           'source_compute': 'host1', 'dest_compute': 'host2',
+           'status': states.MS.FINISHED}
+    # While the user may still revert, both hosts keep everything.
+    for name, drv in hosts.items():
+        listing = drv.list_guest_uuids()
+        assert drv.remove_orphans(owned_uuids(name, [moved], [mig]), among=listing) == []
+    assert src.list_guest_uuids() == {inst['uuid']: {R}}
+    # Confirmed while host1 was down: its backup is nobody's once it is back.
+    listing = src.list_guest_uuids()
+    assert src.remove_orphans(owned_uuids('host1', [], []), among=listing) == [inst['uuid']]
+    assert src.list_guest_uuids() == {}
+    assert dst.remove_orphans(owned_uuids('host2', [moved], []),
+                              among=dst.list_guest_uuids()) == []
+    assert dst.instance_exists(inst)
