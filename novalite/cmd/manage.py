@@ -140,11 +140,11 @@ def main(argv=None):
     p.add_argument('--exchange', default=None, help='the control_exchange (novalite)')
     p.set_defaults(func=cmd_broker_compute_user)
     plc = sub.add_parser('placement').add_subparsers(dest='action', required=True)
-    p = plc.add_parser('audit', help='Check that every allocation belongs to a live instance '
-                       'or an unfinished migration and every instance holds what its step '
-                       'allows; one line per finding. Exit 0: nothing left; 1: certain '
-                       'findings left (repairable with --fix); 2: uncertain findings that '
-                       'need an operator.')
+    about = ('Check that every allocation belongs to a live instance or an unfinished '
+             'migration and every instance holds what its step allows; one line per '
+             'finding. Exit 0: nothing left; 1: certain findings left (repairable with '
+             '--fix); 2: uncertain findings that need an operator.')
+    p = plc.add_parser('audit', help=about, description=about)
     p.add_argument('--fix', action='store_true',
                    help='Repair the certain findings (each in one compare-and-swap '
                         'transaction).')
