@@ -1,4 +1,5 @@
-"""novalite-manage: database schema, services, images and broker permissions."""
+"""novalite-manage: database schema, services, images, broker permissions and the
+placement allocation audit."""
 
 import argparse
 import sys
@@ -80,6 +81,34 @@ def cmd_broker_compute_user(args):
     return 0
 
 
+def cmd_placement_audit(args):
+    from novalite.db import audit
+    findings = audit.audit(fix=args.fix, grace=args.grace)
+    for f in findings:
+        print(f.line() if args.verbose else
+              f'{f.kind} {f.consumer} {f.provider or "-"} {f.host or "-"} '
+              f'{"fixed" if f.fixed else "certain" if f.certain else "uncertain"}')
+    fixed = sum(f.fixed for f in findings)
+    uncertain = sum(not f.fixed and not f.certain for f in findings)
+    certain = len(findings) - fixed - uncertain
+    hint = ' (run with --fix)' if certain and not args.fix else ''
+    print(f'{len(findings)} findings: {fixed} fixed, {certain} certain left{hint}, '
+          f'{uncertain} uncertain')
+    if uncertain:
+        return 2
+    return 1 if certain else 0
+
+
+def _grace(value):
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'not a number of seconds: {value!r}')
+    if seconds < 0:
+        raise argparse.ArgumentTypeError(f'must be zero or more seconds: {value}')
+    return seconds
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog='novalite-manage')
     parser.add_argument('--config-file', action='append')
@@ -110,7 +139,25 @@ def main(argv=None):
     p.add_argument('--vhost', default='/')
     p.add_argument('--exchange', default=None, help='the control_exchange (novalite)')
     p.set_defaults(func=cmd_broker_compute_user)
+    plc = sub.add_parser('placement').add_subparsers(dest='action', required=True)
+    about = ('Check that every allocation belongs to a live instance or an unfinished '
+             'migration and every instance holds what its step allows; one line per '
+             'finding. Exit 0: nothing left; 1: certain findings left (repairable with '
+             '--fix); 2: uncertain findings that need an operator.')
+    p = plc.add_parser('audit', help=about, description=about)
+    p.add_argument('--fix', action='store_true',
+                   help='Repair the certain findings (each in one compare-and-swap '
+                        'transaction).')
+    p.add_argument('--verbose', action='store_true',
+                   help='Print what each finding means and what was or would be done.')
+    p.add_argument('--grace', type=_grace, default=None, metavar='SECONDS',
+                   help='Leave records changed less than this long ago alone (default '
+                        'the audit\'s own, 300 s).')
+    p.set_defaults(func=cmd_placement_audit)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if getattr(args, 'func', None) is cmd_placement_audit and args.grace is None:
+        from novalite.db import audit
+        args.grace = audit.DEFAULT_GRACE
     if getattr(args, 'user', '') is None:
         args.user = f'compute-{args.host}'
     _setup(args)

@@ -19,7 +19,8 @@ list of ``{"check", "result", "details"}`` objects instead.
 Checks: the database is reachable and its schema at the newest migration; the
 message broker accepts a connection; conductor and scheduler services are up;
 compute services are up and report inventory; the configuration is fit for
-production; the policy file (if any) only names known rules.
+production; the policy file (if any) only names known rules; every placement allocation
+belongs to a live instance or an unfinished migration (the allocation audit).
 """
 
 from __future__ import annotations
@@ -400,6 +401,31 @@ def check_policy(conf, state: dict, timeout: float) -> Result:
     return Result(Code.SUCCESS, f'{path}: {len(enforcer.file_rules)} overrides, all known.')
 
 
+#: Findings the allocation check names in its details; the rest are counted.
+AUDIT_SHOWN = 3
+
+
+def check_allocations(conf, state: dict, timeout: float) -> Result:
+    skipped = _db_usable(state)
+    if skipped:
+        return skipped
+    from novalite.db import audit
+
+    findings = audit.audit(fix=False)
+    if not findings:
+        return Result(Code.SUCCESS, 'Every allocation belongs to a live instance or an '
+                                    'unfinished migration.')
+    counts = audit.summary(findings)
+    uncertain = sum(not f.certain for f in findings)
+    shown = '; '.join(f.line() for f in findings[:AUDIT_SHOWN])
+    more = f'; and {len(findings) - AUDIT_SHOWN} more' if len(findings) > AUDIT_SHOWN else ''
+    return Result(Code.WARNING, f'{len(findings)} allocation findings ('
+                  + ', '.join(f'{n} {k}' for k, n in sorted(counts.items()))
+                  + f'), {len(findings) - uncertain} certain, {uncertain} uncertain: '
+                  f'{shown}{more}. Repair the certain ones with: novalite-manage placement '
+                  'audit --fix')
+
+
 CHECKS: list[tuple[str, Callable]] = [
     ('Database', check_database),
     ('Message broker', check_broker),
@@ -407,6 +433,7 @@ CHECKS: list[tuple[str, Callable]] = [
     ('Compute services', check_computes),
     ('Configuration', check_configuration),
     ('Policy file', check_policy),
+    ('Placement allocations', check_allocations),
 ]
 
 

@@ -16,6 +16,51 @@ JOB_FAILED = 'failed'
 GiB = 1024 ** 3
 MiB = 1024 ** 2
 
+# What a hypervisor may hold for one instance uuid (list_guest_uuids, remove_orphans).
+GUEST = 'guest'                  # a defined guest, running or not
+RESIZE_BACKUP = 'resize_backup'  # the source copy a cold move keeps for a revert
+INCOMING = 'incoming'            # a guest prepared for a move to this host
+GUEST_KINDS = (GUEST, RESIZE_BACKUP, INCOMING)
+
+
+def _kinds(uuid, kinds) -> frozenset:
+    kinds = frozenset([kinds] if isinstance(kinds, str) else kinds)
+    unknown = kinds - set(GUEST_KINDS)
+    if unknown:
+        raise ValueError('Unknown kind(s) %s for %s; expected some of %s'
+                         % (', '.join(sorted(unknown)), uuid, ', '.join(GUEST_KINDS)))
+    return kinds
+
+
+def held_kinds(held) -> dict:
+    """``keep``/``among`` of remove_orphans as uuid -> frozenset of kinds: a mapping is
+    taken kind by kind, a plain collection of uuids means every kind of each."""
+    if held is None:
+        return None
+    if isinstance(held, str):
+        raise ValueError('Expected a set of instance uuids or a mapping uuid -> kinds, '
+                         'not the string %r' % held)
+    if hasattr(held, 'items'):
+        return {str(u): _kinds(u, k) for u, k in held.items()}
+    return {str(u): frozenset(GUEST_KINDS) for u in held}
+
+
+def orphans(held, keep, among=None) -> dict:
+    """What of ``held`` (uuid -> kinds) neither ``keep`` names nor lies outside
+    ``among``: uuid -> the kinds to remove."""
+    if keep is None:
+        raise ValueError('keep is required: the uuids (or uuid -> kinds) this host owns')
+    keep = held_kinds(keep)
+    among = held_kinds(among)
+    out = {}
+    for uuid, kinds in held.items():
+        drop = set(kinds) - keep.get(uuid, frozenset())
+        if among is not None:
+            drop &= among.get(uuid, frozenset())
+        if drop:
+            out[uuid] = frozenset(drop)
+    return out
+
 
 class VirtDriverError(Exception):
     """A hypervisor operation failed; the message is safe to show to an operator."""
@@ -249,6 +294,42 @@ class ComputeDriver(metaclass=abc.ABCMeta):
     def instance_exists(self, instance):
         """True when this host has a guest for the instance."""
         return instance['uuid'] in self.list_instance_uuids()
+
+    def list_guest_uuids(self):
+        """What the hypervisor holds, by instance uuid: uuid -> set of GUEST,
+        RESIZE_BACKUP, INCOMING. A driver that keeps no backups or prepared guests
+        lists its defined guests."""
+        return {uuid: {GUEST} for uuid in self.list_instance_uuids()}
+
+    def remove_orphans(self, keep, among=None):
+        """Remove what this host holds that ``keep`` does not name; returns the uuids
+        something was removed of, sorted.
+
+        ``keep`` is a set of uuids (keep everything of each) or a mapping uuid -> kinds
+        (keep only those). ``among``, the list_guest_uuids() taken *before* the caller
+        read the database to build ``keep``, limits removal to what was there then, so a
+        guest a move prepares meanwhile is never taken for an orphan. One orphan that
+        cannot be removed is logged and the rest still are.
+        """
+        removed = []
+        for uuid, kinds in sorted(orphans(self.list_guest_uuids(), keep, among).items()):
+            try:
+                self._remove_orphan(uuid, kinds)
+            except Exception:
+                LOG.exception('Could not remove %s of orphan %s on %s',
+                              ', '.join(sorted(kinds)), uuid, self.host)
+                continue
+            LOG.info('Removed %s of orphan %s on %s', ', '.join(sorted(kinds)), uuid,
+                     self.host)
+            removed.append(uuid)
+        return removed
+
+    def _remove_orphan(self, uuid, kinds):
+        """Remove ``kinds`` of ``uuid`` from this host (the default lists guests only)."""
+        if kinds - {GUEST}:
+            raise VirtDriverError('%s cannot remove %s'
+                                  % (type(self).__name__, ', '.join(sorted(kinds - {GUEST}))))
+        self.destroy(None, {'uuid': uuid}, destroy_disks=True)
 
     @abc.abstractmethod
     def get_info(self, instance):

@@ -287,6 +287,25 @@ class FakeDriver(driver.ComputeDriver):
     def instance_exists(self, instance):
         return instance['uuid'] in self.hypervisor.guests
 
+    def _tables(self):
+        hv = self.hypervisor
+        return ((driver.GUEST, hv.guests), (driver.RESIZE_BACKUP, hv.resize_backups),
+                (driver.INCOMING, hv.incoming))
+
+    def list_guest_uuids(self):
+        with self.hypervisor.lock:
+            out = {}
+            for kind, table in self._tables():
+                for uuid in table:
+                    out.setdefault(uuid, set()).add(kind)
+            return out
+
+    def _remove_orphan(self, uuid, kinds):
+        with self.hypervisor.lock:
+            gone = [table.pop(uuid, None) for kind, table in self._tables() if kind in kinds]
+            if any(g is not None for g in gone):
+                self._save()
+
     def get_info(self, instance):
         with self.hypervisor.lock:
             guest = self._guest(instance)

@@ -329,3 +329,53 @@ def test_policy_file_with_known_rules(tmp_path, capsys, synced_url, broker_ok):
     rc, results = run_json(capsys, conf_path)
     assert results['Policy file']['result'] == 0
     assert '1 overrides' in results['Policy file']['details']
+
+
+# ------------------------------------------------------------------ allocation audit
+
+def _leak(host='cmp1', age_hours=1):
+    """A deleted instance whose allocation stayed behind, older than the audit's grace."""
+    node = db.compute_node_get_by_host_and_node(host)
+    inst = db.instance_create({'display_name': 'gone', 'project_id': 'p', 'user_id': 'u',
+                               'host': host, 'node': host, 'vm_state': 'active',
+                               'flavor': {'vcpus': 1, 'memory_mb': 512, 'root_gb': 1}})
+    db.claim_resources(inst['uuid'], {node['uuid']: {'VCPU': 1, 'MEMORY_MB': 512}})
+    then = models.utcnow() - datetime.timedelta(hours=age_hours)
+    with session.writer() as s:
+        s.query(models.Instance).filter_by(uuid=inst['uuid']).update(
+            {'deleted': True, 'deleted_at': then, 'updated_at': then})
+        s.query(models.Allocation).update({'created_at': then})
+    return inst['uuid']
+
+
+def test_leaked_allocations_warn_with_counts_and_examples(tmp_path, capsys, synced_url,
+                                                          conf, broker_ok):
+    use_db(conf, synced_url)
+    add_control_services()
+    add_compute('cmp1')
+    leaked = [_leak() for _ in range(4)]
+    rc, results = run_json(capsys, write_conf(tmp_path, synced_url))
+    check = results['Placement allocations']
+    assert (rc, check['result']) == (1, 1)
+    details = check['details']
+    assert details.startswith('4 allocation findings (4 deleted_instance), 4 certain, '
+                              '0 uncertain')
+    assert sum(u in details for u in leaked) == status.AUDIT_SHOWN
+    assert 'and 1 more' in details and 'placement audit --fix' in details
+    # The check only reports.
+    assert all(db.get_allocations(u) for u in leaked)
+
+
+def test_a_fresh_leak_is_inside_the_grace_period(tmp_path, capsys, synced_url, conf,
+                                                 broker_ok):
+    use_db(conf, synced_url)
+    add_compute('cmp1')
+    _leak(age_hours=0)
+    rc, results = run_json(capsys, write_conf(tmp_path, synced_url))
+    assert results['Placement allocations']['result'] == 0
+
+
+def test_allocation_check_needs_the_database(tmp_path, capsys, sqlite_url, broker_ok):
+    rc, results = run_json(capsys, write_conf(tmp_path, sqlite_url))
+    check = results['Placement allocations']
+    assert check['result'] == 1 and 'Database check' in check['details']

@@ -87,6 +87,7 @@ class LibvirtDriver(driver.ComputeDriver):
     def init_host(self, host):
         os.makedirs(self.instances_path, exist_ok=True)
         imagebackend.storage_id(self.instances_path)
+        imagebackend.hosts_using(self.instances_path, self.host)
         conn = self.conn
         LOG.info('libvirt host %s: %s %s, %d guests', self.host, conn.getType(),
                  conn.getVersion(), len(conn.listAllDomains()))
@@ -206,6 +207,54 @@ class LibvirtDriver(driver.ComputeDriver):
 
     def list_instance_uuids(self):
         return [d.UUIDString() for d in self.conn.listAllDomains()]
+
+    # ------------------------------------------------------------------ orphans
+
+    def _shared_storage(self):
+        """Hosts other than this one keep instances in instances_path (or the operator
+        says it is shared): files there are not this host's alone to judge."""
+        if self.conf.libvirt.disk_transfer == 'shared':
+            return True
+        return imagebackend.hosts_using(self.instances_path, self.host) - {self.host} != set()
+
+    def list_guest_uuids(self):
+        """Domains, instance directories (``<uuid>/``: a guest's, or an incoming one's
+        when no domain is defined or the incoming marker is there) and ``<uuid>_resize/``
+        backups. On shared storage only the domains: the files may be another host's."""
+        out = {}
+        for uuid in self.list_instance_uuids():
+            out.setdefault(uuid, set()).add(driver.GUEST)
+        if self._shared_storage():
+            return out
+        for uuid, what in imagebackend.instance_dirs(self.instances_path).items():
+            kinds = out.setdefault(uuid, set())
+            if 'resize' in what:
+                kinds.add(driver.RESIZE_BACKUP)
+            if 'incoming' in what or ('files' in what and driver.GUEST not in kinds):
+                kinds.add(driver.INCOMING)
+        return out
+
+    def remove_orphans(self, keep, among=None):
+        # A guest and an incoming guest share one domain and one directory here: keeping
+        # either keeps both.
+        keep = driver.held_kinds(keep) if keep is not None else None
+        if keep is not None:
+            keep = {uuid: kinds | {driver.GUEST, driver.INCOMING}
+                    if kinds & {driver.GUEST, driver.INCOMING} else kinds
+                    for uuid, kinds in keep.items()}
+        return super().remove_orphans(keep, among)
+
+    def _remove_orphan(self, uuid, kinds):
+        shared = self._shared_storage()
+        files = self.files(uuid)
+        if kinds & {driver.GUEST, driver.INCOMING}:
+            dom = self._find(uuid)
+            if dom is not None:
+                self._undefine(dom)
+            if not shared:
+                files.remove()
+        if driver.RESIZE_BACKUP in kinds and not shared:
+            files.remove_resize()
 
     def instance_exists(self, instance):
         return self._find(instance) is not None

@@ -25,6 +25,7 @@ import logging
 import os
 import shutil
 import subprocess
+import uuid as uuid_module
 
 from novalite.virt import driver
 
@@ -42,6 +43,7 @@ INCOMING_MARKER = '.incoming'
 RESIZE_SUFFIX = '_resize'
 BASE_DIR = '_base'
 HOST_MARKER = '.novalite-storage-id'
+HOSTS_DIR = '.novalite-hosts'
 
 _KERNEL_NAMES = ('vmlinuz', 'kernel', 'bzImage')
 _INITRD_NAMES = ('initrd.gz', 'initrd', 'initrd.img', 'ramdisk')
@@ -429,6 +431,46 @@ class InstanceFiles:
 
     def remove_resize(self):
         shutil.rmtree(self.resize_path, ignore_errors=True)
+
+
+def _is_uuid(name):
+    try:
+        return str(uuid_module.UUID(name)) == name.lower() and len(name) == 36
+    except ValueError:
+        return False
+
+
+def instance_dirs(instances_path):
+    """The instance directories under instances_path: uuid -> set of 'files' (``<uuid>/``
+    without the incoming marker), 'incoming' (``<uuid>/`` prepared for an incoming
+    live migration) and 'resize' (``<uuid>_resize/``). Anything else is not ours."""
+    out = {}
+    try:
+        names = os.listdir(instances_path)
+    except FileNotFoundError:
+        return out
+    for name in names:
+        path = os.path.join(instances_path, name)
+        if not os.path.isdir(path) or os.path.islink(path):
+            continue
+        if name.endswith(RESIZE_SUFFIX) and _is_uuid(name[:-len(RESIZE_SUFFIX)]):
+            out.setdefault(name[:-len(RESIZE_SUFFIX)], set()).add('resize')
+        elif _is_uuid(name):
+            marker = os.path.exists(os.path.join(path, INCOMING_MARKER))
+            out.setdefault(name, set()).add('incoming' if marker else 'files')
+    return out
+
+
+def hosts_using(instances_path, host):
+    """Record that ``host`` keeps instances in instances_path and return every host
+    that ever did: more than one means the storage is shared."""
+    directory = os.path.join(instances_path, HOSTS_DIR)
+    os.makedirs(directory, exist_ok=True)
+    marker = os.path.join(directory, host)
+    if not os.path.exists(marker):
+        with open(marker, 'w'):
+            pass
+    return set(os.listdir(directory))
 
 
 def storage_id(instances_path):

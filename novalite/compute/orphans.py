@@ -1,0 +1,52 @@
+"""What a compute host must keep of the guests its hypervisor holds, from the database's
+instances and moves: the ``keep`` of ``ComputeDriver.remove_orphans``."""
+
+from novalite.compute import states
+from novalite.virt.driver import GUEST, INCOMING, RESIZE_BACKUP
+
+MS = states.MS
+
+
+def _owes(migration: dict) -> bool:
+    """A move this host may still act on. A reverted cold move is passed in only while
+    its source still owes the finish (see db.steps.unfinished_migrations); every other
+    final status means the move is over."""
+    status = migration.get('status')
+    return status not in states.MIGRATION_DONE or status == MS.REVERTED
+
+
+def owned_uuids(host: str, instances, migrations) -> dict[str, frozenset]:
+    """uuid -> the kinds (GUEST, RESIZE_BACKUP, INCOMING) ``host`` must keep.
+
+    ``instances``: the instances the database places on ``host`` (deleted ones are
+    ignored). ``migrations``: the unfinished migrations naming ``host``, as
+    ``unfinished_migrations`` returns them. An instance on the host keeps its guest. The
+    source of a move keeps the guest and, for a cold move, the resize backup a revert
+    restores; the destination keeps what it prepares and the guest it finishes.
+
+    The order that keeps a move starting meanwhile safe: list the hypervisor first,
+    then read the database, then ``driver.remove_orphans(owned_uuids(...),
+    among=listing)``.
+    """
+    if not host:
+        raise ValueError('owned_uuids needs the host name')
+    owned: dict[str, set] = {}
+    for inst in instances:
+        if inst.get('deleted') or inst.get('vm_state') == states.DELETED:
+            continue
+        if inst.get('host') != host:
+            continue
+        owned.setdefault(inst['uuid'], set()).add(GUEST)
+    for mig in migrations:
+        if not _owes(mig):
+            continue
+        kinds = owned.setdefault(mig['instance_uuid'], set())
+        if mig.get('source_compute') == host:
+            kinds.add(GUEST)
+            if mig.get('migration_type') in states.COLD_MOVES:
+                kinds.add(RESIZE_BACKUP)
+        if mig.get('dest_compute') == host:
+            kinds.update((GUEST, INCOMING))
+        if not kinds:
+            del owned[mig['instance_uuid']]
+    return {uuid: frozenset(kinds) for uuid, kinds in owned.items()}
