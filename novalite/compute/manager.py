@@ -14,7 +14,7 @@ import oslo_messaging as messaging
 
 from novalite import context as nl_context
 from novalite import exception, service
-from novalite.compute import resource_tracker, states
+from novalite.compute import orphans, resource_tracker, states
 from novalite.compute import rpcapi as compute_rpcapi
 from novalite.compute.lifecycle import LifecycleFlow
 from novalite.compute.live_migration import LiveMigrationFlow
@@ -206,6 +206,22 @@ class ComputeManager(service.Manager):
                 continue
             except Exception:
                 LOG.exception('Could not reconcile migration %s', mig['uuid'])
+
+    @service.periodic_task(spacing='compute.resource_update_interval', run_immediately=True)
+    def remove_orphan_guests(self, context):
+        """Remove guests, resize backups and prepared guests the database gives this
+        host no reason to keep (a backup left because this host was down at confirm or
+        delete, a guest a dead-host recovery moved elsewhere). The hypervisor is listed
+        before the database is read, so a move starting meanwhile is never touched."""
+        listing = self.driver.list_guest_uuids()
+        if not listing:
+            return
+        keep = orphans.owned_uuids(self.host, self.conductor.host_instances(),
+                                   self.conductor.host_migrations())
+        removed = self.driver.remove_orphans(keep, among=listing)
+        if removed:
+            LOG.warning('Removed what no instance or move of this host owns: %s',
+                        ', '.join(removed))
 
     def _busy(self, inst) -> bool:
         """A request of this process works on the instance now."""

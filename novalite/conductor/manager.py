@@ -15,6 +15,7 @@ from novalite.conductor import host_requests as hosts
 from novalite.conductor import reconcile
 from novalite.conductor import rpcapi as conductor_rpcapi
 from novalite.conductor.tasks import build, live_migrate, migrate
+from novalite.db import audit
 from novalite.scheduler import rpcapi as scheduler_rpcapi
 
 LOG = logging.getLogger(__name__)
@@ -119,6 +120,11 @@ class ConductorManager(service.Manager):
         return live_migrate.LiveMigrationTask(
             self, context, instance_uuid, host, block_migration, disk_over_commit, force,
             migration_uuid).run()
+
+    @service.periodic_task(spacing='conductor.audit_interval')
+    def audit_allocations(self, context):
+        """Fix allocations that certainly belong to nobody; log what is uncertain."""
+        audit.run_periodic(self.host)
 
     @service.periodic_task(spacing='conductor.reconcile_interval')
     def reconcile_unfinished_work(self, context):

@@ -16,6 +16,10 @@ opts = [
                  help='Seconds between two passes of the reconciler, which drives every '
                       'unfinished build and move from its recorded step (also run once '
                       'at start, before the conductor consumes requests).'),
+    cfg.IntOpt('audit_interval', default=300, min=10,
+               help='Seconds between two allocation audits: allocations that certainly '
+                    'belong to no live instance or unfinished move are fixed, the rest is '
+                    'logged (see novalite-manage placement audit).'),
 ]
 
 
