@@ -367,6 +367,8 @@ def pending_step(migration: dict | None, instance: dict) -> Step | None:
     if migration is None:
         return RESIZE_MOVE.step('cold_move_started') if task == RESIZE_PREP else None
     move = move_for(migration['migration_type'])
+    if migration['status'] == MS.FINISHED and task is None:
+        return None  # a resize waiting for the user's confirm or revert
     steps = [s for s in next_steps(migration, task) if not s.name.endswith('_requested')]
     if not steps:
         return None

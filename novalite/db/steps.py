@@ -29,6 +29,9 @@ LOG = logging.getLogger(__name__)
 def _apply_allocations(s, change, instance_uuid, migration):
     if change is None:
         return
+    if change == 'drop_instance':
+        drop_allocations(s, instance_uuid)
+        return
     mig_uuid = migration['uuid']
     if change == 'source_to_migration':
         hand_over_allocations(s, instance_uuid, mig_uuid)
@@ -36,8 +39,6 @@ def _apply_allocations(s, change, instance_uuid, migration):
         hand_over_allocations(s, mig_uuid, instance_uuid)
     elif change == 'drop_migration':
         drop_allocations(s, mig_uuid)
-    elif change == 'drop_instance':
-        drop_allocations(s, instance_uuid)
     elif change == 'drop_instance_claim':
         if migration['dest_compute'] != migration['source_compute']:
             drop_allocations(s, instance_uuid)
@@ -157,6 +158,8 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
                                              expected_status=list(step.status_before),
                                              row=mig)
             _apply_allocations(s, step.allocations, instance_uuid, out['migration'])
+        elif step.allocations == 'drop_instance':
+            _apply_allocations(s, step.allocations, instance_uuid, None)
         out['instance'] = instance_cas(
             s, instance_uuid, values, expected_task_state=list(step.task_before),
             expected_vm_state=list(step.vm_before) if step.vm_before else UNSET, row=inst)

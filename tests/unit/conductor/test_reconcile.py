@@ -1,0 +1,309 @@
+"""The conductor's reconciler against a real SQLite database: which unfinished work it
+takes over (its own after a restart, a dead conductor's, one nobody took), what a dead
+compute owner's recovery writes, and that two conductors never both act on one move."""
+
+import datetime
+
+import pytest
+
+from novalite import context, exception
+from novalite.compute import states
+from novalite.conductor import reconcile
+from novalite.conf import CONF
+from novalite.db import api as db
+from novalite.db import models, session, steps
+
+MS = states.MS
+RESOURCES = {'vcpus': 4, 'memory_mb': 4096, 'local_gb': 40}
+FLAVOR = {'id': 1, 'flavorid': '1', 'vcpus': 1, 'memory_mb': 1024, 'root_gb': 10,
+          'ephemeral_gb': 0, 'swap': 0}
+CLAIM = {'VCPU': 1, 'MEMORY_MB': 1024, 'DISK_GB': 10}
+LONG_AGO = datetime.datetime(2020, 1, 1)
+
+
+class Computes:
+    def __init__(self):
+        self.sent = []
+
+    def finish_revert_resize(self, ctxt, host, instance, migration):
+        self.sent.append(('finish_revert_resize', host, instance['uuid']))
+
+    def live_migration_abort(self, ctxt, host, instance, migration):
+        self.sent.append(('live_migration_abort', host, instance['uuid']))
+
+
+@pytest.fixture
+def cloud(sqlite_db, conf):
+    conf.set_override('service_down_time', 60)
+    nodes = sqlite_db(RESOURCES, 'src', 'dst')
+    for host in ('src', 'dst'):
+        db.service_create(host, 'novalite-compute', 'compute')
+    for host in ('conductor-1', 'conductor-2'):
+        db.service_create(host, 'novalite-conductor', 'conductor')
+    return nodes
+
+
+def _reconciler(host='conductor-1', computes=None):
+    return reconcile.Reconciler(host, computes or Computes(), reconcile.Driven())
+
+
+def _down(host, binary='novalite-compute'):
+    with session.writer() as s:
+        s.query(models.Service).filter(models.Service.host == host,
+                                       models.Service.binary == binary).update(
+            {'last_seen_up': LONG_AGO, 'updated_at': LONG_AGO})
+
+
+def _age(instance_uuid, migration_uuid=None):
+    with session.writer() as s:
+        s.query(models.Instance).filter(models.Instance.uuid == instance_uuid).update(
+            {'updated_at': LONG_AGO})
+        if migration_uuid:
+            s.query(models.Migration).filter(models.Migration.uuid == migration_uuid).update(
+                {'updated_at': LONG_AGO})
+
+
+def _instance(nodes, task=None, vm=states.ACTIVE, host='src', **extra):
+    inst = db.instance_create(dict({'display_name': 'x', 'project_id': 'p', 'user_id': 'u',
+                                    'host': host, 'node': host, 'vm_state': vm,
+                                    'task_state': task, 'flavor': FLAVOR,
+                                    'power_state': 1}, **extra))
+    if host:
+        db.claim_resources(inst['uuid'], {nodes[host]['uuid']: CLAIM}, project_id='p',
+                           user_id='u')
+    return inst
+
+
+def _cold_move(nodes, driver='conductor-1'):
+    """A cold move a conductor recorded and was scheduling when it stopped."""
+    inst = _instance(nodes, task=states.RESIZE_PREP)
+    out = steps.apply_step('cold_move_started', inst['uuid'], new_migration={
+        'instance_uuid': inst['uuid'], 'migration_type': states.COLD_MIGRATION,
+        'source_compute': 'src', 'source_node': 'src'}, driver=driver, host=driver)
+    return out['instance'], out['migration']
+
+
+def _fault(uuid):
+    return db.fault_get_latest([uuid])[uuid]['message']
+
+
+def _rolled_back(nodes, inst, mig):
+    after = db.instance_get(inst['uuid'])
+    assert (after['vm_state'], after['task_state'], after['task_driver'], after['host']) == \
+        (states.ACTIVE, None, None, 'src')
+    assert db.migration_get(mig['uuid'])['status'] == MS.ERROR
+    assert db.get_allocations(inst['uuid']) == {nodes['src']['uuid']: CLAIM}
+    assert db.get_allocations(mig['uuid']) == {}
+
+
+def test_a_restarted_conductor_rolls_back_what_it_was_driving(cloud):
+    inst, mig = _cold_move(cloud)
+    assert db.instance_get(inst['uuid'])['task_driver'] == 'conductor-1'
+    assert _reconciler().run(context.get_admin_context(), at_start=True) == 1
+    _rolled_back(cloud, inst, mig)
+    assert 'conductor-1' in _fault(inst['uuid'])
+
+
+def test_work_this_process_drives_is_left_alone(cloud):
+    inst, mig = _cold_move(cloud)
+    rec = _reconciler()
+    with rec.driven.driving([inst['uuid']]):
+        assert rec.run(context.get_admin_context()) == 0
+    assert db.instance_get(inst['uuid'])['task_state'] == states.RESIZE_PREP
+    # Once no task of this process drives it, the next pass takes it over.
+    assert rec.run(context.get_admin_context()) == 1
+    _rolled_back(cloud, inst, mig)
+
+
+def test_another_conductors_work_is_taken_over_only_when_it_is_down(cloud):
+    inst, mig = _cold_move(cloud, driver='conductor-2')
+    rec = _reconciler('conductor-1')
+    assert rec.run(context.get_admin_context(), at_start=True) == 0
+    assert db.migration_get(mig['uuid'])['status'] == MS.PRE_MIGRATING
+    _down('conductor-2', 'novalite-conductor')
+    assert rec.run(context.get_admin_context()) == 1
+    _rolled_back(cloud, inst, mig)
+
+
+def test_work_nobody_took_is_rolled_back_after_the_timeout(cloud, conf):
+    conf.set_override('stuck_operation_timeout', 120, group='conductor')
+    inst = _instance(cloud, task=states.RESIZE_PREP)  # the API's step; the cast was lost
+    rec = _reconciler()
+    assert rec.run(context.get_admin_context(), at_start=True) == 0
+    _age(inst['uuid'])
+    assert rec.run(context.get_admin_context()) == 1
+    after = db.instance_get(inst['uuid'])
+    assert (after['vm_state'], after['task_state']) == (states.ACTIVE, None)
+    assert db.get_allocations(inst['uuid']) == {cloud['src']['uuid']: CLAIM}
+
+
+def test_a_build_whose_conductor_died_goes_to_error_without_allocations(cloud):
+    inst = _instance(cloud, task=states.SCHEDULING, vm=states.BUILDING, host=None)
+    assert steps.take_lease([inst['uuid']], 'conductor-2', [states.SCHEDULING]) == \
+        [inst['uuid']]
+    db.claim_resources(inst['uuid'], {cloud['dst']['uuid']: CLAIM})  # the scheduler's
+    _down('conductor-2', 'novalite-conductor')
+    assert _reconciler().run(context.get_admin_context()) == 1
+    after = db.instance_get(inst['uuid'])
+    assert (after['vm_state'], after['task_state']) == (states.ERROR, None)
+    assert db.get_allocations(inst['uuid']) == {}
+    assert 'scheduling was interrupted' in _fault(inst['uuid'])
+
+
+def test_a_lease_is_taken_once(cloud):
+    inst = _instance(cloud, task=states.SCHEDULING, vm=states.BUILDING, host=None)
+    assert steps.take_lease([inst['uuid']], 'conductor-1', [states.SCHEDULING])
+    assert steps.take_lease([inst['uuid']], 'conductor-1', [states.SCHEDULING])
+    assert steps.take_lease([inst['uuid']], 'conductor-2', [states.SCHEDULING]) == []
+    assert steps.take_lease([inst['uuid']], 'conductor-2', [states.MIGRATING],
+                            previous='conductor-1') == []
+
+
+def _finishing(nodes, status=MS.POST_MIGRATING, task=states.RESIZE_MIGRATED):
+    """A cold move whose disks are on dst: the instance holds dst, the migration src."""
+    inst, mig = _cold_move(nodes)
+    db.claim_resources(inst['uuid'], {nodes['dst']['uuid']: CLAIM}, replace=True)
+    db.migration_update(mig['uuid'], {'status': status, 'dest_compute': 'dst',
+                                      'dest_node': 'dst'})
+    db.instance_update(inst['uuid'], {'task_state': task, 'task_driver': None,
+                                      'host': 'dst', 'node': 'dst',
+                                      'old_flavor': FLAVOR, 'new_flavor': FLAVOR})
+    return db.instance_get(inst['uuid']), db.migration_get(mig['uuid'])
+
+
+def test_a_dead_destination_hands_the_move_back_to_the_source(cloud):
+    inst, mig = _finishing(cloud)
+    computes = Computes()
+    rec = _reconciler(computes=computes)
+    assert rec.run(context.get_admin_context()) == 0  # dst is up: it owns the finish
+    _down('dst')
+    assert rec.run(context.get_admin_context()) == 1
+    after = db.instance_get(inst['uuid'])
+    assert after['task_state'] == states.RESIZE_REVERTING
+    assert db.migration_get(mig['uuid'])['status'] == MS.REVERTED
+    # The destination claim is gone; the source allocation waits for the finish.
+    assert db.get_allocations(inst['uuid']) == {}
+    assert db.get_allocations(mig['uuid']) == {cloud['src']['uuid']: CLAIM}
+    assert computes.sent == [('finish_revert_resize', 'src', inst['uuid'])]
+    message = _fault(inst['uuid'])
+    assert 'compute host dst is down' in message and 'last seen 2020-01-01' in message
+
+
+def test_a_dead_source_owing_the_end_of_a_revert_leaves_the_server_in_error(cloud):
+    inst, mig = _finishing(cloud, status=MS.REVERTED, task=states.RESIZE_REVERTING)
+    db.delete_allocations(inst['uuid'])  # revert_resize dropped the destination claim
+    _down('src')
+    assert _reconciler().run(context.get_admin_context()) == 1
+    after = db.instance_get(inst['uuid'])
+    assert (after['vm_state'], after['task_state'], after['host']) == \
+        (states.ERROR, None, 'src')
+    assert db.migration_get(mig['uuid'])['status'] == MS.ERROR
+    assert db.get_allocations(inst['uuid']) == {cloud['src']['uuid']: CLAIM}
+    assert db.get_allocations(mig['uuid']) == {}
+
+
+def test_a_confirm_whose_source_is_dead_is_finished_here(cloud):
+    inst, mig = _finishing(cloud, status=MS.CONFIRMING, task=None)
+    db.instance_update(inst['uuid'], {'vm_state': states.RESIZED})
+    _down('src')
+    assert _reconciler().run(context.get_admin_context()) == 1
+    after = db.instance_get(inst['uuid'])
+    assert (after['vm_state'], after['task_state'], after['host']) == \
+        (states.ACTIVE, None, 'dst')
+    assert db.migration_get(mig['uuid'])['status'] == MS.CONFIRMED
+    assert db.get_allocations(mig['uuid']) == {}
+    assert db.get_allocations(inst['uuid']) == {cloud['dst']['uuid']: CLAIM}
+
+
+def _live(nodes, status, driver=None):
+    inst = _instance(nodes)
+    out = steps.apply_step('live_migration_requested', inst['uuid'], new_migration={
+        'instance_uuid': inst['uuid'], 'migration_type': states.LIVE_MIGRATION,
+        'source_compute': 'src', 'source_node': 'src'}, driver=driver)
+    mig = out['migration']
+    if status != MS.ACCEPTED or driver is None:
+        db.claim_resources(inst['uuid'], {nodes['dst']['uuid']: CLAIM}, replace=True)
+        db.migration_update(mig['uuid'], {'status': status, 'dest_compute': 'dst',
+                                          'dest_node': 'dst'})
+    return db.instance_get(inst['uuid']), db.migration_get(mig['uuid'])
+
+
+def test_a_live_migration_whose_conductor_died_in_its_checks_is_rolled_back(cloud):
+    inst, mig = _live(cloud, MS.ACCEPTED, driver='conductor-2')
+    _down('conductor-2', 'novalite-conductor')
+    assert _reconciler().run(context.get_admin_context()) == 1
+    after = db.instance_get(inst['uuid'])
+    assert (after['vm_state'], after['task_state']) == (states.ACTIVE, None)
+    assert db.migration_get(mig['uuid'])['status'] == MS.ERROR
+    assert db.get_allocations(inst['uuid']) == {cloud['src']['uuid']: CLAIM}
+
+
+def test_a_running_live_migration_to_a_dead_destination_is_aborted_by_its_source(cloud):
+    inst, mig = _live(cloud, MS.RUNNING)
+    computes = Computes()
+    rec = _reconciler(computes=computes)
+    assert rec.run(context.get_admin_context()) == 0
+    assert computes.sent == []
+    _down('dst')
+    rec.run(context.get_admin_context())
+    assert computes.sent == [('live_migration_abort', 'src', inst['uuid'])]
+
+
+def test_a_live_migration_whose_source_died_after_the_switch_completes(cloud):
+    inst, mig = _live(cloud, MS.POST_MIGRATING)
+    db.instance_update(inst['uuid'], {'host': 'dst', 'node': 'dst'})
+    _down('src')
+    assert _reconciler().run(context.get_admin_context()) == 1
+    after = db.instance_get(inst['uuid'])
+    assert (after['task_state'], after['host']) == (None, 'dst')
+    assert db.migration_get(mig['uuid'])['status'] == MS.COMPLETED
+    assert db.get_allocations(mig['uuid']) == {}
+    assert db.get_allocations(inst['uuid']) == {cloud['dst']['uuid']: CLAIM}
+
+
+def test_two_conductors_never_both_act_on_one_move(cloud):
+    inst, mig = _finishing(cloud)
+    _down('dst')
+    first, second = Computes(), Computes()
+    assert _reconciler('conductor-1', first).run(context.get_admin_context()) == 1
+    assert _reconciler('conductor-2', second).run(context.get_admin_context()) == 0
+    assert len(first.sent) == 1 and second.sent == []
+
+
+def test_a_repeated_compute_step_answers_from_the_record(cloud):
+    inst, mig = _finishing(cloud)
+    changes = dict(vm_state=states.RESIZED, caller='dst')
+    first = steps.apply_step('finish_resize', inst['uuid'], mig['uuid'], **changes)
+    again = steps.apply_step('finish_resize', inst['uuid'], mig['uuid'], **changes)
+    assert again['migration']['status'] == first['migration']['status'] == MS.FINISHED
+    assert again['instance']['vm_state'] == states.RESIZED
+
+
+def test_a_repeated_opening_step_is_refused(cloud):
+    inst, mig = _cold_move(cloud)
+    db.migration_update(mig['uuid'], {'dest_compute': 'dst', 'dest_node': 'dst'})
+    steps.apply_step('resize_instance', inst['uuid'], mig['uuid'], caller='src')
+    with pytest.raises((exception.UnexpectedTaskStateError,
+                        exception.UnexpectedMigrationStatus)):
+        steps.apply_step('resize_instance', inst['uuid'], mig['uuid'], caller='src')
+
+
+def test_pending_step_names_who_owes_the_move():
+    cold = {'migration_type': states.COLD_MIGRATION, 'status': MS.PRE_MIGRATING,
+            'dest_compute': None}
+    inst = {'task_state': states.RESIZE_PREP, 'new_flavor': None}
+    assert states.pending_step(cold, inst).owner == states.CONDUCTOR
+    assert states.pending_step(dict(cold, dest_compute='d'), inst).name == 'prep_resize'
+    assert states.pending_step(dict(cold, dest_compute='d'),
+                               dict(inst, new_flavor=FLAVOR)).name == 'resize_instance'
+    assert states.pending_step(None, inst).name == 'cold_move_started'
+    finished = dict(cold, status=MS.FINISHED)
+    assert states.pending_step(finished, {'task_state': None}) is None
+    live = {'migration_type': states.LIVE_MIGRATION, 'status': MS.RUNNING,
+            'dest_compute': 'd'}
+    assert states.pending_step(live, {'task_state': states.MIGRATING}).owner == \
+        states.SOURCE
+
+
+def test_the_reconcile_interval_is_a_few_seconds():
+    assert CONF.conductor.reconcile_interval <= 10
