@@ -183,11 +183,8 @@ class ComputeManager(service.Manager):
         grace = CONF.compute.reconcile_grace
         for inst in self.conductor.host_instances():
             if inst['task_state'] in states.BUILD_TASKS + states.POWER_TASKS + (
-                    states.DELETING,) and _age(inst) >= grace and not self._busy(inst):
-                try:
-                    self.lifecycle.reconcile(context, inst)
-                except Exception:
-                    LOG.exception('Could not reconcile instance %s', inst['uuid'])
+                    states.DELETING,) and _age(inst) >= grace:
+                self._reconcile_idle(inst, self.lifecycle.reconcile, context, inst)
         for mig in self.conductor.host_migrations():
             flow = self.live if mig['migration_type'] == states.LIVE_MIGRATION else \
                 self.resize if mig['migration_type'] in states.COLD_MOVES else None
@@ -195,17 +192,28 @@ class ComputeManager(service.Manager):
                 continue
             try:
                 inst = self.conductor.instance_get(mig['instance_uuid'])
-                step = states.pending_step(mig, inst)
-                if step is None or states.owner_host(step, mig, inst) != self.host or \
-                        _age(inst) < grace or self._busy(inst):
-                    continue
-                LOG.info('Driving %s of %s from its recorded state (%s, %s)', step.name,
-                         inst['uuid'], mig['status'], inst['task_state'])
-                flow.reconcile(context, mig)
             except exception.InstanceNotFound:
                 continue
-            except Exception:
-                LOG.exception('Could not reconcile migration %s', mig['uuid'])
+            step = states.pending_step(mig, inst)
+            if step is None or states.owner_host(step, mig, inst) != self.host or \
+                    _age(inst) < grace:
+                continue
+            LOG.info('Driving %s of %s from its recorded state (%s, %s)', step.name,
+                     inst['uuid'], mig['status'], inst['task_state'])
+            self._reconcile_idle(inst, flow.reconcile, context, mig)
+
+    def _reconcile_idle(self, inst, fn, *args):
+        """Run ``fn`` under the instance lock unless a request of this process holds it
+        or a live migration of the instance is queued or running here."""
+        lock = self._locks(inst['uuid'])
+        if self.live.running(inst['uuid']) or not lock.acquire(blocking=False):
+            return
+        try:
+            fn(*args)
+        except Exception:
+            LOG.exception('Could not reconcile instance %s', inst['uuid'])
+        finally:
+            lock.release()
 
     @service.periodic_task(spacing='compute.resource_update_interval', run_immediately=True)
     def remove_orphan_guests(self, context):
@@ -222,10 +230,6 @@ class ComputeManager(service.Manager):
         if removed:
             LOG.warning('Removed what no instance or move of this host owns: %s',
                         ', '.join(removed))
-
-    def _busy(self, inst) -> bool:
-        """A request of this process works on the instance now."""
-        return self._locks(inst['uuid']).locked() or self.live.running(inst['uuid'])
 
     def reconcile_instances(self, context):
         """Bring every instance and move this host owns out of a transitional state.

@@ -93,12 +93,13 @@ class Hop:
 
 
 class InstanceLocks:
-    """One lock per instance on this host: a step and a reconcile never overlap."""
+    """One lock per instance on this host: a step and a reconcile never overlap. Re-entrant,
+    so a reconcile holding it can run the step's own handler."""
 
     def __init__(self):
-        self._locks: dict[str, threading.Lock] = {}
+        self._locks: dict[str, threading.RLock] = {}
         self._guard = threading.Lock()
 
-    def __call__(self, instance_uuid: str) -> threading.Lock:
+    def __call__(self, instance_uuid: str) -> threading.RLock:
         with self._guard:
-            return self._locks.setdefault(instance_uuid, threading.Lock())
+            return self._locks.setdefault(instance_uuid, threading.RLock())
