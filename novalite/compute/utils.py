@@ -65,13 +65,15 @@ def is_database_error(exc: BaseException) -> bool:
 
 
 def _traceback_text(exc: BaseException) -> str:
-    """The traceback of ``exc``; for a database error only its frames and class name,
-    never the statement or parameters its message and its causes carry."""
+    """The traceback of ``exc``; for a database error only where its frames are and its
+    class name, never the statement or parameters its message and its causes carry."""
     text = ''.join(tb.format_exception(type(exc), exc, exc.__traceback__))
     if not is_database_error(exc) and not any(m in text for m in _SQL_MARKERS):
         return text
-    return ('Traceback (most recent call last):\n'
-            + ''.join(tb.format_tb(exc.__traceback__))
+    # Frames without their source lines: code near a query may spell SQL out.
+    frames = ''.join(f'  File "{f.filename}", line {f.lineno}, in {f.name}\n'
+                     for f in tb.extract_tb(exc.__traceback__))
+    return ('Traceback (most recent call last):\n' + frames
             + f'{type(exc).__name__}: {fault_message(exc)}\n')
 
 

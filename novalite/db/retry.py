@@ -37,14 +37,16 @@ MYSQL_TRANSIENT = frozenset({
     4031,  # disconnected by the server because of inactivity (MySQL 8)
 })
 
-# PostgreSQL SQLSTATE codes.
-PG_TRANSIENT = frozenset({
+# SQLSTATE codes, as PostgreSQL reports them (psycopg2 ``pgcode``, psycopg ``sqlstate``);
+# PyMySQL reports them too (``sqlstate``): MariaDB's deadlock 1213 comes as 40001.
+SQLSTATE_TRANSIENT = frozenset({
     '40001',  # serialization_failure
     '40P01',  # deadlock_detected
     '57P01',  # admin_shutdown (also pg_terminate_backend)
     '57P02',  # crash_shutdown
     '57P03',  # cannot_connect_now (starting up, shutting down)
     '08000', '08001', '08003', '08004', '08006',  # connection exceptions
+    '08S01',  # communication link failure (MySQL)
 })
 
 # Driver messages of a connection that is gone, for drivers that give no code for it
@@ -73,7 +75,7 @@ def _mysql_code(orig) -> int | None:
     return None
 
 
-def _pg_code(orig) -> str | None:
+def _sqlstate(orig) -> str | None:
     return getattr(orig, 'pgcode', None) or getattr(orig, 'sqlstate', None)
 
 
@@ -88,7 +90,7 @@ def is_transient(exc: BaseException) -> bool:
     if exc.connection_invalidated:
         return True
     orig = exc.orig
-    if _pg_code(orig) in PG_TRANSIENT or _mysql_code(orig) in MYSQL_TRANSIENT:
+    if _sqlstate(orig) in SQLSTATE_TRANSIENT or _mysql_code(orig) in MYSQL_TRANSIENT:
         return True
     # A constraint violation or bad data is never transient, whatever its text says.
     if isinstance(exc, (sa.exc.OperationalError, sa.exc.InterfaceError)):
