@@ -7,6 +7,10 @@ either committed or did not. ``retry_on_transient`` does that with exponential b
 jitter (tenacity), for at most ``[database] max_retry_seconds``; then it raises
 ``exception.DatabaseUnavailable``, which carries no SQL text or parameters.
 
+A connection lost during COMMIT itself is not retried: the change may have been saved,
+and running it again could apply it twice; the caller gets ``DatabaseUnavailable``
+saying so. Deadlocks and serialization failures always mean a rollback and are retried.
+
 Only the outermost decorated call retries: a decorated function called inside another one
 (in the same thread) runs once and lets the outer transaction start over, so nested calls
 never multiply the attempts or the time spent.
@@ -65,6 +69,14 @@ DISCONNECT_TEXT = (
     'broken pipe',
 )
 
+# Errors after which the server has certainly rolled the transaction back, even when
+# they come from COMMIT itself.
+ROLLED_BACK_MYSQL = frozenset({1205, 1213})
+ROLLED_BACK_SQLSTATE = frozenset({'40001', '40P01'})
+
+IN_DOUBT_MESSAGE = ('The database connection was lost while a change was being committed; '
+                    'it may or may not have been saved. Check before retrying.')
+
 _local = threading.local()
 
 
@@ -99,6 +111,25 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+def commit_started() -> None:
+    """Called by the writer scope just before COMMIT: from here until ``commit_done`` a
+    lost connection leaves the outcome unknown, so the transaction is not run again."""
+    _local.committing = True
+
+
+def commit_done() -> None:
+    _local.committing = False
+
+
+def _in_doubt(exc: BaseException) -> bool:
+    """A transient error during COMMIT that may have followed a successful commit."""
+    if not getattr(_local, 'committing', False) or not is_transient(exc):
+        return False
+    orig = getattr(exc, 'orig', None)
+    return not (_sqlstate(orig) in ROLLED_BACK_SQLSTATE or
+                _mysql_code(orig) in ROLLED_BACK_MYSQL)
+
+
 def in_retry_scope() -> bool:
     """True inside a decorated call of this thread (whose outermost call retries)."""
     return getattr(_local, 'depth', 0) > 0
@@ -129,7 +160,8 @@ def _give_up(state: tenacity.RetryCallState):
 def _retrying(conf) -> tenacity.Retrying:
     opts = conf.database
     return tenacity.Retrying(
-        retry=tenacity.retry_if_exception(is_transient),
+        retry=tenacity.retry_if_exception(lambda exc: is_transient(exc) and
+                                          not _in_doubt(exc)),
         stop=tenacity.stop_before_delay(opts.max_retry_seconds),
         wait=tenacity.wait_exponential_jitter(initial=opts.retry_interval,
                                               max=opts.max_retry_interval,
@@ -148,7 +180,19 @@ def retry_on_transient(fn):
             return fn(*args, **kwargs)
         _local.depth = 1
         try:
-            return _retrying(CONF)(fn, *args, **kwargs)
+            return _retrying(CONF)(_attempt, fn, *args, **kwargs)
+        except Exception as exc:
+            if _in_doubt(exc):
+                LOG.error('Database connection lost during the commit of %s; not run '
+                          'again: %s', fn.__qualname__, _reason(exc))
+                raise exception.DatabaseUnavailable(IN_DOUBT_MESSAGE) from exc
+            raise
         finally:
             _local.depth = 0
+            _local.committing = False
     return wrapper
+
+
+def _attempt(fn, *args, **kwargs):
+    _local.committing = False
+    return fn(*args, **kwargs)

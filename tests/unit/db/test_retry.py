@@ -160,6 +160,51 @@ def test_claim_retried_after_a_deadlock_claims_once(engine, sqlite_db):
         db.claim_resources('consumer-2', {node['uuid']: {'VCPU': 2}})
 
 
+class CommitFails:
+    """Fail the next ``times`` COMMITs with ``make_error()``, as the driver would."""
+
+    def __init__(self, engine, make_error, times=1):
+        self.engine, self.make_error, self.left = engine, make_error, times
+        event.listen(engine, 'commit', self._commit)
+
+    def _commit(self, conn):
+        if self.left:
+            self.left -= 1
+            raise sa.exc.OperationalError('COMMIT', None, self.make_error())
+
+    def remove(self):
+        event.remove(self.engine, 'commit', self._commit)
+
+
+def test_connection_lost_during_commit_is_not_run_again(engine):
+    calls = []
+
+    @retry.retry_on_transient
+    def create():
+        calls.append(1)
+        return db.service_create('h1', 'novalite-compute', 'compute')
+
+    failing = CommitFails(engine, lost_connection)
+    with pytest.raises(exception.DatabaseUnavailable) as err:
+        create()
+    failing.remove()
+    assert len(calls) == 1
+    assert str(err.value) == retry.IN_DOUBT_MESSAGE
+    # A lost connection before the commit is retried as usual afterwards.
+    injector = inject(engine, lost_connection, times=1)
+    db.service_create('h2', 'novalite-compute', 'compute')
+    injector.remove()
+    assert injector.raised == 1
+
+
+def test_deadlock_at_commit_is_run_again(engine):
+    failing = CommitFails(engine, deadlock)
+    db.service_create('h1', 'novalite-compute', 'compute')
+    failing.remove()
+    assert failing.left == 0
+    assert len(db.service_get_all(host='h1')) == 1
+
+
 def test_spent_budget_raises_database_unavailable(engine, fast_retry):
     fast_retry.set_override('max_retry_seconds', 0.2, group='database')
     injector = inject(engine, lost_connection)
