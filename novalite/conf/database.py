@@ -19,10 +19,12 @@ opts = [
                help='Attempts of a resource claim that lost a generation race before '
                     'it fails with a conflict.'),
     cfg.FloatOpt('max_retry_seconds', default=30.0, min=0,
-                 help='Seconds a database transaction is tried again after transient '
-                      'errors (lost or refused connection, server restart, deadlock, '
-                      'serialization failure) before the operation fails as "database '
-                      'unavailable". 0 tries once.'),
+                 help='Seconds, from its first transient error (lost or refused '
+                      'connection, server restart, deadlock, serialization failure), '
+                      'during which a database transaction is tried again before the '
+                      'operation fails as "database unavailable" (HTTP 503). A '
+                      'connection lost during COMMIT itself is never retried. 0 tries '
+                      'once.'),
     cfg.FloatOpt('retry_interval', default=0.2, min=0.001,
                  help='Seconds before the first retry of a transaction after a transient '
                       'error; the wait doubles on each retry, plus a random jitter of up '

@@ -180,7 +180,22 @@ def retry_on_transient(fn):
             return fn(*args, **kwargs)
         _local.depth = 1
         try:
-            return _retrying(CONF)(_attempt, fn, *args, **kwargs)
+            try:
+                return _attempt(fn, *args, **kwargs)
+            except Exception as exc:
+                if not is_transient(exc) or _in_doubt(exc):
+                    raise
+                failed = [exc]
+
+            # The first attempt runs without tenacity (it costs some microseconds a
+            # call); after a transient failure tenacity paces the rest, starting with
+            # that failure replayed as its own first attempt.
+            def again(*a, **kw):
+                if failed:
+                    raise failed.pop()
+                return _attempt(fn, *a, **kw)
+            again.__qualname__ = fn.__qualname__
+            return _retrying(CONF)(again, *args, **kwargs)
         except Exception as exc:
             if _in_doubt(exc):
                 LOG.error('Database connection lost during the commit of %s; not run '
