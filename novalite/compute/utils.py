@@ -50,25 +50,24 @@ def _chain(exc: BaseException):
 
 
 def is_database_error(exc: BaseException) -> bool:
-    """True when ``exc`` (or an error it wraps) is a raw database error, whose text may
-    hold SQL statements and their parameters."""
-    for err in _chain(exc):
-        if isinstance(err, exception.DatabaseUnavailable):
-            continue
-        if type(err).__module__.split('.')[0] in _DB_MODULES:
-            return True
-        if getattr(err, 'exc_type', None) in _DB_ERROR_NAMES:  # an RPC RemoteError
-            return True
-        if any(marker in str(err) for marker in _SQL_MARKERS):
-            return True
-    return False
+    """True when ``exc`` is a raw database error (or carries one's text), whose message
+    may hold SQL statements and their parameters."""
+    if isinstance(exc, exception.DatabaseUnavailable):
+        return False
+    if type(exc).__module__.split('.')[0] in _DB_MODULES:
+        return True
+    if getattr(exc, 'exc_type', None) in _DB_ERROR_NAMES:  # an RPC RemoteError
+        return True
+    return any(marker in str(exc) for marker in _SQL_MARKERS)
 
 
 def _traceback_text(exc: BaseException) -> str:
-    """The traceback of ``exc``; for a database error only where its frames are and its
-    class name, never the statement or parameters its message and its causes carry."""
+    """The traceback of ``exc``; when it or an error it was raised from is a database
+    error, only where its frames are and its class name, never the statement or
+    parameters the chain carries."""
     text = ''.join(tb.format_exception(type(exc), exc, exc.__traceback__))
-    if not is_database_error(exc) and not any(m in text for m in _SQL_MARKERS):
+    if not any(map(is_database_error, _chain(exc))) and \
+            not any(m in text for m in _SQL_MARKERS):
         return text
     # Frames without their source lines: code near a query may spell SQL out.
     frames = ''.join(f'  File "{f.filename}", line {f.lineno}, in {f.name}\n'

@@ -393,6 +393,21 @@ def test_fault_of_a_database_error_that_crossed_rpc_holds_no_sql():
     assert compute_utils.fault_message(wrapped) == compute_utils.GENERIC_DB_ERROR
 
 
+def test_error_raised_while_handling_a_database_error_keeps_its_message():
+    def handle():
+        try:
+            raise _sql_error()
+        except sa.exc.OperationalError:
+            raise exception.MigrationError(reason='source host gone')  # noqa: B904
+    try:
+        handle()
+    except exception.MigrationError as e:
+        exc = e
+    fault = compute_utils.fault_record(exc)
+    assert fault['message'] == 'Migration error: source host gone'
+    _assert_no_sql(fault['details'])
+
+
 def test_other_faults_keep_their_text_and_traceback():
     exc = _raised(exception.MigrationError(reason='disk full'))
     fault = compute_utils.fault_record(exc)
