@@ -112,6 +112,8 @@ def _assert_move_failed_once(nodes, inst, mig):
 
 
 def test_pg_backends_terminated_between_calls(pg):
+    # Idle pooled connections that died are replaced at checkout (pool_pre_ping); the
+    # tests below kill a backend inside a transaction, which only the retry survives.
     engine, admin = pg
     nodes = _nodes('src', 'dst')
     inst, mig = _move(nodes)
