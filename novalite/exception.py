@@ -184,6 +184,14 @@ class AllocationConflict(Conflict):
     msg_fmt = 'Allocations of consumer %(consumer)s changed concurrently.'
 
 
+class DatabaseUnavailable(NovaliteException):
+    """Transient database errors outlasted ``[database] max_retry_seconds``. Its message
+    never holds SQL text or parameters, so it may reach users and cross RPC."""
+
+    msg_fmt = ('The database is unavailable at this time. The request was not '
+               'completed; retry it later.')
+
+
 class InsufficientResources(NovaliteException):
     msg_fmt = ('Unable to claim %(amount)d %(resource_class)s on %(provider)s: '
                '%(free)d available.')

@@ -23,6 +23,7 @@ EXCEPTION_STATUS: list[tuple[type[Exception], int]] = [
     (exception.NoValidHost, 400),
     (exception.Invalid, 400),
     (exception.Conflict, 409),
+    (exception.DatabaseUnavailable, 503),
 ]
 
 

@@ -11,6 +11,8 @@ LOG = logging.getLogger(__name__)
 
 
 def fault_code(exc: BaseException) -> int:
+    if isinstance(exc, exception.DatabaseUnavailable):
+        return 503
     if isinstance(exc, exception.NoValidHost):
         return 500
     if isinstance(exc, (exception.Invalid,)):
@@ -21,12 +23,67 @@ def fault_code(exc: BaseException) -> int:
 
 
 GENERIC_NO_VALID_HOST = 'No valid host was found. There are not enough hosts available.'
+GENERIC_DB_ERROR = 'A database error occurred; the operation did not complete.'
+
+# Where database errors come from. Compute code never imports the database layer, so
+# they are told apart by the module of their class, or, for one that crossed RPC as an
+# oslo.messaging RemoteError, by the class name it carries.
+_DB_MODULES = ('sqlalchemy', 'psycopg2', 'psycopg', 'pymysql', 'MySQLdb', 'sqlite3',
+               'oslo_db', 'alembic')
+_DB_ERROR_NAMES = frozenset({
+    'DBAPIError', 'StatementError', 'OperationalError', 'IntegrityError', 'DataError',
+    'ProgrammingError', 'InterfaceError', 'DatabaseError', 'InternalError',
+    'NotSupportedError', 'PendingRollbackError', 'DisconnectionError',
+    'InvalidRequestError', 'NoResultFound', 'MultipleResultsFound'})
+# What SQLAlchemy puts in an error's text around the statement and its parameters.
+_SQL_MARKERS = ('[SQL:', '[parameters:', 'sqlalche.me/e/')
+
+
+def _chain(exc: BaseException):
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        yield exc
+        inner = getattr(exc, 'inner_exception', None)
+        exc = inner if isinstance(inner, BaseException) else (
+            exc.__cause__ or exc.__context__)
+
+
+def is_database_error(exc: BaseException) -> bool:
+    """True when ``exc`` is a raw database error (or carries one's text), whose message
+    may hold SQL statements and their parameters."""
+    if isinstance(exc, exception.DatabaseUnavailable):
+        return False
+    if type(exc).__module__.split('.')[0] in _DB_MODULES:
+        return True
+    if getattr(exc, 'exc_type', None) in _DB_ERROR_NAMES:  # an RPC RemoteError
+        return True
+    return any(marker in str(exc) for marker in _SQL_MARKERS)
+
+
+def _traceback_text(exc: BaseException) -> str:
+    """The traceback of ``exc``; when it or an error it was raised from is a database
+    error, only where its frames are and its class name, never the statement or
+    parameters the chain carries."""
+    text = ''.join(tb.format_exception(type(exc), exc, exc.__traceback__))
+    if not any(map(is_database_error, _chain(exc))) and \
+            not any(m in text for m in _SQL_MARKERS):
+        return text
+    # Frames without their source lines: code near a query may spell SQL out.
+    frames = ''.join(f'  File "{f.filename}", line {f.lineno}, in {f.name}\n'
+                     for f in tb.extract_tb(exc.__traceback__))
+    return ('Traceback (most recent call last):\n' + frames
+            + f'{type(exc).__name__}: {fault_message(exc)}\n')
 
 
 def fault_message(exc: BaseException) -> str:
     """The fault message everyone may read; a scheduler explanation goes to details."""
     if isinstance(exc, exception.InstanceFaultRollback) and exc.inner_exception:
         exc = exc.inner_exception
+    if isinstance(exc, exception.DatabaseUnavailable):
+        return str(exc)
+    if is_database_error(exc):
+        return GENERIC_DB_ERROR
     if isinstance(exc, exception.NoValidHost) and exc.explanation and not isinstance(
             exc, exception.MaxRetriesExceeded):
         from novalite.scheduler.filter_scheduler import format_explanation
@@ -37,12 +94,12 @@ def fault_message(exc: BaseException) -> str:
 
 def fault_details(exc: BaseException) -> str:
     """Details stored with a fault: the per-filter explanation for NoValidHost, else the
-    traceback."""
+    traceback (without SQL for a database error)."""
     explanation = getattr(exc, 'explanation', None)
     if explanation:
         from novalite.scheduler.filter_scheduler import format_explanation
         return format_explanation(explanation)
-    return ''.join(tb.format_exception(type(exc), exc, exc.__traceback__))
+    return _traceback_text(exc)
 
 
 def add_fault(db, instance_uuid: str, exc: BaseException, host: str | None) -> None:
@@ -88,8 +145,7 @@ class Hop:
     def error(self, exc: BaseException) -> dict:
         details = fault_details(exc) if getattr(exc, 'explanation', None) else None
         return self._event(started=not self._opened, result='Error', details=details,
-                           traceback=''.join(tb.format_exception(type(exc), exc,
-                                                                 exc.__traceback__)))
+                           traceback=_traceback_text(exc))
 
 
 class InstanceLocks:

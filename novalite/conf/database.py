@@ -18,6 +18,19 @@ opts = [
     cfg.IntOpt('claim_retries', default=10, min=1,
                help='Attempts of a resource claim that lost a generation race before '
                     'it fails with a conflict.'),
+    cfg.FloatOpt('max_retry_seconds', default=30.0, min=0,
+                 help='Seconds, from its first transient error (lost or refused '
+                      'connection, server restart, deadlock, serialization failure), '
+                      'during which a database transaction is tried again before the '
+                      'operation fails as "database unavailable" (HTTP 503). A '
+                      'connection lost during COMMIT itself is never retried. 0 tries '
+                      'once.'),
+    cfg.FloatOpt('retry_interval', default=0.2, min=0.001,
+                 help='Seconds before the first retry of a transaction after a transient '
+                      'error; the wait doubles on each retry, plus a random jitter of up '
+                      'to this much.'),
+    cfg.FloatOpt('max_retry_interval', default=2.0, min=0.001,
+                 help='Longest wait in seconds between two retries of a transaction.'),
     cfg.BoolOpt('connection_debug', default=False,
                 help='Log every SQL statement.'),
 ]

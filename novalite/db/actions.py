@@ -8,9 +8,11 @@ from novalite import exception
 from novalite.db import models
 from novalite.db.common import coerce, to_dict
 from novalite.db.models import utcnow
+from novalite.db.retry import retry_on_transient
 from novalite.db.session import reader, writer
 
 
+@retry_on_transient
 def action_start(instance_uuid: str, action: str, request_id: str, user_id=None,
                  project_id=None) -> dict:
     with writer() as s:
@@ -36,11 +38,13 @@ def _action_for(s, instance_uuid, request_id):
         .order_by(models.InstanceAction.id.desc())).first()
 
 
+@retry_on_transient
 def action_event_start(instance_uuid: str, request_id: str, event: str, host=None) -> None:
     with writer() as s:
         record_event(s, instance_uuid, request_id, event, host=host, started=True)
 
 
+@retry_on_transient
 def action_event_finish(instance_uuid: str, request_id: str, event: str, result: str,
                         traceback=None, details=None, host=None) -> None:
     """Close the newest open event of that name; ``result`` is Success or Error."""
@@ -85,6 +89,7 @@ def record_event(s, instance_uuid: str, request_id: str, event: str, host=None,
     s.execute(update(action).where(action.id == action_id).values(**action_values))
 
 
+@retry_on_transient
 def actions_get(instance_uuid: str) -> list[dict]:
     with reader() as s:
         return [to_dict(r) for r in s.scalars(select(models.InstanceAction).where(
@@ -92,6 +97,7 @@ def actions_get(instance_uuid: str) -> list[dict]:
             models.InstanceAction.created_at.desc(), models.InstanceAction.id.desc()))]
 
 
+@retry_on_transient
 def action_get_by_request_id(instance_uuid: str, request_id: str) -> dict:
     with reader() as s:
         row = _action_for(s, instance_uuid, request_id)
@@ -100,6 +106,7 @@ def action_get_by_request_id(instance_uuid: str, request_id: str) -> dict:
         return to_dict(row)
 
 
+@retry_on_transient
 def action_events_get(action_id: int) -> list[dict]:
     with reader() as s:
         return [to_dict(r) for r in s.scalars(select(models.InstanceActionEvent).where(
@@ -108,6 +115,7 @@ def action_events_get(action_id: int) -> list[dict]:
             models.InstanceActionEvent.id.desc()))]
 
 
+@retry_on_transient
 def fault_create(instance_uuid: str, code: int, message: str, details=None, host=None) -> dict:
     with writer() as s:
         return add_fault(s, instance_uuid, code, message, details, host)
@@ -123,6 +131,7 @@ def add_fault(s, instance_uuid: str, code: int, message: str, details=None,
     return to_dict(row)
 
 
+@retry_on_transient
 def fault_get_latest(instance_uuids: Iterable[str]) -> dict[str, dict]:
     """Newest fault per instance."""
     uuids = list(instance_uuids)

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from novalite import exception
 from novalite.db import models
 from novalite.db.common import to_dict
+from novalite.db.retry import retry_on_transient
 from novalite.db.session import reader, writer
 
 
@@ -18,6 +19,7 @@ def _flavor_dict(s, row) -> dict:
     return d
 
 
+@retry_on_transient
 def flavor_create(name, memory_mb, vcpus, root_gb=0, flavorid=None, ephemeral_gb=0, swap=0,
                   rxtx_factor=1.0, is_public=True, description=None, extra_specs=None,
                   disabled=False) -> dict:
@@ -39,6 +41,7 @@ def flavor_create(name, memory_mb, vcpus, root_gb=0, flavorid=None, ephemeral_gb
         return _flavor_dict(s, row)
 
 
+@retry_on_transient
 def flavor_get_by_flavorid(flavorid, include_disabled=True) -> dict:
     with reader() as s:
         row = s.scalars(select(models.Flavor).where(
@@ -48,6 +51,7 @@ def flavor_get_by_flavorid(flavorid, include_disabled=True) -> dict:
         return _flavor_dict(s, row)
 
 
+@retry_on_transient
 def flavor_get(flavor_db_id: int) -> dict:
     with reader() as s:
         row = s.get(models.Flavor, flavor_db_id)
@@ -56,6 +60,7 @@ def flavor_get(flavor_db_id: int) -> dict:
         return _flavor_dict(s, row)
 
 
+@retry_on_transient
 def flavor_get_all() -> list[dict]:
     with reader() as s:
         return with_extra_specs(s, list(s.scalars(
@@ -77,12 +82,14 @@ def with_extra_specs(s, rows) -> list[dict]:
     return out
 
 
+@retry_on_transient
 def flavor_projects(flavor_db_id: int) -> list[str]:
     with reader() as s:
         return list(s.scalars(select(models.FlavorProject.project_id).where(
             models.FlavorProject.flavor_id == flavor_db_id)))
 
 
+@retry_on_transient
 def flavor_update(flavorid, **values) -> dict:
     with writer() as s:
         row = s.scalars(select(models.Flavor).where(
@@ -95,6 +102,7 @@ def flavor_update(flavorid, **values) -> dict:
         return _flavor_dict(s, row)
 
 
+@retry_on_transient
 def flavor_destroy(flavorid) -> None:
     with writer() as s:
         row = s.scalars(select(models.Flavor).where(
@@ -118,6 +126,7 @@ DEFAULT_FLAVORS = [
 ]
 
 
+@retry_on_transient
 def ensure_default_flavors() -> int:
     """Create the m1.* flavors that are missing; returns how many were created."""
     existing = {f['flavorid'] for f in flavor_get_all()}

@@ -8,9 +8,11 @@ from sqlalchemy import select
 from novalite import exception
 from novalite.db import models
 from novalite.db.common import to_dict
+from novalite.db.retry import retry_on_transient
 from novalite.db.session import reader, writer
 
 
+@retry_on_transient
 def image_create(name, location=None, size=0, disk_format='qcow2', container_format='bare',
                  min_disk=0, min_ram=0, uuid=None, owner=None, visibility='public',
                  properties=None) -> dict:
@@ -25,6 +27,7 @@ def image_create(name, location=None, size=0, disk_format='qcow2', container_for
         return to_dict(row)
 
 
+@retry_on_transient
 def image_get(image_uuid: str) -> dict:
     with reader() as s:
         row = s.scalars(select(models.Image).where(models.Image.uuid == image_uuid)).first()
@@ -33,11 +36,13 @@ def image_get(image_uuid: str) -> dict:
         return to_dict(row)
 
 
+@retry_on_transient
 def image_get_all() -> list[dict]:
     with reader() as s:
         return [to_dict(r) for r in s.scalars(select(models.Image).order_by(models.Image.id))]
 
 
+@retry_on_transient
 def image_delete(image_uuid: str) -> None:
     with writer() as s:
         n = s.execute(sa.delete(models.Image).where(models.Image.uuid == image_uuid)).rowcount

@@ -10,9 +10,11 @@ from novalite.compute import states
 from novalite.db import models
 from novalite.db.common import UNSET, as_list, coerce, merged, to_dict
 from novalite.db.models import utcnow
+from novalite.db.retry import retry_on_transient
 from novalite.db.session import reader, writer
 
 
+@retry_on_transient
 def instance_create(values: dict) -> dict:
     values = dict(values)
     values.setdefault('uuid', str(uuidlib.uuid4()))
@@ -25,6 +27,7 @@ def instance_create(values: dict) -> dict:
         return to_dict(row)
 
 
+@retry_on_transient
 def instance_get(instance_uuid: str, read_deleted: str = 'no') -> dict:
     with reader() as s:
         q = select(models.Instance).where(models.Instance.uuid == instance_uuid)
@@ -36,6 +39,7 @@ def instance_get(instance_uuid: str, read_deleted: str = 'no') -> dict:
         return to_dict(row)
 
 
+@retry_on_transient
 def instance_get_all_by_host(host: str, include_deleted: bool = False) -> list[dict]:
     with reader() as s:
         q = select(models.Instance).where(models.Instance.host == host)
@@ -44,6 +48,7 @@ def instance_get_all_by_host(host: str, include_deleted: bool = False) -> list[d
         return [to_dict(r) for r in s.scalars(q)]
 
 
+@retry_on_transient
 def instance_get_all_filtered(**filters) -> list[dict]:
     """Instances matching exact-value filters on columns (None means IS NULL)."""
     with reader() as s:
@@ -59,6 +64,7 @@ def instance_get_all_filtered(**filters) -> list[dict]:
         return [to_dict(r) for r in s.scalars(q)]
 
 
+@retry_on_transient
 def instance_update(instance_uuid: str, values: dict, expected_task_state=UNSET,
                     expected_vm_state=UNSET, expected_host=UNSET) -> dict:
     """Compare-and-swap update of an instance.
@@ -121,6 +127,7 @@ def instance_cas(s, instance_uuid: str, values: dict, expected_task_state=UNSET,
     return to_dict(row)
 
 
+@retry_on_transient
 def instance_destroy(instance_uuid: str) -> dict:
     """Mark an instance deleted (soft row delete) and drop its allocations."""
     with writer() as s:
@@ -154,6 +161,7 @@ def destroy_row(s, instance_uuid: str) -> dict:
 
 # ---------------------------------------------------------------- request specs
 
+@retry_on_transient
 def request_spec_save(instance_uuid: str, spec: dict) -> None:
     with writer() as s:
         save_request_spec(s, instance_uuid, spec)
@@ -170,6 +178,7 @@ def save_request_spec(s, instance_uuid: str, spec: dict) -> None:
         row.updated_at = utcnow()
 
 
+@retry_on_transient
 def request_spec_get(instance_uuid: str) -> dict | None:
     with reader() as s:
         row = s.scalars(select(models.RequestSpec).where(

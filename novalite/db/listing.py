@@ -17,6 +17,7 @@ from novalite import exception
 from novalite.db import models
 from novalite.db.api import to_dict
 from novalite.db.flavors import with_extra_specs
+from novalite.db.retry import retry_on_transient
 from novalite.db.session import reader
 
 SERVER_SORT_KEYS = {
@@ -60,6 +61,7 @@ def _order(model, keys: Iterable[str], dirs: Iterable[str]) -> list:
 
 # ---------------------------------------------------------------- servers
 
+@retry_on_transient
 def servers(filters: dict[str, Any], sort_keys: list[str] | None = None,
             sort_dirs: list[str] | None = None, limit: int | None = None, marker=None,
             predicate: Callable[[dict], bool] | None = None) -> list[dict]:
@@ -140,6 +142,7 @@ def _server_python_filters(row: dict, filters: dict) -> bool:
 
 # ---------------------------------------------------------------- migrations
 
+@retry_on_transient
 def migrations(instance_uuid=None, status=None, migration_type=None, host=None,
                source_compute=None, project_id=None, user_id=None,
                changes_since: datetime.datetime | None = None,
@@ -161,6 +164,7 @@ def migrations(instance_uuid=None, status=None, migration_type=None, host=None,
 
 # ---------------------------------------------------------------- instance actions
 
+@retry_on_transient
 def instance_actions(instance_uuid: str, limit: int | None = None, marker=None,
                      changes_since=None, changes_before=None) -> list[dict]:
     """Actions of one server, newest first; marker is a request id."""
@@ -186,6 +190,7 @@ def _newest_first_page(q, model, changes_since, changes_before, marker, key, lim
 
 # ---------------------------------------------------------------- flavors
 
+@retry_on_transient
 def flavors(is_public: bool | None = True, include_disabled: bool = True,
             project_id: str | None = None, min_memory_mb: int | None = None,
             min_root_gb: int | None = None, name: str | None = None,
@@ -223,6 +228,7 @@ def flavors(is_public: bool | None = True, include_disabled: bool = True,
     return _window(out, marker, 'flavorid', limit)
 
 
+@retry_on_transient
 def flavor_has_access(flavor_db_id: int, project_id: str) -> bool:
     with reader() as s:
         return s.scalars(select(models.FlavorProject.id).where(
@@ -232,6 +238,7 @@ def flavor_has_access(flavor_db_id: int, project_id: str) -> bool:
 
 # ---------------------------------------------------------------- hypervisors
 
+@retry_on_transient
 def hypervisors(hostname_pattern: str | None = None, limit: int | None = None, marker=None,
                 marker_key: str = 'id') -> list[tuple[dict, dict | None]]:
     """(compute node, its service or None) pairs ordered by node id."""
@@ -248,6 +255,7 @@ def hypervisors(hostname_pattern: str | None = None, limit: int | None = None, m
     return [(n, services.get(n['service_id'])) for n in nodes]
 
 
+@retry_on_transient
 def instances_on_node(host: str, node: str) -> list[dict]:
     inst = models.Instance
     with reader() as s:
@@ -256,6 +264,7 @@ def instances_on_node(host: str, node: str) -> list[dict]:
                                inst.deleted.is_(False)).order_by(inst.id))]
 
 
+@retry_on_transient
 def instance_count_on_host(host: str) -> int:
     inst = models.Instance
     with reader() as s:

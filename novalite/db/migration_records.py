@@ -9,9 +9,11 @@ from novalite import exception
 from novalite.db import models
 from novalite.db.common import UNSET, as_list, coerce, merged, to_dict
 from novalite.db.models import utcnow
+from novalite.db.retry import retry_on_transient
 from novalite.db.session import reader, writer
 
 
+@retry_on_transient
 def migration_create(values: dict) -> dict:
     values = dict(values)
     values.setdefault('uuid', str(uuidlib.uuid4()))
@@ -22,6 +24,7 @@ def migration_create(values: dict) -> dict:
         return to_dict(row)
 
 
+@retry_on_transient
 def migration_get(migration_id) -> dict:
     with reader() as s:
         col = models.Migration.uuid if isinstance(migration_id, str) else models.Migration.id
@@ -31,6 +34,7 @@ def migration_get(migration_id) -> dict:
         return to_dict(row)
 
 
+@retry_on_transient
 def migration_update(migration_id, values: dict, expected_status=UNSET) -> dict:
     """Update a migration; with ``expected_status`` only from one of those statuses."""
     with writer() as s:
@@ -61,6 +65,7 @@ def migration_cas(s, migration_id, values: dict, expected_status=UNSET, row=None
     return to_dict(row)
 
 
+@retry_on_transient
 def migration_get_all(instance_uuid=None, status=None, migration_type=None, host=None,
                       source_compute=None, dest_compute=None) -> list[dict]:
     with reader() as s:

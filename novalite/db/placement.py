@@ -10,9 +10,11 @@ from novalite import exception
 from novalite.db import models
 from novalite.db.common import to_dict
 from novalite.db.models import utcnow
+from novalite.db.retry import retry_on_transient
 from novalite.db.session import reader, writer
 
 
+@retry_on_transient
 def compute_node_update(host: str, nodename: str, resources: dict, allocation_ratios: dict,
                         reserved: dict, traits: Iterable[str] = ()) -> dict:
     """Create or refresh a compute node and its resource provider inventory.
@@ -73,6 +75,7 @@ def compute_node_update(host: str, nodename: str, resources: dict, allocation_ra
         return to_dict(cn)
 
 
+@retry_on_transient
 def compute_node_get_all(host=None) -> list[dict]:
     with reader() as s:
         q = select(models.ComputeNode).order_by(models.ComputeNode.id)
@@ -81,6 +84,7 @@ def compute_node_get_all(host=None) -> list[dict]:
         return [to_dict(r) for r in s.scalars(q)]
 
 
+@retry_on_transient
 def compute_node_get(node_id) -> dict:
     with reader() as s:
         col = models.ComputeNode.uuid if isinstance(node_id, str) else models.ComputeNode.id
@@ -90,6 +94,7 @@ def compute_node_get(node_id) -> dict:
         return to_dict(row)
 
 
+@retry_on_transient
 def compute_node_get_by_host_and_node(host: str, nodename: str | None = None) -> dict:
     with reader() as s:
         q = select(models.ComputeNode).where(models.ComputeNode.host == host)
@@ -152,6 +157,7 @@ def _write_allocations(s, consumer_id, requests, project_id, user_id, replace):
             raise exception.ResourceProviderGenerationConflict(uuid=rp.uuid)
 
 
+@retry_on_transient
 def claim_resources(consumer_id: str, requests: dict[str, dict[str, int]], project_id=None,
                     user_id=None, replace: bool = False, retries: int = 10) -> None:
     """Atomically allocate resources on providers for a consumer.
@@ -170,6 +176,7 @@ def claim_resources(consumer_id: str, requests: dict[str, dict[str, int]], proje
                 raise
 
 
+@retry_on_transient
 def get_allocations(consumer_id: str) -> dict[str, dict[str, int]]:
     """Provider uuid -> {resource class: amount} of one consumer."""
     with reader() as s:
@@ -185,6 +192,7 @@ def get_allocations(consumer_id: str) -> dict[str, dict[str, int]]:
         return out
 
 
+@retry_on_transient
 def get_allocations_full(consumer_id: str) -> dict:
     """Allocations plus the owning project/user, for moving them to another consumer."""
     with reader() as s:
@@ -195,6 +203,7 @@ def get_allocations_full(consumer_id: str) -> dict:
             'user_id': row.user_id if row else None}
 
 
+@retry_on_transient
 def delete_allocations(consumer_id: str, rp_uuid: str | None = None) -> int:
     """Drop a consumer's allocations (on one provider only when ``rp_uuid`` is given)."""
     with writer() as s:
@@ -220,6 +229,7 @@ def drop_allocations(s, consumer_id: str, rp_uuid: str | None = None) -> int:
     return n
 
 
+@retry_on_transient
 def move_allocations(source_consumer: str, target_consumer: str) -> None:
     """Hand every allocation of one consumer to another (e.g. instance -> migration).
 
@@ -253,11 +263,13 @@ def _provider(s, rp_uuid: str) -> models.ResourceProvider:
     return rp
 
 
+@retry_on_transient
 def provider_usages(rp_uuid: str) -> dict[str, int]:
     with reader() as s:
         return _usage(s, _provider(s, rp_uuid).id)
 
 
+@retry_on_transient
 def provider_inventories(rp_uuid: str) -> dict[str, dict]:
     with reader() as s:
         rp = _provider(s, rp_uuid)
@@ -265,6 +277,7 @@ def provider_inventories(rp_uuid: str) -> dict[str, dict]:
             select(models.Inventory).where(models.Inventory.resource_provider_id == rp.id))}
 
 
+@retry_on_transient
 def all_consumers() -> set[str]:
     with reader() as s:
         return set(s.scalars(select(models.Allocation.consumer_id).distinct()))

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from novalite import exception
 from novalite.db import models
+from novalite.db.retry import retry_on_transient
 from novalite.db.session import reader, writer
 
 # The resources os-quota-sets knows, in Nova's order; the defaults come from [quota].
@@ -23,6 +24,7 @@ def quota_defaults() -> dict[str, int]:
     return {name: getattr(CONF.quota, name) for name in QUOTA_RESOURCES}
 
 
+@retry_on_transient
 def quota_get_all(project_id: str) -> dict[str, int]:
     with reader() as s:
         limits = quota_defaults()
@@ -31,12 +33,14 @@ def quota_get_all(project_id: str) -> dict[str, int]:
         return limits
 
 
+@retry_on_transient
 def quota_delete_all(project_id: str) -> None:
     """Forget a project's own limits: it falls back to the defaults."""
     with writer() as s:
         s.execute(sa.delete(models.Quota).where(models.Quota.project_id == project_id))
 
 
+@retry_on_transient
 def quota_set(project_id: str, resource: str, hard_limit: int) -> None:
     with writer() as s:
         row = s.scalars(select(models.Quota).where(models.Quota.project_id == project_id,
@@ -48,6 +52,7 @@ def quota_set(project_id: str, resource: str, hard_limit: int) -> None:
             row.hard_limit = hard_limit
 
 
+@retry_on_transient
 def quota_usage(project_id: str) -> dict[str, int]:
     """Usage counted from live instances (cores/ram from the larger flavor during a move)."""
     with reader() as s:
@@ -63,6 +68,7 @@ def quota_usage(project_id: str) -> dict[str, int]:
         return usage
 
 
+@retry_on_transient
 def quota_check(project_id: str, deltas: dict[str, int]) -> None:
     """Raise OverQuota when adding ``deltas`` to the project's usage passes a limit."""
     limits = quota_get_all(project_id)
@@ -77,6 +83,7 @@ def quota_check(project_id: str, deltas: dict[str, int]) -> None:
             allowed=', '.join(str(limits[r]) for r in overs))
 
 
+@retry_on_transient
 def quota_recheck(project_id: str) -> None:
     """Raise OverQuota when the project's current usage is already past a limit.
 

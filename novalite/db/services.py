@@ -10,9 +10,11 @@ from novalite import exception
 from novalite.db import models
 from novalite.db.common import to_dict
 from novalite.db.models import utcnow
+from novalite.db.retry import retry_on_transient
 from novalite.db.session import reader, writer
 
 
+@retry_on_transient
 def service_create(host: str, binary: str, topic: str, availability_zone=None) -> dict:
     """Register a service, or refresh the row of one that registered before."""
     now = utcnow()
@@ -33,6 +35,7 @@ def service_create(host: str, binary: str, topic: str, availability_zone=None) -
         return to_dict(row)
 
 
+@retry_on_transient
 def service_heartbeat(host: str, binary: str) -> dict | None:
     now = utcnow()
     with writer() as s:
@@ -44,6 +47,7 @@ def service_heartbeat(host: str, binary: str) -> dict | None:
             models.Service.host == host, models.Service.binary == binary)).first())
 
 
+@retry_on_transient
 def service_get_all(host=None, binary=None) -> list[dict]:
     with reader() as s:
         q = select(models.Service).order_by(models.Service.id)
@@ -54,6 +58,7 @@ def service_get_all(host=None, binary=None) -> list[dict]:
         return [to_dict(r) for r in s.scalars(q)]
 
 
+@retry_on_transient
 def service_get(service_id) -> dict:
     with reader() as s:
         col = models.Service.uuid if isinstance(service_id, str) else models.Service.id
@@ -63,6 +68,7 @@ def service_get(service_id) -> dict:
         return to_dict(row)
 
 
+@retry_on_transient
 def service_update(service_id, **values) -> dict:
     with writer() as s:
         col = models.Service.uuid if isinstance(service_id, str) else models.Service.id
@@ -76,6 +82,7 @@ def service_update(service_id, **values) -> dict:
         return to_dict(row)
 
 
+@retry_on_transient
 def service_delete(service_id) -> None:
     with writer() as s:
         col = models.Service.uuid if isinstance(service_id, str) else models.Service.id

@@ -9,6 +9,7 @@ from sqlalchemy import event, orm
 
 from novalite import stats
 from novalite.conf import CONF
+from novalite.db import retry
 
 _lock = threading.Lock()
 _engine: sa.Engine | None = None
@@ -106,6 +107,10 @@ def writer():
     if engine.dialect.name != 'sqlite':
         with _sessionmaker() as session, session.begin():
             yield session
+            # Flush first: only a failure of COMMIT itself leaves the outcome unknown.
+            session.flush()
+            retry.commit_started()
+        retry.commit_done()
         return
     with engine.connect() as conn:
         conn.info['begin_mode'] = 'IMMEDIATE'
@@ -113,5 +118,7 @@ def writer():
             with conn.begin(), orm.Session(bind=conn, expire_on_commit=False) as session:
                 yield session
                 session.flush()
+                retry.commit_started()
+            retry.commit_done()
         finally:
             conn.info.pop('begin_mode', None)

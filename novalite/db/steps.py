@@ -21,6 +21,7 @@ from novalite.db.common import UNSET, to_dict
 from novalite.db.instances import destroy_row, instance_cas, save_request_spec
 from novalite.db.migration_records import migration_cas
 from novalite.db.placement import drop_allocations, hand_over_allocations
+from novalite.db.retry import retry_on_transient
 from novalite.db.session import reader, writer
 
 LOG = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ def authorize(s, host: str, instance_uuid: str, migration=None, owner=None,
     raise exception.HostNotAuthorized(host=host, instance_uuid=instance_uuid)
 
 
+@retry_on_transient
 def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = None, *,
                caller: str | None = None, instance_values: dict | None = None,
                migration_values: dict | None = None, vm_state: str | None = None,
@@ -219,12 +221,14 @@ def record_events(s, instance_uuid: str, events: list | None, host: str | None) 
                      start_time=ev.get('start_time'))
 
 
+@retry_on_transient
 def events_only(instance_uuid: str, events: list, host: str | None) -> None:
     """Events of steps that change no state (pre-checks, abort, force-complete)."""
     with writer() as s:
         record_events(s, instance_uuid, events, host)
 
 
+@retry_on_transient
 def check_host(caller: str, instance_uuid: str, migration_uuid: str | None = None) -> None:
     """Authorize a compute host's read or non-step write about an instance."""
     with reader() as s:
@@ -232,6 +236,7 @@ def check_host(caller: str, instance_uuid: str, migration_uuid: str | None = Non
         authorize(s, caller, instance_uuid, mig)
 
 
+@retry_on_transient
 def unfinished_migrations(host: str) -> list[dict]:
     """Migrations naming ``host`` that are not final, and reverted ones whose source still
     owes its finish (the instance is still reverting): the moves a host reconciles."""
@@ -248,6 +253,7 @@ def unfinished_migrations(host: str) -> list[dict]:
         return [to_dict(r) for r in sorted(rows, key=lambda r: r.id)]
 
 
+@retry_on_transient
 def destroy_instance(instance_uuid: str, events: list | None, host: str | None) -> dict:
     """The guest is gone: the instance row is marked deleted, its unfinished moves end in
     error and every allocation of the instance and those moves is dropped, together."""
