@@ -191,6 +191,7 @@ def _already_applied(step, inst, mig, status, vm_state) -> bool:
     return after not in step.status_before or step.task_after not in step.task_before
 
 
+@retry_on_transient
 def take_lease(instance_uuids, holder: str, task_states, previous=None) -> list[str]:
     """``holder`` (a conductor host) becomes the driver of the instances' tasks: a
     compare-and-swap on the task_state and on the previous driver (``previous``, or none
@@ -267,6 +268,7 @@ def destroy_instance(instance_uuid: str, events: list | None, host: str | None) 
         return destroy_row(s, instance_uuid)
 
 
+@retry_on_transient
 def unfinished_work() -> list[tuple[dict, dict | None]]:
     """Every instance with a task or an unfinished move, with its unfinished migration
     (None if it has none): what the reconcilers look at. A reverted migration whose

@@ -309,7 +309,8 @@ def test_every_database_function_retries():
             'to_dict'}
     names = [n for n in dir(db) if not n.startswith('_')] + \
         ['steps.' + n for n in ('apply_step', 'events_only', 'check_host',
-                                'unfinished_migrations', 'destroy_instance')]
+                                'unfinished_migrations', 'destroy_instance',
+                                'take_lease', 'unfinished_work')]
     missing = []
     for name in names:
         fn = getattr(steps, name[6:]) if name.startswith('steps.') else getattr(db, name)
