@@ -213,6 +213,13 @@ def _operation(path, method, entry) -> dict:
             'X-Auth-User instead gets a 204 whose X-Auth-Token header holds a token.'),
             'content': {'application/json': {
                 'schema': {'$ref': '#/components/schemas/Fault'}}}})
+    if request is not None:
+        # The size limit sits in front of validation: a body above it is refused whole,
+        # whatever it holds (valid or not), and nothing is changed.
+        responses['413'] = {'description': (
+            'The body is larger than [oslo_middleware]max_request_body_size (114,688 '
+            'bytes by default).'), 'content': {'application/json': {
+                'schema': {'$ref': '#/components/schemas/Fault'}}}}
     responses['default'] = {'description': 'A Nova-style fault.', 'content': {
         'application/json': {'schema': {'$ref': '#/components/schemas/Fault'}}}}
     op = {'operationId': op_id, 'responses': responses,
