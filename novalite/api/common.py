@@ -182,10 +182,12 @@ def bool_param(req, name: str, default=None, strict=False):
     value = single(req, name)
     if value is None:
         return default
-    # Strict values are ASCII words in any case, as the document's patterns say; str.lower()
-    # would also fold other scripts (the Kelvin sign is a "k") and strip() any whitespace.
-    low = value.lower() if strict and value.isascii() else (
-        '' if strict else value.strip().lower())
+    if strict:
+        # ASCII words in any case, as the document's patterns say; str.lower() would also
+        # fold other scripts (the Kelvin sign is a "k"), and no whitespace is stripped.
+        low = value.lower() if value.isascii() else ''
+    else:
+        low = value.strip().lower()
     if low in TRUE_STRINGS:
         return True
     if low in FALSE_STRINGS:
