@@ -152,13 +152,24 @@ def single(req, name: str, default=None):
     return values[-1] if values else default
 
 
+# ASCII digits only: Python's int() also takes spaces, a plus sign, underscores and other
+# scripts' digits (" 5", "+5", "1_0", "\u0665"), which the document's integers are not.
+_INT_RE = re.compile(r'-?[0-9]+')
+
+
+def parse_int(value) -> int | None:
+    """A query or path integer written as ASCII digits (an optional minus), else None."""
+    if not isinstance(value, str) or not _INT_RE.fullmatch(value):
+        return None
+    return int(value)
+
+
 def int_param(req, name: str, minimum: int = 0, default=None):
     value = single(req, name)
     if value is None:
         return default
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
+    number = parse_int(value)
+    if number is None:
         raise faults.bad_request('%s param must be an integer' % name)
     if number < minimum:
         raise faults.bad_request('%s param must be >= %d' % (name, minimum))
@@ -171,7 +182,12 @@ def bool_param(req, name: str, default=None, strict=False):
     value = single(req, name)
     if value is None:
         return default
-    low = value.strip().lower()
+    if strict:
+        # ASCII words in any case, as the document's patterns say; str.lower() would also
+        # fold other scripts (the Kelvin sign is a "k"), and no whitespace is stripped.
+        low = value.lower() if value.isascii() else ''
+    else:
+        low = value.strip().lower()
     if low in TRUE_STRINGS:
         return True
     if low in FALSE_STRINGS:
@@ -210,10 +226,7 @@ MAX_DB_INT = 2 ** 31 - 1
 
 def int_id(value) -> int | None:
     """A database integer id from a URL segment, or None when it cannot be one."""
-    try:
-        number = int(str(value), 10)
-    except (TypeError, ValueError):
-        return None
-    if not 0 <= number <= MAX_DB_INT:
+    number = parse_int(str(value))
+    if number is None or not 0 <= number <= MAX_DB_INT:
         return None
     return number

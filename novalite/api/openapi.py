@@ -13,6 +13,7 @@ the API answers 404).
 import copy
 import json
 import os
+import re
 
 from novalite.api import common, microversion, router
 from novalite.api.handlers import images, quota_sets, services
@@ -21,6 +22,7 @@ from novalite.api.schemas import flavors as flavor_schemas
 from novalite.api.schemas import responses as r
 from novalite.api.schemas import server_actions as action_schemas
 from novalite.api.schemas import servers as server_schemas
+from novalite.api.schemas import types
 from novalite.api.views import servers as server_views
 from novalite.db import listing
 
@@ -45,21 +47,31 @@ def _enum(name, values):
     return _str(name, schema={'type': 'string', 'enum': sorted(values)})
 
 
+def _any_case(name, values):
+    """A parameter the server takes in any ASCII case: an ECMA-262 pattern (no inline
+    flags there), each letter as a two-letter class."""
+    words = [''.join('[%s%s]' % (c.lower(), c.upper()) if c.isalpha() else re.escape(c)
+                     for c in value) for value in sorted(values)]
+    return _str(name, schema={'type': 'string', 'pattern': '^(%s)$' % '|'.join(words)})
+
+
 # What the handlers accept, so that generated values are ones the server takes: an
 # empty or free-form value for these is a 400, as in Nova.
 TIME = {'type': 'string', 'format': 'date-time'}
 BOOL = sorted(common.TRUE_STRINGS + common.FALSE_STRINGS)
+# Nova types with_servers as its boolean: exactly these spellings.
+WITH_SERVERS = _enum('with_servers', types.BOOLEAN_STRINGS)
 PAGING = [_int('limit'), _str('marker')]
 SERVER_QUERY = PAGING + [_str(n) for n in (
     'name', 'image', 'flavor', 'reservation_id', 'all_tenants', 'project_id', 'host',
     'tags', 'tags-any', 'not-tags', 'not-tags-any', 'deleted')] + [
-    _enum('status', server_views.ALL_STATUSES), _str('changes-since', schema=TIME),
+    _any_case('status', server_views.ALL_STATUSES), _str('changes-since', schema=TIME),
     _str('changes-before', schema=TIME), _enum('sort_key', listing.SERVER_SORT_KEYS),
-    _enum('sort_dir', ('asc', 'desc')), _enum('locked', BOOL)]
+    _enum('sort_dir', ('asc', 'desc')), _any_case('locked', BOOL)]
 FLAVOR_QUERY = PAGING + [
     _enum('sort_key', listing.FLAVOR_SORT_KEYS), _enum('sort_dir', ('asc', 'desc')),
     _int('minRam'), _int('minDisk'),
-    _enum('is_public', BOOL + ['none'])]
+    _any_case('is_public', BOOL + ['none'])]
 MIGRATION_QUERY = PAGING + [_str(n) for n in (
     'instance_uuid', 'status', 'migration_type', 'host', 'source_compute', 'user_id',
     'project_id', 'hidden')] + [_str('changes-since', schema=TIME),
@@ -67,7 +79,7 @@ MIGRATION_QUERY = PAGING + [_str(n) for n in (
 ACTION_QUERY = PAGING + [_str('changes-since', schema=TIME),
                          _str('changes-before', schema=TIME)]
 HYPERVISOR_QUERY = PAGING + [_str('hypervisor_hostname_pattern'),
-                             _enum('with_servers', BOOL)]
+                             WITH_SERVERS]
 # Path ids the server parses: UUIDs from 2.53 for services and hypervisors, integers for
 # server migrations; others are looked up as given (404 when unknown).
 PATH_SCHEMAS = {'service_id': {'type': 'string', 'format': 'uuid'},
@@ -137,7 +149,7 @@ OPERATIONS = {
     ('/os-hypervisors/statistics', 'GET'): (
         'showHypervisorStatistics', 200, r.HYPERVISOR_STATISTICS, None, []),
     ('/os-hypervisors/{hypervisor_id}', 'GET'): (
-        'showHypervisor', 200, r.HYPERVISOR_ONE, None, [_enum('with_servers', BOOL)]),
+        'showHypervisor', 200, r.HYPERVISOR_ONE, None, [WITH_SERVERS]),
     ('/os-hypervisors/{hypervisor_id}/uptime', 'GET'): (
         'showHypervisorUptime', 200, r.HYPERVISOR_UPTIME, None, []),
     ('/os-hypervisors/{pattern}/search', 'GET'): (
@@ -213,6 +225,13 @@ def _operation(path, method, entry) -> dict:
             'X-Auth-User instead gets a 204 whose X-Auth-Token header holds a token.'),
             'content': {'application/json': {
                 'schema': {'$ref': '#/components/schemas/Fault'}}}})
+    if request is not None:
+        # The size limit sits in front of validation: a body above it is refused whole,
+        # whatever it holds (valid or not), and nothing is changed.
+        responses['413'] = {'description': (
+            'The body is larger than [oslo_middleware]max_request_body_size (114,688 '
+            'bytes by default).'), 'content': {'application/json': {
+                'schema': {'$ref': '#/components/schemas/Fault'}}}}
     responses['default'] = {'description': 'A Nova-style fault.', 'content': {
         'application/json': {'schema': {'$ref': '#/components/schemas/Fault'}}}}
     op = {'operationId': op_id, 'responses': responses,

@@ -1,5 +1,6 @@
 """JSON Schema validation of request bodies, with Nova-style 400 messages."""
 
+import functools
 import unicodedata
 
 import jsonschema
@@ -76,8 +77,56 @@ _Validator = jsonschema.validators.extend(
     {'minimum': _numeric('minimum'), 'maximum': _numeric('maximum')})
 
 
+@functools.lru_cache(maxsize=256)
+def _end_anchored(pattern: str) -> str:
+    """``pattern`` with each ``$`` anchor as ``\\Z``.
+
+    JSON Schema patterns are ECMA-262 regexes, where ``$`` is the end of the string.
+    Python's ``$`` also matches before a final newline, so ``^[a-z]+$`` took ``"abc\\n"``
+    and a newline slipped past every anchored pattern (flavor ids, descriptions,
+    hostnames, metadata keys) although the OpenAPI document refuses it.
+    """
+    out = []
+    escaped = in_class = False
+    for char in pattern:
+        if escaped:
+            escaped = False
+        elif char == '\\':
+            escaped = True
+        elif in_class:
+            in_class = char != ']'
+        elif char == '[':
+            in_class = True
+        elif char == '$':
+            out.append(r'\Z')
+            continue
+        out.append(char)
+    return ''.join(out)
+
+
+def _python_patterns(schema):
+    """A copy of ``schema`` whose ``pattern`` and ``patternProperties`` regexes mean in
+    Python what they mean in JSON Schema."""
+    if isinstance(schema, list):
+        return [_python_patterns(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {}
+    for key, value in schema.items():
+        if key == 'pattern' and isinstance(value, str):
+            out[key] = _end_anchored(value)
+        elif key == 'patternProperties' and isinstance(value, dict):
+            out[key] = {_end_anchored(k): _python_patterns(v) for k, v in value.items()}
+        elif key == 'properties' and isinstance(value, dict):
+            # Property names are data, not keywords: a property called "pattern" stays.
+            out[key] = {k: _python_patterns(v) for k, v in value.items()}
+        else:
+            out[key] = _python_patterns(value)
+    return out
+
+
 def validate(body, schema: dict) -> None:
-    validator = _Validator(schema, format_checker=_FORMAT_CHECKER)
+    validator = _Validator(_python_patterns(schema), format_checker=_FORMAT_CHECKER)
     error = jsonschema.exceptions.best_match(validator.iter_errors(body))
     if error is None:
         return

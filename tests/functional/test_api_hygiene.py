@@ -178,3 +178,98 @@ def test_two_hundred_concurrent_connections_are_all_served(api):
         for sock in socks:
             sock.close()
     assert all(reply.startswith(b'HTTP/1.1 200') for reply in replies)
+
+
+def test_oversized_invalid_body_is_413_and_documented(api):
+    """Fuzz finding: a schema-violating image registration whose JSON (lone surrogates
+    written as \\u escapes) passes the size limit got a 413, which the OpenAPI document
+    did not list. The limit is checked before the schema, so any body above it is a 413
+    that changes nothing, and every operation that takes a body documents it."""
+    before = requests.get(api + '/os-novalite-images', headers=ADMIN, timeout=30).json()
+    location = '\udcba' * 20000  # 120,000 bytes once escaped, and above maxLength
+    resp = _post(api, '/os-novalite-images',
+                 {'image': {'name': 'huge', 'disk_format': '', 'location': location}})
+    assert resp.status_code == 413, resp.text
+    assert resp.json()['overLimit']['code'] == 413
+    after = requests.get(api + '/os-novalite-images', headers=ADMIN, timeout=30).json()
+    assert after == before
+    doc = requests.get(api + '/openapi.json', timeout=30).json()
+    with_body = [(path, method) for path, item in doc['paths'].items()
+                 for method, op in item.items() if 'requestBody' in op]
+    assert ('/os-novalite-images', 'post') in with_body
+    for path, method in with_body:
+        assert '413' in doc['paths'][path][method]['responses'], (path, method)
+
+
+@pytest.mark.parametrize('flavor', [
+    {'id': 'trailing-newline\n'}, {'description': 'a description\n'}, {'ram': '512\n'},
+])
+def test_anchored_patterns_refuse_a_final_newline(api, flavor):
+    """Fuzz finding: the document's patterns are ECMA-262 regexes, where ``$`` is the end
+    of the string; Python's ``$`` also matched before a final newline, so a flavor id,
+    a description or a digit string ending in ``\\n`` was stored although the document
+    refuses it. Now a 400 that creates nothing."""
+    before = requests.get(api + '/flavors/detail', headers=ADMIN, timeout=30).json()
+    resp = _post(api, '/flavors', _flavor('newline', **flavor))
+    assert resp.status_code == 400, resp.text
+    assert 'does not match' in _fault(resp)
+    after = requests.get(api + '/flavors/detail', headers=ADMIN, timeout=30).json()
+    assert after == before
+
+
+def test_anchored_patterns_refuse_a_final_newline_on_update(api):
+    server = _post(api, '/servers', _server(api)).json()['server']
+    url = api + '/servers/' + server['id']
+    resp = requests.put(url, json={'server': {'hostname': 'host\n'}}, headers=ADMIN,
+                        timeout=30)
+    assert resp.status_code == 400, resp.text
+    flavor = _post(api, '/flavors', _flavor('described')).json()['flavor']
+    resp = requests.put(api + '/flavors/' + flavor['id'],
+                        json={'flavor': {'description': 'text\n'}}, headers=ADMIN,
+                        timeout=30)
+    assert resp.status_code == 400, resp.text
+    shown = requests.get(api + '/flavors/' + flavor['id'], headers=ADMIN, timeout=30)
+    assert shown.json()['flavor']['description'] is None
+    # The same texts without the newline are fine.
+    resp = requests.put(url, json={'server': {'hostname': 'host'}}, headers=ADMIN,
+                        timeout=30)
+    assert resp.status_code == 200, resp.text
+
+
+@pytest.mark.parametrize('query', ['limit=+5', 'limit=%205', 'limit=1_0', 'limit=%D9%A5',
+                                   'minRam=+5', 'minDisk=%205', 'minRam=1_0'])
+def test_integer_filters_are_ascii_digits(api, query):
+    """Fuzz finding: Python's int() took "+5", " 5", "1_0" and Arabic-Indic digits for
+    query integers that the document types as integers. Now a 400."""
+    resp = requests.get(api + '/flavors?' + query, headers=ADMIN, timeout=30)
+    assert resp.status_code == 400, resp.text
+    resp = requests.get(api + '/flavors?' + query.split('=')[0] + '=5', headers=ADMIN,
+                        timeout=30)
+    assert resp.status_code == 200, resp.text
+
+
+@pytest.mark.parametrize('value', ['T', 'tRUE', ' true', 'Y', 'truE'])
+def test_with_servers_takes_only_novas_boolean_spellings(api, value):
+    """Fuzz finding: ``with_servers=T`` listed the servers although Nova's boolean type
+    (and the document) has no "T". Now a 400 for any spelling outside that list."""
+    for path in ('/os-hypervisors', '/os-hypervisors/detail'):
+        resp = requests.get(api + path, params={'with_servers': value}, headers=ADMIN,
+                            timeout=30)
+        assert resp.status_code == 400, (path, resp.text)
+        assert 'with_servers' in _fault(resp)
+    resp = requests.get(api + '/os-hypervisors', params={'with_servers': 'True'},
+                        headers=ADMIN, timeout=30)
+    assert resp.status_code == 200, resp.text
+
+
+@pytest.mark.parametrize('query', ['locked=%20true', 'locked=%C4%B1', 'status=act%C4%B1ve',
+                                   'status=%20ACTIVE'])
+def test_case_insensitive_filters_fold_ascii_only(api, query):
+    """locked and status take their words in any ASCII case (as Nova does); a dotless
+    "\\u0131" that str.upper() would turn into an "I", or surrounding spaces, are not
+    those words and are a 400, as the document's patterns say."""
+    resp = requests.get(api + '/servers?' + query, headers=ADMIN, timeout=30)
+    assert resp.status_code == 400, resp.text
+    for ok in ('locked=TRUE', 'status=active'):
+        resp = requests.get(api + '/servers?' + ok, headers=ADMIN, timeout=30)
+        assert resp.status_code == 200, resp.text

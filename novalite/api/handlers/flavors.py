@@ -25,7 +25,9 @@ def _is_public_filter(req):
     value = common.single(req, 'is_public')
     if value is None:
         return True
-    low = value.strip().lower()
+    # ASCII words in any case (the document's pattern); other scripts' case folding or
+    # surrounding whitespace is a 400.
+    low = value.lower() if value.isascii() else ''
     if low == 'none':
         return None
     if low in common.TRUE_STRINGS:
@@ -39,12 +41,9 @@ def _min_param(req, name):
     value = common.single(req, name)
     if value is None:
         return None
-    try:
-        number = int(value)
-    except ValueError:
-        raise faults.bad_request('Invalid %s filter [%s]' % (name, value))
+    number = common.parse_int(value)
     # Beyond a 32-bit column the database itself would fail the query.
-    if not 0 <= number <= types.MAX_INT:
+    if number is None or not 0 <= number <= types.MAX_INT:
         raise faults.bad_request('Invalid %s filter [%s]' % (name, value))
     return number
 

@@ -5,6 +5,7 @@ import json
 
 from novalite import exception
 from novalite.api import common, faults
+from novalite.api.schemas import types
 from novalite.db import api as db
 from novalite.db import listing
 
@@ -97,6 +98,18 @@ def _detail(req, node: dict, svc: dict | None) -> dict:
     return out
 
 
+def _with_servers_param(req) -> bool:
+    """with_servers (2.53+): one of the spellings of Nova's boolean type, else 400."""
+    value = common.single(req, 'with_servers')
+    if value is None:
+        return False
+    if value not in types.BOOLEAN_STRINGS:
+        raise faults.bad_request("Invalid input for query parameters with_servers. Value: "
+                                 "%s. '%s' is not one of %s"
+                                 % (value, value, types.BOOLEAN_STRINGS))
+    return types.to_bool(value)
+
+
 def _with_servers(req, out: dict, node: dict, always: bool) -> None:
     servers = listing.instances_on_node(node['host'], node['hypervisor_hostname'])
     if servers or always:
@@ -119,7 +132,7 @@ def _list(req, detail: bool):
                                                                                   'marker'))
     if _uuids(req):
         pattern = common.single(req, 'hypervisor_hostname_pattern')
-        with_servers = common.bool_param(req, 'with_servers', default=False, strict=True)
+        with_servers = _with_servers_param(req)
         if pattern is not None and ('limit' in req.GET or 'marker' in req.GET):
             raise faults.bad_request('Paging over hypervisors with the '
                                      'hypervisor_hostname_pattern query parameter is not '
@@ -181,7 +194,7 @@ def show(req, hypervisor_id):
     if _uuids(req):
         if common.mv_at_least(req, '2.75'):
             common.check_params(req, {'with_servers'})
-        with_servers = common.bool_param(req, 'with_servers', default=False, strict=True)
+        with_servers = _with_servers_param(req)
     node, svc = _load(req, hypervisor_id)
     out = _detail(req, node, svc)
     if with_servers:

@@ -115,7 +115,9 @@ def _build_filters(req):
     if 'status' in present:
         statuses = set()
         for value in params.getall('status'):
-            status = value.upper()
+            # Any case of the ASCII names; str.upper() would also turn a dotless
+            # "\u0131" into an "I".
+            status = value.upper() if value.isascii() else ''
             if status not in views.ALL_STATUSES:
                 if common.mv_at_least(req, '2.38'):
                     raise faults.bad_request('Invalid status value')

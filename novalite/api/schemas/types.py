@@ -7,6 +7,9 @@ BOOLEAN = {
              'No', 'no', 'n', 'f'],
 }
 
+# The strings of BOOLEAN: what a query parameter typed as Nova's boolean takes.
+BOOLEAN_STRINGS = [value for value in BOOLEAN['enum'] if isinstance(value, str)]
+
 # Nova's name: printable characters (validation.is_printable: the format), no leading or
 # trailing whitespace. The pattern says most of it in a form OpenAPI tools can generate
 # from (no controls, no line or paragraph separators); the format adds what it leaves out
