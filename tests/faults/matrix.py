@@ -1,0 +1,676 @@
+"""The cells of the fault matrix and the runner that plays them against clusters of daemons.
+
+A cell is (operation, daemon, phase, fault): start the operation on a server, poll the
+database until the move reaches the recorded phase, inject the fault, then check that the
+server settles, that its guest is on exactly the hypervisor the database names, that
+allocations exist only where it is, and that a follow-up cold migration and confirm work.
+Each cluster runs with its database and its broker behind a ``TcpProxy`` so outages can be
+simulated without touching the machine's services.
+"""
+
+import dataclasses
+import fnmatch
+import json
+import os
+import signal
+import time
+import urllib.parse
+
+import sqlalchemy as sa
+
+from novalite.cluster import Cluster
+from novalite.compute import states
+from novalite.compute.states import MS
+from novalite.db import api as db
+from novalite.db import session
+from tests.conftest import PG_URLS, RABBIT_URLS, fresh_pg_database, private_vhost
+from tests.faults.proxy import TcpProxy
+from tests.rest import RestClient
+
+OP_DELAY = 2.0              # seconds each fake hypervisor operation takes
+SERVICE_DOWN_TIME = 6
+REPORT_INTERVAL = 1
+GRACEFUL_TIMEOUT = 5
+SETTLE_SECONDS = 30         # after the restart or the restore
+DEAD_SETTLE_SECONDS = SERVICE_DOWN_TIME + 30
+CATCH_SECONDS = 60          # for the operation to reach the phase
+CLEANUP_SECONDS = 15        # for clean-up casts to land once the server has settled
+POLL = 0.02
+
+OPERATIONS = ('boot', 'resize', 'migrate', 'confirm', 'revert', 'live-migrate', 'delete')
+DAEMONS = ('api', 'conductor', 'scheduler', 'source', 'dest', 'compute', 'all')
+FAULTS = ('sigkill', 'sigterm', 'db-10', 'db-60', 'mq-10', 'mq-60', 'dest-dead')
+OUTCOMES = ('ok', 'stuck', 'leaked', 'guest-on-0', 'guest-on-2', 'follow-up-failed',
+            'not-caught', 'harness-error')
+
+# Modules and --host of each daemon that is not a compute.
+_CONTROL = {'api': 'api', 'conductor': 'conductor', 'scheduler': 'scheduler'}
+
+
+# ------------------------------------------------------------------------ the cells
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    operation: str
+    daemon: str
+    phase: str
+    fault: str
+
+    def __post_init__(self):
+        if self.operation not in OPERATIONS:
+            raise ValueError(f'unknown operation {self.operation!r}; one of {OPERATIONS}')
+        if self.daemon not in DAEMONS:
+            raise ValueError(f'unknown daemon {self.daemon!r}; one of {DAEMONS}')
+        if self.phase not in PHASES[self.operation]:
+            raise ValueError(f'{self.operation} has no phase {self.phase!r}; one of '
+                             f'{tuple(PHASES[self.operation])}')
+        if self.fault not in FAULTS:
+            raise ValueError(f'unknown fault {self.fault!r}; one of {FAULTS}')
+
+    @property
+    def name(self):
+        return f'{self.operation}/{self.phase}/{self.daemon}/{self.fault}'
+
+    @property
+    def computes(self):
+        # A destination that never comes back still leaves a host for the follow-up move.
+        return 3 if self.fault == 'dest-dead' else 2
+
+
+@dataclasses.dataclass
+class Result:
+    cell: Cell
+    outcome: str
+    seconds: float | None = None    # to settle, from the restart or restore
+    detail: str = ''
+
+    def as_dict(self):
+        return {'cell': self.cell.name, **dataclasses.asdict(self.cell),
+                'outcome': self.outcome,
+                'seconds': None if self.seconds is None else round(self.seconds, 1),
+                'detail': self.detail}
+
+
+def _task(*tasks):
+    return lambda inst, mig: inst['task_state'] in tasks
+
+
+def _status(*statuses, task=...):
+    def match(inst, mig):
+        return (mig is not None and mig['status'] in statuses and
+                (task is ... or inst['task_state'] == task))
+    return match
+
+
+def _prep(dest_chosen):
+    def match(inst, mig):
+        return (inst['task_state'] == states.RESIZE_PREP and mig is not None and
+                mig['status'] == MS.PRE_MIGRATING and bool(mig['dest_compute']) == dest_chosen)
+    return match
+
+
+_COLD_PHASES = {
+    'prep': _prep(False),                 # the conductor waits for the scheduler
+    'prep-dest': _prep(True),             # the destination prepares
+    'migrating': _task(states.RESIZE_MIGRATING),   # the source moves the disks
+    'migrated': _task(states.RESIZE_MIGRATED),     # the destination finishes
+}
+
+# Operation -> phase -> predicate over the instance and its newest migration (database rows).
+PHASES = {
+    'boot': {'scheduling': _task(states.SCHEDULING), 'spawning': _task(states.SPAWNING)},
+    'resize': _COLD_PHASES,
+    'migrate': _COLD_PHASES,
+    'confirm': {'confirming': _status(MS.CONFIRMING)},
+    'revert': {'reverting': _status(MS.REVERTING),
+               'reverted': _status(MS.REVERTED, task=states.RESIZE_REVERTING)},
+    'live-migrate': {'accepted': _status(MS.ACCEPTED),
+                     'preparing': _status(MS.QUEUED, MS.PREPARING),
+                     'running': _status(MS.RUNNING),
+                     'post-migrating': _status(MS.POST_MIGRATING)},
+    'delete': {'deleting': _task(states.DELETING)},
+}
+
+
+def _cells():
+    out = []
+
+    def add(operation, phase, daemons, fault='sigkill'):
+        out.extend(Cell(operation, d, phase, fault) for d in daemons)
+
+    # SIGKILL and restart of every daemon taking part, at every phase we can catch.
+    add('boot', 'scheduling', ('api', 'conductor', 'scheduler'))
+    add('boot', 'spawning', ('compute', 'conductor', 'api'))
+    add('migrate', 'prep', ('conductor', 'scheduler'))
+    add('migrate', 'prep-dest', ('conductor', 'dest', 'source'))
+    add('migrate', 'migrating', ('source', 'dest', 'conductor', 'api'))
+    add('migrate', 'migrated', ('dest', 'source', 'conductor'))
+    add('resize', 'prep-dest', ('dest', 'conductor'))
+    add('resize', 'migrating', ('source',))
+    add('resize', 'migrated', ('dest', 'conductor'))
+    add('confirm', 'confirming', ('source', 'dest', 'conductor', 'api'))
+    add('revert', 'reverting', ('dest', 'source', 'conductor'))
+    add('revert', 'reverted', ('source', 'conductor'))
+    add('live-migrate', 'accepted', ('conductor', 'scheduler'))
+    add('live-migrate', 'preparing', ('source', 'dest', 'conductor'))
+    add('live-migrate', 'running', ('source', 'dest', 'conductor'))
+    add('live-migrate', 'post-migrating', ('source', 'dest', 'conductor'))
+    add('delete', 'deleting', ('compute', 'conductor', 'api'))
+    # SIGTERM (graceful stop) and restart of each kind of daemon mid-move.
+    add('boot', 'scheduling', ('scheduler',), 'sigterm')
+    add('boot', 'spawning', ('compute',), 'sigterm')
+    add('migrate', 'prep-dest', ('conductor',), 'sigterm')
+    add('migrate', 'migrating', ('source', 'api'), 'sigterm')
+    add('migrate', 'migrated', ('dest',), 'sigterm')
+    add('live-migrate', 'preparing', ('conductor',), 'sigterm')
+    add('live-migrate', 'running', ('source', 'dest'), 'sigterm')
+    # Database and broker outages mid-move.
+    for fault in ('db-10', 'db-60'):
+        for op, phase in (('boot', 'spawning'), ('migrate', 'migrating'),
+                          ('migrate', 'migrated'), ('confirm', 'confirming'),
+                          ('revert', 'reverting'), ('live-migrate', 'running')):
+            add(op, phase, ('all',), fault)
+    for fault in ('mq-10', 'mq-60'):
+        for op, phase in (('boot', 'spawning'), ('migrate', 'migrating'),
+                          ('confirm', 'confirming'), ('live-migrate', 'running')):
+            add(op, phase, ('all',), fault)
+    # A destination that dies and never comes back.
+    for op, phase in (('migrate', 'prep-dest'), ('migrate', 'migrating'),
+                      ('migrate', 'migrated'), ('resize', 'migrated'),
+                      ('revert', 'reverting'), ('live-migrate', 'preparing'),
+                      ('live-migrate', 'running')):
+        add(op, phase, ('dest',), 'dest-dead')
+    return tuple(out)
+
+
+CELLS = _cells()
+
+# The CI subset: one cell per kind of fault and per move, chosen among those that the
+# recovery of their time already handles (see the README's table for the rest).
+FAST = (
+    'migrate/migrating/source/sigkill',
+    'resize/migrated/dest/sigkill',
+    'confirm/confirming/source/sigkill',
+    'live-migrate/running/source/sigkill',
+    'boot/spawning/api/sigkill',
+    'migrate/migrating/all/mq-10',
+)
+
+
+def select(pattern=None, fast=False):
+    """The cells whose name matches the fnmatch ``pattern`` (comma-separated patterns
+    are alternatives), in matrix order; ``fast`` keeps only the CI subset."""
+    cells = [c for c in CELLS if not fast or c.name in FAST]
+    if pattern:
+        pats = [p.strip() for p in pattern.split(',') if p.strip()]
+        cells = [c for c in cells if any(fnmatch.fnmatchcase(c.name, p) for p in pats)]
+    return cells
+
+
+def cell_by_name(name):
+    for c in CELLS:
+        if c.name == name:
+            return c
+    raise KeyError(f'no cell {name!r} in the matrix')
+
+
+# ---------------------------------------------------------------- service URLs
+
+def service_urls():
+    """(PostgreSQL, RabbitMQ) URLs from the integration tests' environment variables,
+    else the first default candidates of tests/conftest.py."""
+    return (os.environ.get('NOVALITE_TEST_PG_URL') or PG_URLS[0],
+            os.environ.get('NOVALITE_TEST_RABBIT_URL') or RABBIT_URLS[0])
+
+
+def _rabbit_via(url, port):
+    parts = urllib.parse.urlsplit(url)
+    userinfo = parts.netloc.rpartition('@')[0]
+    netloc = (userinfo + '@' if userinfo else '') + f'127.0.0.1:{port}'
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, '', ''))
+
+
+def _rabbit_target(url):
+    parts = urllib.parse.urlsplit(url)
+    return parts.hostname or '127.0.0.1', parts.port or 5672
+
+
+# ------------------------------------------------------------------------- the rig
+
+class Rig:
+    """A cluster on a fresh PostgreSQL database and a private RabbitMQ vhost, both
+    reached through proxies; this process reads the database directly."""
+
+    def __init__(self, workdir, pg_url, rabbit_url, computes=2):
+        self.workdir = str(workdir)
+        self.pg_url = pg_url
+        self.rabbit_url = rabbit_url
+        self.computes = computes
+        self.cluster: Cluster | None = None
+        self.db_proxy: TcpProxy | None = None
+        self.mq_proxy: TcpProxy | None = None
+        self.direct_db_url = None
+        self._gens = []
+        self.dead: set[str] = set()
+        self.cells_run = 0
+
+    def start(self):
+        try:
+            db_gen = fresh_pg_database(self.pg_url)
+            self.direct_db_url = next(db_gen)
+            self._gens.append(db_gen)
+            mq_gen = private_vhost(self.rabbit_url)
+            vhost_url = next(mq_gen)
+            self._gens.append(mq_gen)
+            direct = sa.engine.make_url(self.direct_db_url)
+            self.db_proxy = TcpProxy(direct.host or '127.0.0.1', direct.port or 5432).start()
+            self.mq_proxy = TcpProxy(*_rabbit_target(vhost_url)).start()
+            db_url = direct.set(host='127.0.0.1', port=self.db_proxy.port).render_as_string(
+                hide_password=False)
+            self.cluster = Cluster(
+                self.workdir, db_url, _rabbit_via(vhost_url, self.mq_proxy.port),
+                computes=self.computes, report_interval=REPORT_INTERVAL,
+                service_down_time=SERVICE_DOWN_TIME,
+                extra_conf={'fake_driver.operation_delay': OP_DELAY,
+                            'fake_driver.live_migration_bandwidth_mb_s': 100,
+                            'DEFAULT.graceful_shutdown_timeout': GRACEFUL_TIMEOUT})
+            self.cluster.start()
+            session.set_engine(session.create_engine(self.direct_db_url))
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def close(self):
+        if self.cluster is not None:
+            self.cluster.stop()
+        for proxy in (self.db_proxy, self.mq_proxy):
+            if proxy is not None:
+                proxy.cut()
+        session.set_engine(None)
+        while self._gens:
+            self._gens.pop().close()   # drops the vhost, then the database
+
+    # -------------------------------------------------------------- processes
+
+    def process_of(self, daemon, hosts):
+        """The cluster's process name of ``daemon`` given the hosts of the move."""
+        if daemon in _CONTROL:
+            return daemon
+        host = hosts.get(daemon)
+        if not host:
+            raise LookupError(f'no {daemon} host known for this move yet')
+        return host
+
+    def restart(self, name):
+        if name in _CONTROL:
+            self.cluster.start_process(name, _CONTROL[name], 'ctl')
+        else:
+            self.cluster.start_process(name, 'compute', name)
+
+    def live_hosts(self):
+        return [h for h in self.cluster.compute_hosts if h not in self.dead]
+
+    def exited(self):
+        return {n: p.returncode for n, p in self.cluster.procs.items() if p.poll() is not None}
+
+    def guests(self, host):
+        path = os.path.join(self.workdir, 'fake', f'{host}.json')
+        try:
+            with open(path) as f:
+                return json.load(f)
+        except FileNotFoundError:  # a host that never held a guest
+            return {'guests': {}, 'resize_backups': {}, 'incoming': {}}
+        except ValueError:  # written while we read: the writer replaces it atomically
+            return self.guests(host)
+
+
+# ------------------------------------------------------------------ database reads
+
+def _instance(sid):
+    return db.instance_get(sid, read_deleted='yes')
+
+
+def _migrations(sid):
+    return db.migration_get_all(instance_uuid=sid)
+
+
+def _newest(sid, known=()):
+    for m in _migrations(sid):
+        if m['uuid'] not in known:
+            return m
+    return None
+
+
+def _describe(sid):
+    try:
+        inst = _instance(sid)
+    except Exception as exc:  # the description must never hide the outcome
+        return f'cannot read the server: {exc}'
+    migs = ', '.join(f"{m['migration_type']}:{m['status']}" for m in _migrations(sid))
+    return (f"vm_state={inst['vm_state']} task_state={inst['task_state']} "
+            f"host={inst['host']} migrations=[{migs}]")
+
+
+def _settled(op, sid):
+    inst = _instance(sid)
+    if op == 'delete':
+        return bool(inst['deleted']) or (inst['task_state'] is None and
+                                         inst['vm_state'] == states.ERROR)
+    if inst['task_state'] is not None or inst['vm_state'] == states.BUILDING:
+        return False
+    return all(m['status'] in states.MIGRATION_DONE + (MS.FINISHED,) for m in _migrations(sid))
+
+
+def _finished(op, sid, known):
+    """Whether the operation has already run to its end (the phase can no longer come)."""
+    if not _settled(op, sid):
+        return False
+    if op in ('boot', 'delete'):
+        return True
+    mig = _newest(sid, known)
+    if op == 'confirm':
+        return mig['status'] != MS.FINISHED
+    if op == 'revert':
+        return mig['status'] in states.MIGRATION_DONE
+    return mig is not None
+
+
+def _poll(predicate, timeout):
+    """``predicate()`` until true or ``timeout``; (value, seconds). Errors count as
+    false: the reads go straight to the database server, but a cell must not die of one."""
+    start = time.monotonic()
+    while True:
+        try:
+            value = predicate()
+        except Exception:
+            value = None
+        elapsed = time.monotonic() - start
+        if value or elapsed > timeout:
+            return value, elapsed
+        time.sleep(POLL)
+
+
+# ------------------------------------------------------------------------- checks
+
+def consistency(rig, sid):
+    """None when the server's guest, allocations and migrations agree; else
+    (outcome, detail)."""
+    inst = _instance(sid)
+    hosts = rig.live_hosts()
+    tables = {h: rig.guests(h) for h in hosts}
+    migs = _migrations(sid)
+    if inst['deleted']:
+        left = [f'{h}:{kind}' for h, t in tables.items() for kind in t if sid in t[kind]]
+        if left:
+            return 'leaked', f'deleted server still on {left}'
+        held = [c for c in [sid] + [m['uuid'] for m in migs] if db.get_allocations(c)]
+        if held:
+            return 'leaked', f'deleted server still holds allocations ({len(held)} consumers)'
+        return None
+    host = inst['host']
+    holders = [h for h in hosts if sid in tables[h]['guests']]
+    dead_note = ''.join(f'; dead {h} lists it' for h in rig.dead
+                        if sid in rig.guests(h)['guests'])
+    if not holders:
+        return 'guest-on-0', f'no live hypervisor runs it; database says {host}{dead_note}'
+    if len(holders) > 1:
+        return 'guest-on-2', f'on {holders}; database says {host}'
+    if holders != [host]:
+        return 'guest-on-0', f'on {holders[0]}, database says {host}'
+    verify = [m for m in migs if m['status'] == MS.FINISHED]
+    for h, t in tables.items():
+        if sid in t['incoming']:
+            return 'leaked', f'incoming guest left on {h}'
+        allowed = {m['source_compute'] for m in verify}
+        if sid in t['resize_backups'] and h not in allowed:
+            return 'leaked', f'resize backup left on {h}'
+    node = db.compute_node_get_by_host_and_node(host)['uuid']
+    allocs = set(db.get_allocations(sid))
+    if allocs != {node}:
+        return 'leaked', f'instance allocations on {sorted(allocs)}, expected only {host}'
+    for m in migs:
+        held = set(db.get_allocations(m['uuid']))
+        if m['status'] in states.MIGRATION_DONE and held:
+            return 'leaked', f"{m['status']} migration still holds allocations"
+        if m['status'] == MS.FINISHED:
+            src = db.compute_node_get_by_host_and_node(m['source_compute'])['uuid']
+            if held - {src}:
+                return 'leaked', 'unconfirmed migration holds allocations off its source'
+    return None
+
+
+def _consistent_within(rig, sid, timeout=CLEANUP_SECONDS):
+    """Poll ``consistency`` (clean-ups are casts); the last problem, or None."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            problem = consistency(rig, sid)
+        except Exception as exc:
+            problem = ('harness-error', f'check failed: {type(exc).__name__}: {exc}')
+        if problem is None or time.monotonic() > deadline:
+            return problem
+        time.sleep(0.2)
+
+
+def follow_up(rig, client, sid):
+    """Cold migrate + confirm the server (confirming a pending resize first); None when
+    it works and leaves everything consistent, else the detail of what failed."""
+    try:
+        rig.cluster.wait_ready(SETTLE_SECONDS)
+        server = client.server(sid)
+        if server['status'] == 'VERIFY_RESIZE':
+            client.action(sid, {'confirmResize': None}, expect=204)
+            client.wait_for_server(sid, 'ACTIVE', timeout=60)
+        elif server['status'] != 'ACTIVE':
+            return f"server is {server['status']}"
+        start_host = server['OS-EXT-SRV-ATTR:host']
+        client.action(sid, {'migrate': None})
+        server = client.wait_for_server(sid, 'VERIFY_RESIZE', timeout=60)
+        if server['OS-EXT-SRV-ATTR:host'] == start_host:
+            return 'migrated onto the host it came from'
+        client.action(sid, {'confirmResize': None}, expect=204)
+        client.wait_for_server(sid, 'ACTIVE', timeout=60)
+        client.wait_until(lambda: _migrations(sid)[0]['status'] == MS.CONFIRMED,
+                          timeout=60, message='follow-up migration confirmed')
+    except Exception as exc:
+        return f'{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ""}'[:300]
+    problem = _consistent_within(rig, sid)
+    return None if problem is None else f'after it: {problem[0]}: {problem[1]}'
+
+
+# ------------------------------------------------------------------------- a cell
+
+def _boot(client, name):
+    return client.boot(name, wait=False)['id']
+
+
+def _prepare(cell, client):
+    """The server the operation acts on (None for a boot), ready for it."""
+    if cell.operation == 'boot':
+        return None
+    sid = _boot(client, 'fault-' + cell.operation)
+    client.wait_for_server(sid, 'ACTIVE', timeout=60)
+    if cell.operation in ('confirm', 'revert'):
+        client.action(sid, {'migrate': None})
+        client.wait_for_server(sid, 'VERIFY_RESIZE', timeout=60)
+    return sid
+
+
+def _start(cell, client, sid):
+    """Start the operation; returns the server id."""
+    op = cell.operation
+    if op == 'boot':
+        return _boot(client, 'fault-boot')
+    if op == 'resize':
+        client.action(sid, {'resize': {'flavorRef': '2'}})
+    elif op == 'migrate':
+        client.action(sid, {'migrate': None})
+    elif op == 'confirm':
+        client.action(sid, {'confirmResize': None}, expect=204)
+    elif op == 'revert':
+        client.action(sid, {'revertResize': None})
+    elif op == 'live-migrate':
+        client.action(sid, {'os-migrateLive': {'host': None, 'block_migration': 'auto'}})
+    elif op == 'delete':
+        client.request('DELETE', f'/servers/{sid}', expect=204)
+    return sid
+
+
+def _hosts(inst, mig):
+    """source/dest/compute host names of the move as recorded now."""
+    hosts = {'compute': inst['host']}
+    if mig is not None:
+        hosts.update(source=mig['source_compute'], dest=mig['dest_compute'])
+    return hosts
+
+
+def _inject(rig, cell, hosts):
+    """Apply the fault; returns (settle limit in seconds, detail)."""
+    cluster = rig.cluster
+    if cell.fault in ('sigkill', 'sigterm'):
+        name = rig.process_of(cell.daemon, hosts)
+        if cell.fault == 'sigkill':
+            cluster.stop_process(name, sig=signal.SIGKILL)
+            rig.restart(name)
+            return SETTLE_SECONDS, f'killed {name}'
+        t0 = time.monotonic()
+        rc = cluster.stop_process(name, sig=signal.SIGTERM, timeout=GRACEFUL_TIMEOUT + 15)
+        took = time.monotonic() - t0
+        rig.restart(name)
+        late = '' if rc != -signal.SIGKILL else ' (did not stop: killed)'
+        return SETTLE_SECONDS, f'{name} stopped in {took:.1f}s{late}'
+    if cell.fault == 'dest-dead':
+        name = rig.process_of('dest', hosts)
+        cluster.stop_process(name, sig=signal.SIGKILL)
+        rig.dead.add(name)
+        return DEAD_SETTLE_SECONDS, f'{name} killed for good'
+    proxy = rig.db_proxy if cell.fault.startswith('db-') else rig.mq_proxy
+    seconds = int(cell.fault.split('-')[1])
+    proxy.cut()
+    try:
+        time.sleep(seconds)  # the outage itself, not a wait for state
+    finally:
+        proxy.restore()
+    return SETTLE_SECONDS, f"{'database' if cell.fault.startswith('db-') else 'broker'} " \
+                           f'cut for {seconds}s'
+
+
+def run_cell(rig, cell):
+    """Play one cell on a running rig; returns its Result."""
+    client = RestClient(rig.cluster.endpoint, wait_timeout=60)
+    rig.cluster.wait_ready(60)
+    rig.cells_run += 1
+    sid = _prepare(cell, client)
+    known = {m['uuid'] for m in _migrations(sid)} if sid else set()
+    if cell.operation in ('confirm', 'revert'):
+        known = set()  # they act on the migration the preparation made
+    sid = _start(cell, client, sid)
+    phase = PHASES[cell.operation][cell.phase]
+    started = time.monotonic()
+
+    def caught():
+        inst = _instance(sid)
+        mig = _newest(sid, known)
+        if phase(inst, mig):
+            return inst, mig
+        return None
+
+    state = None
+    while time.monotonic() - started < CATCH_SECONDS:
+        try:
+            state = caught()
+        except Exception:  # e.g. not created yet
+            state = None
+        if state:
+            break
+        try:
+            if _finished(cell.operation, sid, known):
+                break
+        except Exception:
+            pass
+        time.sleep(POLL)
+    if not state:
+        return Result(cell, 'not-caught', None, 'phase passed: ' + _describe(sid))
+    try:
+        limit, note = _inject(rig, cell, _hosts(*state))
+    except LookupError as exc:
+        return Result(cell, 'not-caught', None, str(exc))
+    _, seconds = _poll(lambda: _settled(cell.operation, sid), limit)
+    exited = rig.exited()
+    if exited:
+        note += f'; exited: {exited}'
+    if not _settled(cell.operation, sid):
+        return Result(cell, 'stuck', None, f'{note}; {_describe(sid)}')
+    problem = _consistent_within(rig, sid)
+    if problem is not None:
+        return Result(cell, problem[0], seconds, f'{note}; {problem[1]}')
+    target = sid
+    if _instance(sid)['deleted']:
+        target = _boot(client, 'fault-follow-up')
+        try:
+            client.wait_for_server(target, 'ACTIVE', timeout=60)
+        except Exception as exc:
+            return Result(cell, 'follow-up-failed', seconds, f'{note}; boot: {exc}'[:300])
+    failed = follow_up(rig, client, target)
+    if failed:
+        return Result(cell, 'follow-up-failed', seconds, f'{note}; {failed}')
+    return Result(cell, 'ok', seconds, note)
+
+
+# ------------------------------------------------------------------------- runner
+
+def run(cells, workdir, pg_url=None, rabbit_url=None, report=None):
+    """Play ``cells`` in order, reusing a cluster while cells come out clean and starting
+    a fresh one after any other outcome or a dead host; returns the Results. ``report``
+    is called with each Result as it comes."""
+    default_pg, default_mq = service_urls()
+    pg_url, rabbit_url = pg_url or default_pg, rabbit_url or default_mq
+    results = []
+    rig = None
+    count = 0
+    try:
+        for cell in sorted(cells, key=lambda c: c.computes):
+            if rig is not None and rig.computes != cell.computes:
+                rig.close()
+                rig = None
+            try:
+                if rig is None:
+                    count += 1
+                    rig = Rig(os.path.join(str(workdir), f'cluster-{count}'), pg_url,
+                              rabbit_url, cell.computes).start()
+                result = run_cell(rig, cell)
+            except Exception as exc:
+                result = Result(cell, 'harness-error', None,
+                                f'{type(exc).__name__}: {exc}'.splitlines()[0][:300])
+            results.append(result)
+            if report is not None:
+                report(result)
+            if rig is not None and (result.outcome not in ('ok', 'not-caught') or
+                                    rig.dead or rig.exited()):
+                rig.close()
+                rig = None
+    finally:
+        if rig is not None:
+            rig.close()
+    order = {c: i for i, c in enumerate(CELLS)}
+    results.sort(key=lambda r: order.get(r.cell, len(order)))
+    return results
+
+
+def summary(results):
+    counts = {o: sum(r.outcome == o for r in results) for o in OUTCOMES}
+    return (f"{len(results)} cells, {counts['ok']} ok, {counts['stuck']} stuck, "
+            f"{counts['leaked']} leaked, "
+            f"{counts['guest-on-0'] + counts['guest-on-2']} guest-on-0-or-2, "
+            f"{counts['follow-up-failed']} follow-up-failed, "
+            f"{counts['not-caught']} not-caught, {counts['harness-error']} harness-error")
+
+
+def table(results):
+    width = max([len(r.cell.name) for r in results] + [4])
+    lines = [f"{'cell':<{width}}  {'outcome':<16} {'settle':>7}  detail"]
+    for r in results:
+        secs = '-' if r.seconds is None else f'{r.seconds:.1f}s'
+        lines.append(f'{r.cell.name:<{width}}  {r.outcome:<16} {secs:>7}  {r.detail}')
+    return '\n'.join(lines)
