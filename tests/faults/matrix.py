@@ -315,14 +315,17 @@ class Rig:
         return {n: p.returncode for n, p in self.cluster.procs.items() if p.poll() is not None}
 
     def guests(self, host):
+        """The fake hypervisor's persisted guest tables of ``host``."""
         path = os.path.join(self.workdir, 'fake', f'{host}.json')
-        try:
-            with open(path) as f:
-                return json.load(f)
-        except FileNotFoundError:  # a host that never held a guest
-            return {'guests': {}, 'resize_backups': {}, 'incoming': {}}
-        except ValueError:  # written while we read: the writer replaces it atomically
-            return self.guests(host)
+        for _ in range(5):
+            try:
+                with open(path) as f:
+                    return json.load(f)
+            except FileNotFoundError:  # a host that never held a guest
+                return {'guests': {}, 'resize_backups': {}, 'incoming': {}}
+            except ValueError:  # caught half written: read it again
+                time.sleep(0.05)
+        raise RuntimeError(f'{path} is not valid JSON')
 
 
 # ------------------------------------------------------------------ database reads
@@ -620,39 +623,61 @@ def run_cell(rig, cell):
 
 # ------------------------------------------------------------------------- runner
 
+class RigPool:
+    """Hands out a running rig for a cell: the same one while cells come out clean,
+    a fresh one after any other outcome, a dead host, or a change in the host count."""
+
+    def __init__(self, workdir, pg_url=None, rabbit_url=None):
+        default_pg, default_mq = service_urls()
+        self.workdir = str(workdir)
+        self.pg_url = pg_url or default_pg
+        self.rabbit_url = rabbit_url or default_mq
+        self.rig: Rig | None = None
+        self.started = 0
+
+    def rig_for(self, cell):
+        if self.rig is not None and self.rig.computes != cell.computes:
+            self.close()
+        if self.rig is None:
+            self.started += 1
+            self.rig = Rig(os.path.join(self.workdir, f'cluster-{self.started}'),
+                           self.pg_url, self.rabbit_url, cell.computes).start()
+        return self.rig
+
+    def done(self, result):
+        rig = self.rig
+        if rig is not None and (result.outcome not in ('ok', 'not-caught') or rig.dead or
+                                rig.exited()):
+            self.close()
+
+    def close(self):
+        if self.rig is not None:
+            rig, self.rig = self.rig, None
+            rig.close()
+
+    def play(self, cell):
+        """Run one cell; harness failures become a 'harness-error' Result."""
+        try:
+            result = run_cell(self.rig_for(cell), cell)
+        except Exception as exc:
+            result = Result(cell, 'harness-error', None,
+                            f'{type(exc).__name__}: {exc}'.splitlines()[0][:300])
+        self.done(result)
+        return result
+
+
 def run(cells, workdir, pg_url=None, rabbit_url=None, report=None):
-    """Play ``cells`` in order, reusing a cluster while cells come out clean and starting
-    a fresh one after any other outcome or a dead host; returns the Results. ``report``
-    is called with each Result as it comes."""
-    default_pg, default_mq = service_urls()
-    pg_url, rabbit_url = pg_url or default_pg, rabbit_url or default_mq
+    """Play ``cells`` (those needing the same number of hosts together) and return the
+    Results in matrix order; ``report`` is called with each Result as it comes."""
+    pool = RigPool(workdir, pg_url, rabbit_url)
     results = []
-    rig = None
-    count = 0
     try:
         for cell in sorted(cells, key=lambda c: c.computes):
-            if rig is not None and rig.computes != cell.computes:
-                rig.close()
-                rig = None
-            try:
-                if rig is None:
-                    count += 1
-                    rig = Rig(os.path.join(str(workdir), f'cluster-{count}'), pg_url,
-                              rabbit_url, cell.computes).start()
-                result = run_cell(rig, cell)
-            except Exception as exc:
-                result = Result(cell, 'harness-error', None,
-                                f'{type(exc).__name__}: {exc}'.splitlines()[0][:300])
-            results.append(result)
+            results.append(pool.play(cell))
             if report is not None:
-                report(result)
-            if rig is not None and (result.outcome not in ('ok', 'not-caught') or
-                                    rig.dead or rig.exited()):
-                rig.close()
-                rig = None
+                report(results[-1])
     finally:
-        if rig is not None:
-            rig.close()
+        pool.close()
     order = {c: i for i, c in enumerate(CELLS)}
     results.sort(key=lambda r: order.get(r.cell, len(order)))
     return results
