@@ -416,7 +416,8 @@ def consistency(rig, sid):
     dead_note = ''.join(f'; dead {h} lists it' for h in rig.dead
                         if sid in rig.guests(h)['guests'])
     if not holders:
-        return 'guest-on-0', f'no live hypervisor runs it; database says {host}{dead_note}'
+        return 'guest-on-0', (f"no live hypervisor runs it; database says {host}, "
+                              f"vm_state {inst['vm_state']}{dead_note}")
     if len(holders) > 1:
         return 'guest-on-2', f'on {holders}; database says {host}'
     if holders != [host]:
