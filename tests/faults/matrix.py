@@ -611,8 +611,9 @@ def run_cell(rig, cell):
         return Result(cell, problem[0], seconds, f'{note}; {problem[1]}')
     target = sid
     if _instance(sid)['deleted']:
-        target = _boot(client, 'fault-follow-up')
         try:
+            rig.cluster.wait_ready(SETTLE_SECONDS)   # the API may just have restarted
+            target = _boot(client, 'fault-follow-up')
             client.wait_for_server(target, 'ACTIVE', timeout=60)
         except Exception as exc:
             return Result(cell, 'follow-up-failed', seconds, f'{note}; boot: {exc}'[:300])
