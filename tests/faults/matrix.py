@@ -35,6 +35,7 @@ SETTLE_SECONDS = 30         # after the restart or the restore
 DEAD_SETTLE_SECONDS = SERVICE_DOWN_TIME + 30
 CATCH_SECONDS = 60          # for the operation to reach the phase
 CLEANUP_SECONDS = 15        # for clean-up casts to land once the server has settled
+READY_SECONDS = 60          # for every daemon to answer again before the follow-up
 POLL = 0.02
 
 OPERATIONS = ('boot', 'resize', 'migrate', 'confirm', 'revert', 'live-migrate', 'delete')
@@ -461,7 +462,7 @@ def follow_up(rig, client, sid):
     """Cold migrate + confirm the server (confirming a pending resize first); None when
     it works and leaves everything consistent, else the detail of what failed."""
     try:
-        rig.cluster.wait_ready(SETTLE_SECONDS)
+        rig.cluster.wait_ready(READY_SECONDS)
         server = client.server(sid)
         if server['status'] == 'VERIFY_RESIZE':
             client.action(sid, {'confirmResize': None}, expect=204)
@@ -612,7 +613,7 @@ def run_cell(rig, cell):
     target = sid
     if _instance(sid)['deleted']:
         try:
-            rig.cluster.wait_ready(SETTLE_SECONDS)   # the API may just have restarted
+            rig.cluster.wait_ready(READY_SECONDS)   # the API may just have restarted
             target = _boot(client, 'fault-follow-up')
             client.wait_for_server(target, 'ACTIVE', timeout=60)
         except Exception as exc:
