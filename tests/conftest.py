@@ -176,6 +176,7 @@ def rabbit_url():
 
 
 def _throwaway_database(base_url, create_sql, drop_sql):
+    """Yield the URL of a new database on ``base_url``'s server, dropped on close."""
     name = 'novalite_t_' + uuid.uuid4().hex[:12]
     admin = sa.create_engine(base_url, isolation_level='AUTOCOMMIT',
                              poolclass=sa.pool.NullPool)
@@ -193,6 +194,11 @@ def _throwaway_database(base_url, create_sql, drop_sql):
 @pytest.fixture
 def pg_fresh_url(pg_url):
     """An empty PostgreSQL database of its own, dropped after the test."""
+    yield from fresh_pg_database(pg_url)
+
+
+def fresh_pg_database(pg_url):
+    """Generator behind ``pg_fresh_url`` (also used outside pytest)."""
     yield from _throwaway_database(pg_url, 'CREATE DATABASE {name}',
                                    'DROP DATABASE IF EXISTS {name} WITH (FORCE)')
 
@@ -225,6 +231,12 @@ def private_rabbit_url(rabbit_url):
     RabbitMQ queue names are per vhost, not per exchange: two clusters on one vhost
     share the 'conductor' and 'compute.<host>' queues whatever their control_exchange.
     """
+    yield from private_vhost(rabbit_url)
+
+
+def private_vhost(rabbit_url):
+    """Generator behind ``private_rabbit_url`` (also used outside pytest): yields the
+    URL on a new vhost, deleted when the generator is closed."""
     ctl = shutil.which('rabbitmqctl')
     if not ctl or '@127.0.0.1' not in rabbit_url and '@localhost' not in rabbit_url:
         yield rabbit_url
