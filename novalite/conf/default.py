@@ -23,6 +23,16 @@ opts = [
     cfg.IntOpt('long_rpc_timeout', default=1800, min=1,
                help='Timeout in seconds for RPC calls that are known to take long, '
                     'such as select_destinations.'),
+    cfg.IntOpt('call_attempt_timeout', default=30, min=1,
+               help='Seconds one attempt of a call to a compute or conductor waits for '
+                    'its answer. Without an answer the caller pings the peer: a live '
+                    'peer gets the call again (the steps are idempotent), a peer that '
+                    'does not answer its ping fails the call at once. The overall '
+                    'deadline stays the call\'s own timeout.'),
+    cfg.IntOpt('liveness_ping_timeout', default=5, min=1,
+               help='Seconds a liveness ping waits for its answer. Pings are served by '
+                    'a dedicated RPC server of each service, so busy workers never '
+                    'delay them.'),
     cfg.IntOpt('graceful_shutdown_timeout', default=60, min=0,
                help='Seconds a service waits on SIGTERM for in-flight work to finish '
                     'before it exits anyway.'),
