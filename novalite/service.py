@@ -204,6 +204,9 @@ class Service:
             next_beat = max(next_beat + interval, time.monotonic())
             try:
                 self._heartbeat(self.host, self.binary)
+            except messaging.MessagingTimeout:
+                # The next one follows at its time; no traceback every second.
+                LOG.warning('Heartbeat of %s on %s got no answer', self.binary, self.host)
             except Exception:
                 LOG.warning('Heartbeat of %s on %s failed', self.binary, self.host,
                             exc_info=True)
@@ -245,21 +248,22 @@ class Service:
             self._server.stop()
         clean = self.manager.wait_idle(timeout)
         if not clean:
-            LOG.warning('%s on %s: requests still running after %s s, stopping without '
+            LOG.warning('%s on %s: requests still running after %.1f s, stopping without '
                         'them: %s', self.binary, self.host, timeout,
                         _describe(self.manager.running()))
         # Heartbeats and pings were served until now: a stopping service is alive.
-        servers = [s for s in (self._server, self._priority_server) if s is not None]
+        servers = [(s, t) for s, t in ((self._server, self.topic), (
+            self._priority_server, rpc.priority_topic(self.topic))) if s is not None]
         if self._priority_server is not None:
             self._priority_server.stop()
-        for server in servers:
+        for server, topic in servers:
             if not wait_executor:
                 threading.Thread(target=server.wait, daemon=True,
                                  name=f'{self.binary}-rpc-wait').start()
             elif not _run_until(server.wait, f'{self.binary}-rpc-wait', hard_deadline):
                 clean = False
-                LOG.warning('%s on %s: RPC executor threads still busy at the stop '
-                            'deadline: %s', self.binary, self.host,
+                LOG.warning('%s on %s: executor of topic %s still busy at the stop '
+                            'deadline; running: %s', self.binary, self.host, topic,
                             _describe(self.manager.running()))
         if not _run_until(self.manager.cleanup_host, f'{self.binary}-cleanup',
                           hard_deadline):
