@@ -17,6 +17,7 @@ import signal
 import sys
 import threading
 import time
+import uuid
 
 import oslo_messaging as messaging
 
@@ -149,6 +150,21 @@ def _run_until(fn, name: str, hard_deadline: float) -> bool:
     return _join_until(t, hard_deadline)
 
 
+class _PriorityEndpoint(_TrackingDispatcherEndpoint):
+    """The priority server's endpoint: the manager's priority methods, and a ``ping``
+    that also says which run of the process answers and for how long it has been up
+    (a caller that sees a new incarnation knows its call may have been lost)."""
+
+    def __init__(self, manager, incarnation: str, started: float):
+        super().__init__(manager, manager.priority_methods)
+        self._incarnation = incarnation
+        self._started = started
+
+    def ping(self, context):
+        return dict(self._manager.ping(context) or {}, incarnation=self._incarnation,
+                    uptime=time.monotonic() - self._started)
+
+
 class Service:
     """One daemon's RPC servers, heartbeat and periodic task threads."""
 
@@ -176,7 +192,7 @@ class Service:
         # The priority server first: whoever sees this service consume can ping it.
         self._priority_server = rpc.get_server(
             messaging.Target(topic=rpc.priority_topic(self.topic), server=self.host),
-            [_TrackingDispatcherEndpoint(self.manager, self.manager.priority_methods)],
+            [_PriorityEndpoint(self.manager, uuid.uuid4().hex, time.monotonic())],
             url=self._transport_url)
         self._priority_server.start(override_pool_size=PRIORITY_POOL_SIZE)
         target = messaging.Target(topic=self.topic, server=self.host)
@@ -243,10 +259,17 @@ class Service:
             return True
         self._stop.set()
         timeout = CONF.graceful_shutdown_timeout if graceful_timeout is None else graceful_timeout
-        hard_deadline = time.monotonic() + max(timeout, 0) + STOP_GRACE
-        if self._server is not None:
-            self._server.stop()
-        clean = self.manager.wait_idle(timeout)
+        start = time.monotonic()
+        hard_deadline = start + max(timeout, 0) + STOP_GRACE
+        clean = True
+        # Stopping the listener joins its poll thread, which a busy host or a broker
+        # reconnect can hold up: it too gets no more than the graceful timeout.
+        if self._server is not None and not _run_until(
+                self._server.stop, f'{self.binary}-rpc-stop', start + max(timeout, 1)):
+            clean = False
+            LOG.warning('%s on %s: the RPC listener did not stop in time', self.binary,
+                        self.host)
+        clean = self.manager.wait_idle(max(start + timeout - time.monotonic(), 0)) and clean
         if not clean:
             LOG.warning('%s on %s: requests still running after %.1f s, stopping without '
                         'them: %s', self.binary, self.host, timeout,
@@ -296,9 +319,11 @@ def wait_for_signal(services: list, on_stop=None) -> None:
     """Block until SIGTERM or SIGINT, then stop every service in reverse order.
 
     The process ends within ``graceful_shutdown_timeout`` + STOP_GRACE + 1 seconds of
-    the signal whatever its handlers do: a watchdog ends it then; and when a stop left
-    running handlers behind, their (non-daemon) executor threads would keep the
-    interpreter from exiting, so it exits at once instead.
+    the signal whatever its handlers do. When a stop left running handlers behind, their
+    (non-daemon) executor threads would keep the interpreter from exiting, so it exits
+    at once; otherwise it returns, and a watchdog still ends the process at that bound
+    should the interpreter's own shutdown hang (joining library threads, closing
+    broker connections).
     """
     stop = threading.Event()
 
@@ -311,18 +336,25 @@ def wait_for_signal(services: list, on_stop=None) -> None:
     while not stop.wait(0.5):
         pass
     timeout = CONF.graceful_shutdown_timeout
-    watchdog = threading.Timer(
-        timeout + STOP_GRACE + 1, _hard_exit,
-        args=(1, f'Stop did not finish within graceful_shutdown_timeout ({timeout} s) '
-                 f'+ {STOP_GRACE + 1} s'))
-    watchdog.daemon = True
-    watchdog.start()
+    stopped = threading.Event()
+
+    def watchdog():
+        busy = [t.name for t in threading.enumerate()
+                if not t.daemon and t is not threading.main_thread()]
+        _hard_exit(0 if stopped.is_set() else 1,
+                   f'{"Exit" if stopped.is_set() else "Stop"} did not finish within '
+                   f'graceful_shutdown_timeout ({timeout} s) + {STOP_GRACE + 1} s; '
+                   f'threads still running: {", ".join(busy) or "none"}')
+
+    timer = threading.Timer(timeout + STOP_GRACE + 1, watchdog)
+    timer.daemon = True
+    timer.start()
     deadline = time.monotonic() + timeout
     clean = True
     for svc in reversed(services):
         clean = svc.stop(max(deadline - time.monotonic(), 0)) and clean
     if on_stop:
         on_stop()
-    watchdog.cancel()
+    stopped.set()
     if not clean:
         _hard_exit(0, 'Stopped with work left behind (see above)')

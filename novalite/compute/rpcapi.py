@@ -45,18 +45,18 @@ class ComputeAPI:
         self.client.prepare(server=host).cast(ctxt, method, **kwargs)
 
     def _call(self, ctxt, host, method, timeout=None, **kwargs):
-        """A call bounded by the host's liveness: attempts of ``call_attempt_timeout``,
-        sent again while the host answers its ping, PeerUnavailable once it does not,
-        ``timeout`` (``long_rpc_timeout``) in all."""
-        cctxt = self.client.prepare(server=host)
-
+        """A call that waits while the host lives: PeerUnavailable as soon as the host
+        stops answering its ping, sent again if it restarted meanwhile, ``timeout``
+        (``long_rpc_timeout``) in all (``rpc.call_watching``)."""
         def dead(waited):
             return exception.PeerUnavailable(service='novalite-compute', host=host,
                                              method=method, waited=waited)
 
-        return rpc.call_while_alive(
-            cctxt, ctxt, method, timeout=timeout or CONF.long_rpc_timeout,
-            alive=lambda: self.is_alive(ctxt, host), on_dead=dead, **kwargs)
+        return rpc.call_watching(
+            self.client.prepare(server=host), ctxt, method,
+            timeout=timeout or CONF.long_rpc_timeout,
+            probe=lambda: rpc.probe(self.client, ctxt, TOPIC, host), on_dead=dead,
+            **kwargs)
 
     def ping(self, ctxt, host, timeout=5):
         return self.client.prepare(server=host, timeout=timeout).call(ctxt, 'ping')

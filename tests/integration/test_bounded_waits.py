@@ -17,13 +17,13 @@ from novalite.cluster import Cluster
 from novalite.conf import CONF
 from novalite.db import api as db
 from novalite.db import session
-from tests.rest import RestClient
+from tests.rest import RestClient, wait_until
 
 pytestmark = pytest.mark.integration
 
-OP_DELAY = 4.0
+OP_DELAY = 8.0  # longer than GRACEFUL + 5: a stop that waited for handlers fails
 GRACEFUL = 2
-ATTEMPT = 10  # call_attempt_timeout: longer than any fake operation, so never re-sent
+ATTEMPT = 3  # call_attempt_timeout: how often a waiting caller checks on its peer
 PING = 2
 
 
@@ -38,7 +38,12 @@ def slow_cluster(tmp_path, pg_fresh_url, private_rabbit_url):
     c.start()
     CONF.set_override('connection', pg_fresh_url, group='database')
     session.set_engine(None)
+    # Every daemon heartbeats only once it consumes: a boot sent before the scheduler
+    # consumes would be lost (its call is not this test's subject).
     try:
+        wait_until(lambda: len([s for s in db.service_get_all() if s['report_count']]) >=
+                   len(c.compute_hosts) + 2, timeout=60, interval=0.2,
+                   message='every daemon consuming')
         yield c
     finally:
         c.stop()
@@ -100,7 +105,7 @@ def _source_migrating(cluster, client):
     sid, src = boot(client)
     live_migrate(client, sid)
     client.wait_until(lambda: migration(sid).get('status') in ('preparing', 'running'),
-                      timeout=60, message='source migrating')
+                      timeout=90, message='source migrating')
     return src
 
 
@@ -136,11 +141,11 @@ def test_destination_killed_in_pre_live_migration_fails_fast(slow_cluster):
     sid, src = boot(client)
     dst = other(slow_cluster, src)
     live_migrate(client, sid)
-    client.wait_until(lambda: migration(sid).get('status') == 'preparing', timeout=60,
+    client.wait_until(lambda: migration(sid).get('status') == 'preparing', timeout=90,
                       message='pre_live_migration under way')
     slow_cluster.stop_process(dst, sig=signal.SIGKILL)
-    # One attempt (ATTEMPT s) and a ping (PING s) for pre_live_migration, the same for
-    # the destination's rollback, then the source's write; nowhere near
+    # A check (ATTEMPT s) and an unanswered ping (PING s) end pre_live_migration, the
+    # same the destination's rollback, then the source writes: nowhere near
     # long_rpc_timeout (1800 s). The slack covers the fake operations and polling.
     bound = 2 * (ATTEMPT + PING) + 4 * OP_DELAY + 15
     client.wait_until(lambda: migration(sid).get('status') in ('error', 'failed'),

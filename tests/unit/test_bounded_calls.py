@@ -133,6 +133,98 @@ def test_call_while_alive_refuses_a_deadline_in_the_past(clock):
                              alive=lambda: True)
 
 
+class BlockingClient:
+    """Each call takes the next answer of ``answers``: a value is returned after
+    ``delay`` seconds, ``None`` blocks until released (a call nobody answers)."""
+
+    def __init__(self, answers, delay=0.0):
+        self.answers = list(answers)
+        self.delay = delay
+        self.sent = 0
+        self.release = threading.Event()
+
+    def prepare(self, **_kw):
+        return self
+
+    def call(self, ctxt, method, **kwargs):
+        self.sent += 1
+        answer = self.answers.pop(0) if self.answers else None
+        if answer is None:
+            self.release.wait(30)
+            raise messaging.MessagingTimeout('released')
+        time.sleep(self.delay)
+        return answer
+
+
+@pytest.fixture
+def blocking():
+    made = []
+
+    def make(answers, delay=0.0):
+        made.append(BlockingClient(answers, delay))
+        return made[-1]
+    yield make
+    for c in made:
+        c.release.set()
+
+
+def _probes(*answers):
+    """probe() that gives ``answers`` in turn, then repeats the last one."""
+    seen = []
+
+    def probe():
+        seen.append(answers[min(len(seen), len(answers) - 1)])
+        return seen[-1]
+    probe.seen = seen
+    return probe
+
+
+UP = {'incarnation': 'a', 'uptime': 1000.0}
+
+
+def test_a_slow_live_peer_is_waited_for_never_asked_twice(blocking):
+    client = blocking(['done'], delay=0.5)
+    probe = _probes(UP)
+    assert rpc.call_watching(client, None, 'check_can_live_migrate_destination',
+                             timeout=30, probe=probe, on_dead=_dead,
+                             check_interval=0.05) == 'done'
+    assert client.sent == 1
+    assert probe.seen  # it was watched while it worked
+
+
+def test_a_peer_that_dies_during_the_call_fails_it_at_once(blocking):
+    client = blocking([None])
+    with pytest.raises(exception.PeerUnavailable):
+        rpc.call_watching(client, None, 'pre_live_migration', timeout=1800,
+                          probe=_probes(UP, None), on_dead=_dead, check_interval=0.05)
+    assert client.sent == 1
+
+
+def test_a_peer_that_restarted_gets_the_call_again(blocking):
+    client = blocking([None, 'answered by the new process'])
+    probe = _probes(UP, {'incarnation': 'b', 'uptime': 0.01})
+    assert rpc.call_watching(client, None, 'post_live_migration_at_destination',
+                             timeout=30, probe=probe, on_dead=_dead,
+                             check_interval=0.05) == 'answered by the new process'
+    assert client.sent == 2
+
+
+def test_a_peer_up_for_less_than_the_wait_restarted_before_the_first_look(blocking):
+    client = blocking([None, 'ok'])
+    probe = _probes({'incarnation': 'b', 'uptime': 0.0}, UP)
+    assert rpc.call_watching(client, None, 'pre_live_migration', timeout=30, probe=probe,
+                             on_dead=_dead, check_interval=0.05) == 'ok'
+    assert client.sent == 2
+
+
+def test_a_live_peer_that_never_answers_times_out_at_the_deadline(blocking):
+    client = blocking([None])
+    with pytest.raises(messaging.MessagingTimeout, match='no answer'):
+        rpc.call_watching(client, None, 'pre_live_migration', timeout=0.5,
+                          probe=_probes(UP), on_dead=_dead, check_interval=0.05)
+    assert client.sent == 1
+
+
 # ------------------------------------------------------ real servers over fake://
 
 
@@ -233,7 +325,7 @@ def running(url):
         svc.stop(graceful_timeout=0, wait_executor=False)
 
 
-def test_a_live_compute_that_never_answers_gets_the_call_until_the_deadline(
+def test_a_live_compute_that_never_answers_is_waited_for_until_the_deadline(
         url, gate, running):
     CONF.set_override('call_attempt_timeout', 1)
     running(SilentCompute('c1', gate), compute_rpcapi.TOPIC)
@@ -242,9 +334,33 @@ def test_a_live_compute_that_never_answers_gets_the_call_until_the_deadline(
     with pytest.raises(messaging.MessagingTimeout):
         api._call(ctxt, 'c1', 'check_can_live_migrate_source', timeout=3, instance={},
                   dest_check_data={})
-    # Every attempt reached the compute (the callee is idempotent); none was answered.
-    _until(lambda: gate.count('check_can_live_migrate_source') == 3, what='3 attempts')
+    # Watched (pinged) all along, but the same live process: never sent twice.
+    assert gate.count('check_can_live_migrate_source') == 1
     assert api.is_alive(ctxt, 'c1')
+
+
+class AnsweringCompute(SilentCompute):
+    def check_can_live_migrate_source(self, context, instance, dest_check_data):
+        return {'answered_by': 'the restarted compute'}
+
+
+def test_a_call_lost_with_a_compute_that_restarted_is_sent_again(url, gate, running):
+    CONF.set_override('call_attempt_timeout', 1)
+    first = running(SilentCompute('c3', gate), compute_rpcapi.TOPIC)
+    api = compute_rpcapi.ComputeAPI(url=url)
+    result = {}
+
+    def call():
+        result['out'] = api.check_can_live_migrate_source(context.get_admin_context(),
+                                                          'c3', {}, {})
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    _until(lambda: gate.count('check_can_live_migrate_source') == 1, what='first call')
+    # The process that took the call goes away without answering; a new one starts.
+    first.stop(graceful_timeout=0, wait_executor=False)
+    running(AnsweringCompute('c3', gate), compute_rpcapi.TOPIC)
+    caller.join(30)
+    assert result.get('out') == {'answered_by': 'the restarted compute'}
 
 
 def test_a_dead_compute_fails_the_call_long_before_long_rpc_timeout(url):
