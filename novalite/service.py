@@ -269,25 +269,28 @@ class Service:
             clean = False
             LOG.warning('%s on %s: the RPC listener did not stop in time', self.binary,
                         self.host)
-        clean = self.manager.wait_idle(max(start + timeout - time.monotonic(), 0)) and clean
-        if not clean:
+        idle = self.manager.wait_idle(max(start + timeout - time.monotonic(), 0))
+        if not idle:
+            clean = False
             LOG.warning('%s on %s: requests still running after %.1f s, stopping without '
                         'them: %s', self.binary, self.host, timeout,
                         _describe(self.manager.running()))
         # Heartbeats and pings were served until now: a stopping service is alive.
-        servers = [(s, t) for s, t in ((self._server, self.topic), (
-            self._priority_server, rpc.priority_topic(self.topic))) if s is not None]
         if self._priority_server is not None:
             self._priority_server.stop()
-        for server, topic in servers:
-            if not wait_executor:
+        for server in (self._server, self._priority_server):
+            if server is None:
+                continue
+            if wait_executor and idle:
+                if not _run_until(server.wait, f'{self.binary}-rpc-wait', hard_deadline):
+                    clean = False
+                    LOG.warning('%s on %s: RPC executor still busy at the stop deadline',
+                                self.binary, self.host)
+            else:
+                # Handlers are left behind (or the process goes on): nobody waits for
+                # them, and the host clean-up keeps its time.
                 threading.Thread(target=server.wait, daemon=True,
                                  name=f'{self.binary}-rpc-wait').start()
-            elif not _run_until(server.wait, f'{self.binary}-rpc-wait', hard_deadline):
-                clean = False
-                LOG.warning('%s on %s: executor of topic %s still busy at the stop '
-                            'deadline; running: %s', self.binary, self.host, topic,
-                            _describe(self.manager.running()))
         if not _run_until(self.manager.cleanup_host, f'{self.binary}-cleanup',
                           hard_deadline):
             clean = False
