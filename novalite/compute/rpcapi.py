@@ -13,7 +13,7 @@ Version history:
         check_can_live_migrate_destination takes the source node record; prep_resize no
         longer takes the image (the destination never used it)
 
-Every service also serves ``ping`` on topic ``compute_priority`` (server = host) from
+Every compute also serves ``ping`` on topic ``compute_priority`` (server = host) from
 a pool of its own: callers check a silent host's liveness there. Calls are bounded by
 that liveness (``_call``), never a blind ``long_rpc_timeout`` wait.
 """
