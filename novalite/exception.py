@@ -120,6 +120,15 @@ class ComputeServiceUnavailable(Invalid):
     msg_fmt = 'Compute service of %(host)s is unavailable at this time.'
 
 
+class PeerUnavailable(ComputeServiceUnavailable):
+    """A call got no answer and its peer does not answer a ping either: it is dead or
+    cut off. A kind of ComputeServiceUnavailable, so a move treats a compute that dies
+    during a call as it treats one already marked down."""
+
+    msg_fmt = ('%(service)s on %(host)s did not answer %(method)s within %(waited)s s '
+               'and does not answer a ping.')
+
+
 class NoValidHost(NovaliteException):
     """No host satisfies the request; ``explanation`` says which filter removed which host."""
 

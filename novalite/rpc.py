@@ -1,6 +1,9 @@
-"""RPC plumbing: transports, clients, servers, the context serializer and the notifier."""
+"""RPC plumbing: transports, clients, servers, liveness-bounded calls, the context
+serializer and the notifier."""
 
+import concurrent.futures
 import datetime
+import logging
 import threading
 import time
 
@@ -10,6 +13,8 @@ from oslo_serialization import jsonutils
 from novalite import exception, stats
 from novalite.conf import CONF
 from novalite.context import RequestContext
+
+LOG = logging.getLogger(__name__)
 
 DEFAULT_TRANSPORT_URL = 'rabbit://guest:guest@127.0.0.1:5672/'
 CONTROL_EXCHANGE = 'novalite'
@@ -126,6 +131,142 @@ def get_client(target: messaging.Target, version_cap: str | None = None,
     return _CountedClient(messaging.get_rpc_client(
         get_transport(url), target, version_cap=version_cap,
         serializer=RequestContextSerializer(), timeout=timeout))
+
+
+def priority_topic(topic: str) -> str:
+    """The topic of a service's second RPC server, which serves only its priority
+    methods (ping, and heartbeats on a conductor) from a pool of its own."""
+    return f'{topic}_priority'
+
+
+_NO_ANSWER = (messaging.MessagingTimeout, messaging.MessageUndeliverable)
+
+
+def is_alive(client, ctxt, topic: str, server: str | None = None,
+             timeout: float | None = None) -> bool:
+    """Whether a service on ``topic`` (the one named ``server``, or any) answers a
+    ``ping`` on its priority server within ``timeout`` seconds."""
+    timeout = CONF.liveness_ping_timeout if timeout is None else timeout
+    try:
+        client.prepare(topic=priority_topic(topic), server=server,
+                       timeout=timeout).call(ctxt, 'ping')
+    except _NO_ANSWER:
+        return False
+    return True
+
+
+def probe(client, ctxt, topic: str, server: str, timeout: float | None = None):
+    """What the service named ``server`` on ``topic`` says on its priority server:
+    ``{'incarnation': id of this run of the process, 'uptime': seconds}``, or None
+    when it does not answer within ``timeout`` seconds."""
+    timeout = CONF.liveness_ping_timeout if timeout is None else timeout
+    try:
+        return client.prepare(topic=priority_topic(topic), server=server,
+                              timeout=timeout).call(ctxt, 'ping')
+    except _NO_ANSWER:
+        return None
+
+
+def _call_in_thread(client, ctxt, method, kwargs) -> concurrent.futures.Future:
+    """The call in a daemon thread of its own, so the caller can watch the peer."""
+    future: concurrent.futures.Future = concurrent.futures.Future()
+    label = stats.label()
+
+    def run():
+        stats.set_label(label)
+        try:
+            future.set_result(client.call(ctxt, method, **kwargs))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller as is
+            future.set_exception(exc)
+
+    threading.Thread(target=run, name=f'call-{method}', daemon=True).start()
+    return future
+
+
+def call_watching(client, ctxt, method: str, *, timeout: float, probe, on_dead,
+                  check_interval: float | None = None, **kwargs):
+    """A call to one named peer that waits only while the peer lives.
+
+    The call waits for its answer up to ``timeout`` seconds in all; every
+    ``check_interval`` (``call_attempt_timeout``) seconds without one, ``probe()``
+    asks the peer's priority server how long it has been up. No answer: the peer is
+    dead or cut off, and the call ends at once with ``on_dead(waited)``. A peer that
+    restarted since the call went out (a new incarnation, or up for less time than
+    the call has waited) may have lost it: it is sent again, the callee steps being
+    idempotent. A peer that is up and the same keeps working on it: the call waits on,
+    so a slow step (or one that itself calls another host) is never sent twice.
+    """
+    if timeout <= 0:
+        raise ValueError(f'call_watching needs a positive timeout, not {timeout!r}')
+    check = check_interval or CONF.call_attempt_timeout
+    start = time.monotonic()
+    deadline = start + timeout
+    attempt = 0
+    while True:
+        attempt += 1
+        sent = time.monotonic()
+        future = _call_in_thread(client.prepare(timeout=max(deadline - sent, 0.1)), ctxt,
+                                 method, kwargs)
+        incarnation = None
+        while True:
+            try:
+                return future.result(timeout=max(min(check, deadline - time.monotonic()),
+                                                 0))
+            except concurrent.futures.TimeoutError:
+                pass
+            waited = round(time.monotonic() - start, 1)
+            if time.monotonic() >= deadline:
+                raise messaging.MessagingTimeout(
+                    f'{method} got no answer in {waited} s')
+            info = probe()
+            if not info:
+                raise on_dead(waited)
+            restarted = ((incarnation is not None and info.get('incarnation') != incarnation)
+                         or info.get('uptime', float('inf')) < time.monotonic() - sent)
+            if restarted:
+                LOG.warning('%s: its peer restarted after the call went out; sending it '
+                            'again (attempt %d)', method, attempt + 1)
+                break
+            incarnation = info.get('incarnation')
+
+
+def call_while_alive(client, ctxt, method: str, *, timeout: float, alive,
+                     on_dead=None, attempt_timeout: float | None = None, **kwargs):
+    """A call that waits no longer than its peer's liveness justifies.
+
+    Each attempt waits at most ``attempt_timeout`` (``call_attempt_timeout``). Without
+    an answer, ``alive()`` decides: a live peer gets the call again, since a request
+    can be lost (a peer that died after taking it, a restarted one) and every callee
+    step is idempotent; a dead one ends the call at once with ``on_dead(waited)`` (an
+    exception), or, without ``on_dead``, the call is sent again until the deadline, for
+    a pool like the conductors where another member or a restart takes it. Past
+    ``timeout`` seconds in all, the last MessagingTimeout propagates.
+    """
+    if timeout <= 0:
+        raise ValueError(f'call_while_alive needs a positive timeout, not {timeout!r}')
+    attempt_timeout = attempt_timeout or CONF.call_attempt_timeout
+    start = time.monotonic()
+    deadline = start + timeout
+    attempt = 0
+    while True:
+        attempt += 1
+        wait = min(attempt_timeout, deadline - time.monotonic())
+        try:
+            return client.prepare(timeout=max(wait, 0.1)).call(ctxt, method, **kwargs)
+        except _NO_ANSWER:
+            waited = round(time.monotonic() - start, 1)
+            if time.monotonic() >= deadline:
+                raise
+            if not alive():
+                if on_dead is not None:
+                    raise on_dead(waited) from None
+                LOG.warning('%s got no answer in %s s and no peer answers a ping; '
+                            'sending it again (attempt %d)', method, waited, attempt + 1)
+                # An absent queue fails both at once: do not spin while none is bound.
+                time.sleep(max(0.0, min(1.0, deadline - time.monotonic())))
+                continue
+            LOG.warning('%s got no answer in %s s although its peer is alive; sending it '
+                        'again (attempt %d)', method, waited, attempt + 1)
 
 
 class DeclaredMethodsPolicy(messaging.RPCAccessPolicyBase):

@@ -12,11 +12,15 @@ Version history:
         their action events to the caller, which writes them with its next step;
         check_can_live_migrate_destination takes the source node record; prep_resize no
         longer takes the image (the destination never used it)
+
+Every compute also serves ``ping`` on topic ``compute_priority`` (server = host) from
+a pool of its own: callers check a silent host's liveness there. Calls are bounded by
+that liveness (``_call``), never a blind ``long_rpc_timeout`` wait.
 """
 
 import oslo_messaging as messaging
 
-from novalite import rpc
+from novalite import exception, rpc
 from novalite.conf import CONF
 
 TOPIC = 'compute'
@@ -41,11 +45,25 @@ class ComputeAPI:
         self.client.prepare(server=host).cast(ctxt, method, **kwargs)
 
     def _call(self, ctxt, host, method, timeout=None, **kwargs):
-        cctxt = self.client.prepare(server=host, timeout=timeout or CONF.long_rpc_timeout)
-        return cctxt.call(ctxt, method, **kwargs)
+        """A call that waits while the host lives: PeerUnavailable as soon as the host
+        stops answering its ping, sent again if it restarted meanwhile, ``timeout``
+        (``long_rpc_timeout``) in all (``rpc.call_watching``)."""
+        def dead(waited):
+            return exception.PeerUnavailable(service='novalite-compute', host=host,
+                                             method=method, waited=waited)
+
+        return rpc.call_watching(
+            self.client.prepare(server=host), ctxt, method,
+            timeout=timeout or CONF.long_rpc_timeout,
+            probe=lambda: rpc.probe(self.client, ctxt, TOPIC, host), on_dead=dead,
+            **kwargs)
 
     def ping(self, ctxt, host, timeout=5):
-        return self._call(ctxt, host, 'ping', timeout=timeout)
+        return self.client.prepare(server=host, timeout=timeout).call(ctxt, 'ping')
+
+    def is_alive(self, ctxt, host, timeout=None) -> bool:
+        """Whether the compute on ``host`` answers a ping on its priority server."""
+        return rpc.is_alive(self.client, ctxt, TOPIC, server=host, timeout=timeout)
 
     def build_and_run_instance(self, ctxt, host, instance, image, request_spec, host_list):
         self._cast(ctxt, host, 'build_and_run_instance', instance=instance, image=image,

@@ -24,6 +24,7 @@ LOG = logging.getLogger(__name__)
 class ConductorManager(service.Manager):
     target = messaging.Target(version=conductor_rpcapi.VERSION)
     rpc_methods = conductor_rpcapi.METHODS
+    priority_methods = conductor_rpcapi.PRIORITY_METHODS  # heartbeats never queue
 
     def __init__(self, host, transport_url=None):
         super().__init__(host, 'novalite-conductor')

@@ -8,6 +8,12 @@ Version history:
         host_instances, host_migrations, instance_get, record_step, record_progress,
         record_events, instance_power_synced, instance_destroyed, release_claim;
         migrate_server takes the instance record the API wrote
+
+A conductor also serves ``PRIORITY_METHODS`` on topic ``conductor_priority`` from a
+pool of its own, so heartbeats and pings never queue behind busy workers. A compute's
+calls are bounded by the conductors' liveness and sent again when lost
+(``HostConductor._call``); its heartbeats go to the priority topic with their own
+client and a timeout of about ``report_interval``.
 """
 
 import oslo_messaging as messaging
@@ -25,10 +31,14 @@ METHODS = ('ping', 'schedule_and_build_instances', 'build_instances', 'migrate_s
            'record_step', 'record_progress', 'record_events', 'instance_power_synced',
            'instance_destroyed', 'release_claim')
 
+# Served again on the priority topic: liveness and service registration/heartbeats.
+PRIORITY_METHODS = ('ping', 'service_register', 'service_heartbeat')
+
 
 class ConductorAPI:
     def __init__(self, url: str | None = None):
         target = messaging.Target(topic=TOPIC, version=VERSION)
+        self.url = url
         self.client = rpc.get_client(target, version_cap=VERSION, url=url)
 
     def ping(self, ctxt, timeout=2):
@@ -90,19 +100,38 @@ class HostConductor:
 
     def __init__(self, conductor: ConductorAPI, host: str, context_factory):
         self._client = conductor.client
+        # Heartbeats have a client of their own, aimed at the conductors' priority
+        # server: they never wait behind another call, here or on the conductor.
+        self._priority_client = rpc.get_client(
+            messaging.Target(topic=rpc.priority_topic(TOPIC), version=VERSION),
+            version_cap=VERSION, url=conductor.url)
         self.host = host
         self._context_factory = context_factory
 
-    def _call(self, method, context=None, **kwargs):
-        return self._client.call(context or self._context_factory(), method,
-                                 caller=self.host, **kwargs)
+    def _call(self, method, context=None, priority_timeout=None, **kwargs):
+        """Bounded by the conductors' liveness: a call lost with a conductor that died
+        is sent again to the topic, where another or a restarted conductor takes it
+        (each method is a read or an idempotent, compare-and-swap guarded write).
+        With ``priority_timeout``: one attempt on the priority topic (heartbeats)."""
+        ctxt = context or self._context_factory()
+        if priority_timeout is not None:
+            return self._priority_client.prepare(timeout=priority_timeout).call(
+                ctxt, method, caller=self.host, **kwargs)
+        return rpc.call_while_alive(
+            self._client, ctxt, method, timeout=CONF.rpc_response_timeout,
+            alive=lambda: rpc.is_alive(self._client, ctxt, TOPIC),
+            caller=self.host, **kwargs)
 
     def service_register(self, binary, topic, availability_zone=None):
         return self._call('service_register', binary=binary, topic=topic,
-                          availability_zone=availability_zone)
+                          availability_zone=availability_zone,
+                          priority_timeout=CONF.rpc_response_timeout)
 
     def service_heartbeat(self, binary):
-        return self._call('service_heartbeat', binary=binary)
+        """One attempt of about ``report_interval``: a lost heartbeat is replaced by the
+        next one, never queued behind it."""
+        return self._call('service_heartbeat', binary=binary,
+                          priority_timeout=CONF.report_interval)
 
     def compute_node_report(self, nodename, resources, allocation_ratios, reserved, traits):
         return self._call('compute_node_report', nodename=nodename, resources=resources,

@@ -23,6 +23,17 @@ opts = [
     cfg.IntOpt('long_rpc_timeout', default=1800, min=1,
                help='Timeout in seconds for RPC calls that are known to take long, '
                     'such as select_destinations.'),
+    cfg.IntOpt('call_attempt_timeout', default=30, min=1,
+               help='Seconds a call waits for its answer before it checks on its peer. '
+                    'A call to one compute host then pings it: no answer fails the call '
+                    'at once, a restarted host gets the call again, a host that is up '
+                    'and the same keeps the call waiting. A compute\'s call to the '
+                    'conductors is sent again after this long (the conductor steps are '
+                    'idempotent). The call\'s own timeout stays the overall deadline.'),
+    cfg.IntOpt('liveness_ping_timeout', default=5, min=1,
+               help='Seconds a liveness ping waits for its answer. Pings are served by '
+                    'a dedicated RPC server of each service, so busy workers never '
+                    'delay them.'),
     cfg.IntOpt('graceful_shutdown_timeout', default=60, min=0,
                help='Seconds a service waits on SIGTERM for in-flight work to finish '
                     'before it exits anyway.'),
