@@ -32,7 +32,8 @@ class ConductorManager(service.Manager):
         self.scheduler_rpcapi = scheduler_rpcapi.SchedulerAPI(url=transport_url)
         self.conductor_rpcapi = conductor_rpcapi.ConductorAPI(url=transport_url)
         self.driven = reconcile.Driven()  # instances this process's tasks are driving
-        self.reconciler = reconcile.Reconciler(host, self.compute_rpcapi, self.driven)
+        self.reconciler = reconcile.Reconciler(host, self.compute_rpcapi, self.driven,
+                                               rebuild=self._build_again)
 
     def init_host(self):
         # Before consuming: whatever this conductor was driving when it stopped is
@@ -100,6 +101,11 @@ class ConductorManager(service.Manager):
         return hosts.release_claim(caller, instance_uuid, nodename, events)
 
     # ------------------------------------------------ builds and moves
+
+    def _build_again(self, context, instance, request_spec, image):
+        """The reconciler's resend of a build whose conductor stopped while scheduling."""
+        build.ScheduleAndBuildTask(self, context, [instance['uuid']], request_spec,
+                                   image).run()
 
     def schedule_and_build_instances(self, context, instance_uuids, request_spec, image):
         build.ScheduleAndBuildTask(self, context, instance_uuids, request_spec,

@@ -86,10 +86,12 @@ class Reconciler:
     """One conductor's reconciler; ``driven`` holds the instances this process's tasks
     are driving right now."""
 
-    def __init__(self, host, compute_rpcapi, driven):
+    def __init__(self, host, compute_rpcapi, driven, rebuild=None):
         self.host = host
         self.compute_rpcapi = compute_rpcapi
         self.driven = driven
+        # rebuild(context, instance, request_spec, image): schedule and build again
+        self.rebuild = rebuild
         self._services = {}
 
     # ------------------------------------------------------------ liveness
@@ -134,7 +136,7 @@ class Reconciler:
         if step.owner == states.CONDUCTOR:
             if not self._orphaned(inst, mig, at_start):
                 return False
-            return self._conductor_step_lost(inst, mig)
+            return self._conductor_step_lost(context, inst, mig)
         host = states.owner_host(step, mig, inst)
         since = self._down_since(host)
         if since is None:
@@ -160,10 +162,25 @@ class Reconciler:
 
     # ------------------------------------------------------------ conductor steps
 
-    def _conductor_step_lost(self, inst, mig) -> bool:
+    def _conductor_step_lost(self, context, inst, mig) -> bool:
         uuid = inst['uuid']
         driver = inst.get('task_driver') or 'no conductor'
         reason = f'the conductor driving it ({driver}) stopped before it finished'
+        if mig is None and inst['task_state'] == states.SCHEDULING and self.rebuild:
+            # Nothing was built yet: send the build again (the table's RESEND), driven
+            # by this conductor from now on.
+            if not steps.take_lease([uuid], self.host, [states.SCHEDULING],
+                                    previous=inst.get('task_driver')):
+                return False
+            spec = dict(db.request_spec_get(uuid) or {}, instance_uuid=uuid,
+                        instance_uuids=[uuid], num_instances=1)
+            try:
+                image = db.image_get(inst['image_ref']) if inst['image_ref'] else None
+            except exception.ImageNotFound:
+                image = None
+            LOG.warning('Scheduling %s again: %s', uuid, reason)
+            self.rebuild(context, inst, spec, image)
+            return True
         if mig is None and inst['task_state'] == states.SCHEDULING:
             exc = exception.BuildAbortException(instance_uuid=uuid,
                                                 reason=f'scheduling was interrupted: {reason}')
@@ -197,7 +214,7 @@ class Reconciler:
         if task == states.SCHEDULING and not inst['host']:
             if not self._orphaned(inst, None, at_start):
                 return False
-            return self._conductor_step_lost(inst, None)
+            return self._conductor_step_lost(context, inst, None)
         if not inst['host']:
             return False
         since = self._down_since(inst['host'])

@@ -13,6 +13,8 @@ from novalite.conf import CONF
 TOPIC = 'scheduler'
 VERSION = '1.1'
 
+SELECT_ATTEMPT_TIMEOUT = 10  # seconds one select_destinations attempt may take
+
 # Everything a scheduler serves; its RPC server dispatches nothing else.
 METHODS = ('ping', 'select_destinations')
 
@@ -33,7 +35,13 @@ class SchedulerAPI:
         selected host already holds the instance's allocation. Raises NoValidHost with
         the per-filter explanation.
         """
-        cctxt = self.client.prepare(timeout=CONF.long_rpc_timeout)
-        return cctxt.call(ctxt, 'select_destinations', request_spec=request_spec,
-                          instance_uuids=instance_uuids, return_alternates=return_alternates,
-                          claim=claim)
+        # A decision takes milliseconds: an attempt that gets no answer in a few seconds
+        # went to a scheduler that died with it (or is stuck), and is sent again while
+        # some scheduler answers a ping. Sending it twice is safe: a claim replaces the
+        # instance's previous claim.
+        return rpc.call_while_alive(
+            self.client, ctxt, 'select_destinations', timeout=CONF.long_rpc_timeout,
+            alive=lambda: rpc.is_alive(self.client, ctxt, TOPIC),
+            attempt_timeout=min(SELECT_ATTEMPT_TIMEOUT, CONF.call_attempt_timeout),
+            request_spec=request_spec, instance_uuids=instance_uuids,
+            return_alternates=return_alternates, claim=claim)

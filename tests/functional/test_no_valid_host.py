@@ -86,7 +86,10 @@ def test_conductor_reconciles_orphaned_operations(cloud):
     # stuck_operation_timeout: both are rolled back.
     fixed = reconciler.run(context.get_admin_context())
     assert fixed == 2
-    assert db.instance_get(stuck['uuid'])['vm_state'] == 'error'
+    # The build nothing drove is scheduled and built again (the table's resend).
+    cloud.wait_until(lambda: db.instance_get(stuck['uuid'])['vm_state'] == 'active',
+                     message='orphaned build finished')
+    assert db.instance_get(stuck['uuid'])['task_driver'] is None
     moved = db.instance_get(active['id'])
     assert (moved['vm_state'], moved['task_state']) == ('active', None)
     assert db.migration_get(mig['uuid'])['status'] == 'error'

@@ -20,7 +20,7 @@ PAIRS = [(compute_rpcapi, compute_manager.ComputeManager),
          (conductor_rpcapi, conductor_manager.ConductorManager),
          (scheduler_rpcapi, scheduler_manager.SchedulerManager)]
 IDS = ['compute', 'conductor', 'scheduler']
-_SENDERS = {'call', 'cast', '_call', '_cast', 'method'}
+_SENDERS = {'call', 'cast', '_call', '_cast', 'method', 'call_while_alive', 'call_watching'}
 
 
 def _sent_methods(module) -> set[str]:
