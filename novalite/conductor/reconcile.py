@@ -170,7 +170,7 @@ class Reconciler:
             # Nothing was built yet: send the build again (the table's RESEND), driven
             # by this conductor from now on.
             if not steps.take_lease([uuid], self.host, [states.SCHEDULING],
-                                    previous=inst.get('task_driver')):
+                                    previous=inst.get('task_driver'), unplaced=True):
                 return False
             spec = dict(db.request_spec_get(uuid) or {}, instance_uuid=uuid,
                         instance_uuids=[uuid], num_instances=1)

@@ -7,7 +7,7 @@ GROUP = 'conductor'
 opts = [
     cfg.IntOpt('workers', default=8, min=1,
                help='Threads serving conductor RPC requests.'),
-    cfg.IntOpt('stuck_operation_timeout', default=120, min=1,
+    cfg.IntOpt('stuck_operation_timeout', default=20, min=1,
                help='Seconds after which a conductor step that no conductor ever took '
                     '(the request to a conductor was lost) is rolled back. Steps a '
                     'conductor took are rolled back as soon as that conductor restarts '

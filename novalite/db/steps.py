@@ -12,6 +12,7 @@ import logging
 import uuid as uuidlib
 
 from sqlalchemy import select, update
+from sqlalchemy import true as sa_true
 
 from novalite import exception
 from novalite.compute import states
@@ -192,10 +193,12 @@ def _already_applied(step, inst, mig, status, vm_state) -> bool:
 
 
 @retry_on_transient
-def take_lease(instance_uuids, holder: str, task_states, previous=None) -> list[str]:
+def take_lease(instance_uuids, holder: str, task_states, previous=None,
+               unplaced: bool = False) -> list[str]:
     """``holder`` (a conductor host) becomes the driver of the instances' tasks: a
     compare-and-swap on the task_state and on the previous driver (``previous``, or none
-    or the holder itself). Returns the uuids it now drives."""
+    or the holder itself), and with ``unplaced`` on the instance having no host yet (a
+    build nobody placed). Returns the uuids it now drives."""
     uuids = list(instance_uuids)
     if not uuids:
         return []
@@ -206,8 +209,9 @@ def take_lease(instance_uuids, holder: str, task_states, previous=None) -> list[
     with writer() as s:
         for uuid in uuids:
             res = s.execute(update(Inst).where(
-                Inst.uuid == uuid, Inst.deleted.is_(False), Inst.task_state.in_(list(task_states)),
-                owners).values(task_driver=holder).execution_options(
+                Inst.uuid == uuid, Inst.deleted.is_(False),
+                Inst.task_state.in_(list(task_states)), owners,
+                Inst.host.is_(None) if unplaced else sa_true()).values(task_driver=holder).execution_options(
                 synchronize_session=False))
             if res.rowcount == 1:
                 taken.append(uuid)

@@ -39,12 +39,16 @@ class ScheduleAndBuildTask(Task):
 
     @property
     def instance_uuids_driven(self) -> list:
-        return self.instance_uuids
+        return []  # marked in execute(), once the lease is taken
 
     def execute(self):
         # This conductor drives the request until each instance has a host: a reconciler
         # puts them in ERROR if this process dies first.
-        taken = steps.take_lease(self.instance_uuids, self.manager.host, [states.SCHEDULING])
+        # Only instances no host was chosen for, and none another task of this process
+        # drives already (a late request after a reconciler's resend builds nothing).
+        free = [u for u in self.instance_uuids if u not in self.manager.driven]
+        taken = steps.take_lease(free, self.manager.host, [states.SCHEDULING],
+                                 unplaced=True)
         if len(taken) != len(self.instance_uuids):
             LOG.info('Instances %s are deleted or driven elsewhere; not building them',
                      sorted(set(self.instance_uuids) - set(taken)))
@@ -52,10 +56,11 @@ class ScheduleAndBuildTask(Task):
                 return
             self.request_spec = dict(self.request_spec, num_instances=len(taken))
             self.instance_uuids = taken
-        selections = self.manager.scheduler_rpcapi.select_destinations(
-            self.context, self.request_spec, self.instance_uuids, return_alternates=True)
-        for u, hosts in zip(self.instance_uuids, selections, strict=True):
-            self._build_one(u, hosts)
+        with self.manager.driven.driving(self.instance_uuids):
+            selections = self.manager.scheduler_rpcapi.select_destinations(
+                self.context, self.request_spec, self.instance_uuids, return_alternates=True)
+            for u, hosts in zip(self.instance_uuids, selections, strict=True):
+                self._build_one(u, hosts)
 
     def rollback(self, exc):
         """Scheduling failed: every instance of the request goes to ERROR with the
