@@ -211,8 +211,8 @@ def take_lease(instance_uuids, holder: str, task_states, previous=None,
             res = s.execute(update(Inst).where(
                 Inst.uuid == uuid, Inst.deleted.is_(False),
                 Inst.task_state.in_(list(task_states)), owners,
-                Inst.host.is_(None) if unplaced else sa_true()).values(task_driver=holder).execution_options(
-                synchronize_session=False))
+                Inst.host.is_(None) if unplaced else sa_true()).values(
+                task_driver=holder).execution_options(synchronize_session=False))
             if res.rowcount == 1:
                 taken.append(uuid)
     return taken
