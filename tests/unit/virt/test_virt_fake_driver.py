@@ -91,12 +91,19 @@ def test_operation_delay(conf, hosts, booted):
     assert time.monotonic() - start >= 0.05
 
 
-def test_operations_are_fast_without_delay(hosts):
+def test_operations_wait_only_when_a_delay_is_set(hosts, conf, monkeypatch):
+    # What the option does, not how fast this machine is: no sleep without a delay,
+    # one sleep of the configured length per operation with one.
+    from novalite.virt import fake
+    slept = []
+    monkeypatch.setattr(fake.time, 'sleep', slept.append)
     drv = hosts['host1']
-    start = time.monotonic()
-    for _ in range(50):
+    for _ in range(5):
         drv.spawn(None, make_instance(), IMAGE)
-    assert time.monotonic() - start < 1.0
+    assert slept == []
+    conf.set_override('operation_delay', 0.5, group='fake_driver')
+    drv.spawn(None, make_instance(), IMAGE)
+    assert slept == [0.5]
 
 
 def test_resource_reporting(conf, hosts):
