@@ -194,13 +194,11 @@ class LifecycleFlow:
                            instance_values={'power_state': power_state.RUNNING,
                                             'launched_at': utcnow().isoformat()})
             else:
+                # Nothing runs here: the build is scheduled again (elsewhere if it can).
                 if exists:
                     self.driver.destroy(context, inst)
-                exc = exception.BuildAbortException(
-                    instance_uuid=uuid, reason='the compute service restarted during the build')
-                self._step(context, 'build_interrupted', uuid, vm_state=states.ERROR,
-                           instance_values={'power_state': power_state.NOSTATE},
-                           fault=fault_record(exc))
+                self._build_elsewhere(context, inst,
+                                      'the compute service restarted during the build')
         elif task == states.DELETING:
             self._terminate(context, inst)
         elif task in states.POWER_TASKS:
@@ -211,6 +209,20 @@ class LifecycleFlow:
                        instance_values={'power_state': actual})
         elif task is None and inst['vm_state'] in (states.ACTIVE, states.STOPPED):
             self.sync_power_state(inst)
+
+    def _build_elsewhere(self, context, inst, reason):
+        """Give a build this host can no longer finish back to the conductor: our claim
+        goes, the instance waits for a host again, and the conductor schedules it (this
+        host excluded) from its recorded request; ERROR with a fault if that fails."""
+        uuid = inst['uuid']
+        try:
+            self.conductor.release_claim(context, uuid, inst['node'])
+            self._step(context, 'build_rescheduled', uuid,
+                       instance_values={'host': None, 'node': None})
+        except (exception.InstanceNotFound, exception.UnexpectedTaskStateError):
+            return
+        self.conductor_tasks.build_instances(context, uuid, None, None, [], reason=reason,
+                                             failed_host=self.host)
 
     def sync_power_state(self, inst):
         """Record the hypervisor's power state of an idle instance."""

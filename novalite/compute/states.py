@@ -292,7 +292,7 @@ INSTANCE_STEPS = (
     Step('spawned', HOST, (SPAWNING,), None, (None,), None, FINISH, vm_choices=(ACTIVE,)),
     Step('spawn_failed', HOST, (SPAWNING,), None, (None,), None, FINISH,
          vm_choices=(ERROR,)),
-    Step('build_rescheduled', HOST, (SPAWNING,), SCHEDULING, (None,), None, RESEND),
+    Step('build_rescheduled', HOST, (SCHEDULING, SPAWNING), SCHEDULING, (None,), None, RESEND),
     Step('build_interrupted', HOST, BUILD_TASKS, None, (None,), None, FINISH,
          vm_choices=(ACTIVE, ERROR)),
     Step('power_action_done', HOST, POWER_TASKS, None, (None,), None, FINISH,

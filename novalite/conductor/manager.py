@@ -15,6 +15,7 @@ from novalite.conductor import host_requests as hosts
 from novalite.conductor import reconcile
 from novalite.conductor import rpcapi as conductor_rpcapi
 from novalite.conductor.tasks import build, live_migrate, migrate
+from novalite.db import api as db
 from novalite.db import audit
 from novalite.scheduler import rpcapi as scheduler_rpcapi
 
@@ -102,6 +103,23 @@ class ConductorManager(service.Manager):
 
     # ------------------------------------------------ builds and moves
 
+    def _build_again_without(self, context, instance_uuid, failed_host, reason):
+        """Schedule a build again from its recorded request, ``failed_host`` excluded."""
+        try:
+            inst = db.instance_get(instance_uuid)
+        except exception.InstanceNotFound:
+            return
+        spec = db.request_spec_get(instance_uuid) or {}
+        spec = dict(spec, instance_uuid=instance_uuid, instance_uuids=[instance_uuid],
+                    num_instances=1,
+                    ignore_hosts=sorted(set(spec.get('ignore_hosts') or []) | {failed_host}))
+        try:
+            image = db.image_get(inst['image_ref']) if inst['image_ref'] else None
+        except exception.ImageNotFound:
+            image = None
+        LOG.info('Scheduling %s again without %s: %s', instance_uuid, failed_host, reason)
+        self._build_again(context, inst, spec, image)
+
     def _build_again(self, context, instance, request_spec, image):
         """The reconciler's resend of a build whose conductor stopped while scheduling."""
         build.ScheduleAndBuildTask(self, context, [instance['uuid']], request_spec,
@@ -111,7 +129,11 @@ class ConductorManager(service.Manager):
         build.ScheduleAndBuildTask(self, context, instance_uuids, request_spec,
                                    image).run()
 
-    def build_instances(self, context, instance_uuid, request_spec, image, host_list, reason):
+    def build_instances(self, context, instance_uuid, request_spec, image, host_list, reason,
+                        failed_host=None):
+        if failed_host and not host_list:
+            self._build_again_without(context, instance_uuid, failed_host, reason)
+            return
         build.RescheduleBuildTask(self, context, instance_uuid, request_spec, image,
                                   host_list, reason).run()
 

@@ -8,6 +8,9 @@ Version history:
         host_instances, host_migrations, instance_get, record_step, record_progress,
         record_events, instance_power_synced, instance_destroyed, release_claim;
         migrate_server takes the instance record the API wrote
+  2.1 - build_instances takes ``failed_host``: with no alternates and no request spec
+        or image, the conductor schedules the build again from its recorded request,
+        that host excluded (a compute that restarted during the build)
 
 A conductor also serves ``PRIORITY_METHODS`` on topic ``conductor_priority`` from a
 pool of its own, so heartbeats and pings never queue behind busy workers. A compute's
@@ -22,7 +25,7 @@ from novalite import rpc
 from novalite.conf import CONF
 
 TOPIC = 'conductor'
-VERSION = '2.0'
+VERSION = '2.1'
 
 # Everything a conductor serves; its RPC server dispatches nothing else.
 METHODS = ('ping', 'schedule_and_build_instances', 'build_instances', 'migrate_server',
@@ -67,12 +70,17 @@ class ConductorAPI:
         self.client.cast(ctxt, 'schedule_and_build_instances', instance_uuids=instance_uuids,
                          request_spec=request_spec, image=image)
 
-    def build_instances(self, ctxt, instance_uuid: str, request_spec: dict,
-                        image: dict | None, host_list: list, reason: str):
-        """Reschedule one failed build to the next alternate host."""
-        self.client.cast(ctxt, 'build_instances', instance_uuid=instance_uuid,
-                         request_spec=request_spec, image=image, host_list=host_list,
-                         reason=reason)
+    def build_instances(self, ctxt, instance_uuid: str, request_spec: dict | None,
+                        image: dict | None, host_list: list, reason: str,
+                        failed_host: str | None = None):
+        """Reschedule one failed build to the next alternate host, or (no alternates,
+        ``failed_host`` given) schedule it again from its recorded request."""
+        kwargs = dict(instance_uuid=instance_uuid, request_spec=request_spec, image=image,
+                      host_list=host_list, reason=reason)
+        if failed_host is not None:
+            kwargs['failed_host'] = failed_host
+        self.client.prepare(version='2.1' if failed_host else '2.0').cast(
+            ctxt, 'build_instances', **kwargs)
 
     def migrate_server(self, ctxt, instance_uuid: str, flavor: dict | None,
                        host_list: list | None = None, migration_uuid: str | None = None,

@@ -116,7 +116,9 @@ class Rig:
                 service_down_time=SERVICE_DOWN_TIME,
                 extra_conf={'fake_driver.operation_delay': OP_DELAY,
                             'fake_driver.live_migration_bandwidth_mb_s': 100,
-                            'DEFAULT.graceful_shutdown_timeout': GRACEFUL_TIMEOUT})
+                            'DEFAULT.graceful_shutdown_timeout': GRACEFUL_TIMEOUT,
+                            # A rig serves many cells; their servers stay (-1: no limit).
+                            'quota.instances': -1, 'quota.cores': -1, 'quota.ram': -1})
             self.cluster.start()
             session.set_engine(session.create_engine(self.direct_db_url))
         except BaseException:
