@@ -23,7 +23,7 @@ opts = [
     cfg.IntOpt('long_rpc_timeout', default=1800, min=1,
                help='Timeout in seconds for RPC calls that are known to take long, '
                     'such as select_destinations.'),
-    cfg.IntOpt('call_attempt_timeout', default=30, min=1,
+    cfg.IntOpt('call_attempt_timeout', default=10, min=1,
                help='Seconds a call waits for its answer before it checks on its peer. '
                     'A call to one compute host then pings it: no answer fails the call '
                     'at once, a restarted host gets the call again, a host that is up '
