@@ -180,6 +180,9 @@ class Service:
         self._transport_url = transport_url
         self._report_interval = report_interval
         self._stop = threading.Event()
+        # Heartbeats go on until the stop is done: a service finishing its work is alive,
+        # and a reconciler must not take its moves for a dead host's.
+        self._heartbeats_stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._server = None
         self._priority_server = None
@@ -216,7 +219,7 @@ class Service:
         interval = self._report_interval or CONF.report_interval
         # A fixed cadence: a slow or lost heartbeat does not push the next one back.
         next_beat = time.monotonic() + interval
-        while not self._stop.wait(max(next_beat - time.monotonic(), 0)):
+        while not self._heartbeats_stop.wait(max(next_beat - time.monotonic(), 0)):
             next_beat = max(next_beat + interval, time.monotonic())
             try:
                 self._heartbeat(self.host, self.binary)
@@ -296,6 +299,7 @@ class Service:
             clean = False
             LOG.warning('%s on %s: host clean-up did not finish in time', self.binary,
                         self.host)
+        self._heartbeats_stop.set()
         for t in self._threads:
             if not _join_until(t, hard_deadline):
                 clean = False

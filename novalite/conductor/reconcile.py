@@ -25,6 +25,7 @@ import contextlib
 import datetime
 import logging
 import threading
+import time
 
 from novalite import exception
 from novalite.compute import states
@@ -93,15 +94,37 @@ class Reconciler:
         # rebuild(context, instance, request_spec, image): schedule and build again
         self.rebuild = rebuild
         self._services = {}
+        # Heartbeats are only as good as the database that records them: a host is
+        # judged dead only once this process has seen the database working for
+        # service_down_time (since its start, or since an outage it noticed).
+        self._db_ok_since = None
+        self._last_pass = None
 
     # ------------------------------------------------------------ liveness
 
     def _load_services(self):
+        start = time.monotonic()
         self._services = {(s['host'], s['binary']): s for s in db.service_get_all()}
+        now = time.monotonic()
+        # A read that waited for the database, or a pass that came late (the last
+        # one failed), means heartbeats could not be recorded for a while.
+        slow = now - start > 2 * CONF.report_interval
+        late = self._last_pass is not None and start - self._last_pass > \
+            CONF.conductor.reconcile_interval + 2 * CONF.report_interval
+        if self._db_ok_since is None or slow or late:
+            self._db_ok_since = now
+        self._last_pass = now
+
+    def _judging(self) -> bool:
+        """Whether heartbeats recorded so far can say a host is dead."""
+        return self._db_ok_since is not None and \
+            time.monotonic() - self._db_ok_since >= CONF.service_down_time
 
     def _down_since(self, host, binary=COMPUTE):
         """When ``host`` was last seen, if it has been down longer than
-        service_down_time; None while it is up."""
+        service_down_time; None while it is up (or while heartbeats cannot tell)."""
+        if not self._judging():
+            return None
         svc = self._services.get((host, binary))
         if svc is None:
             return datetime.datetime.min

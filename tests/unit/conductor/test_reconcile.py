@@ -3,6 +3,7 @@ takes over (its own after a restart, a dead conductor's, one nobody took), what 
 compute owner's recovery writes, and that two conductors never both act on one move."""
 
 import datetime
+import time
 
 import pytest
 
@@ -43,8 +44,12 @@ def cloud(sqlite_db, conf):
     return nodes
 
 
-def _reconciler(host='conductor-1', computes=None):
-    return reconcile.Reconciler(host, computes or Computes(), reconcile.Driven())
+def _reconciler(host='conductor-1', computes=None, seen_db_for=3600):
+    rec = reconcile.Reconciler(host, computes or Computes(), reconcile.Driven())
+    # As if this conductor had seen the database working for ``seen_db_for`` seconds.
+    rec._db_ok_since = time.monotonic() - seen_db_for
+    rec._last_pass = time.monotonic()
+    return rec
 
 
 def _down(host, binary='novalite-compute'):
@@ -259,6 +264,22 @@ def test_a_live_migration_whose_source_died_after_the_switch_completes(cloud):
     assert db.migration_get(mig['uuid'])['status'] == MS.COMPLETED
     assert db.get_allocations(mig['uuid']) == {}
     assert db.get_allocations(inst['uuid']) == {cloud['dst']['uuid']: CLAIM}
+
+
+def test_no_host_is_judged_dead_before_heartbeats_could_be_recorded(cloud):
+    inst, mig = _finishing(cloud)
+    _down('dst')
+    # Just started, or just through a database outage: heartbeats have not caught up.
+    rec = _reconciler(seen_db_for=0)
+    assert rec.run(context.get_admin_context()) == 0
+    assert db.migration_get(mig['uuid'])['status'] == MS.POST_MIGRATING
+    # A pass that comes much later than its interval closes the judgement again.
+    rec = _reconciler()
+    rec._last_pass = time.monotonic() - 3600
+    assert rec.run(context.get_admin_context()) == 0
+    # Once the database has worked for service_down_time, the host is dead.
+    rec._db_ok_since = time.monotonic() - CONF.service_down_time
+    assert rec.run(context.get_admin_context()) == 1
 
 
 def test_two_conductors_never_both_act_on_one_move(cloud):
