@@ -9,7 +9,7 @@ import logging
 import oslo_messaging as messaging
 
 from novalite import context as nl_context
-from novalite import exception, service
+from novalite import exception, rpc, service
 from novalite.compute import rpcapi as compute_rpcapi
 from novalite.conductor import host_requests as hosts
 from novalite.conductor import reconcile
@@ -34,7 +34,8 @@ class ConductorManager(service.Manager):
         self.conductor_rpcapi = conductor_rpcapi.ConductorAPI(url=transport_url)
         self.driven = reconcile.Driven()  # instances this process's tasks are driving
         self.reconciler = reconcile.Reconciler(host, self.compute_rpcapi, self.driven,
-                                               rebuild=self._build_again)
+                                               rebuild=self._build_again,
+                                               answers=self._answers)
 
     def init_host(self):
         # Before consuming: whatever this conductor was driving when it stopped is
@@ -102,6 +103,13 @@ class ConductorManager(service.Manager):
         return hosts.release_claim(caller, instance_uuid, nodename, events)
 
     # ------------------------------------------------ builds and moves
+
+    def _answers(self, context, topic, host) -> bool:
+        """Whether the service ``host`` on ``topic`` answers a ping over the bus."""
+        context = context or nl_context.get_admin_context()
+        if topic == compute_rpcapi.TOPIC:
+            return self.compute_rpcapi.is_alive(context, host)
+        return rpc.is_alive(self.conductor_rpcapi.client, context, topic, server=host)
 
     def _build_again_without(self, context, instance_uuid, failed_host, reason):
         """Schedule a build again from its recorded request, ``failed_host`` excluded."""

@@ -87,12 +87,14 @@ class Reconciler:
     """One conductor's reconciler; ``driven`` holds the instances this process's tasks
     are driving right now."""
 
-    def __init__(self, host, compute_rpcapi, driven, rebuild=None):
+    def __init__(self, host, compute_rpcapi, driven, rebuild=None, answers=None):
         self.host = host
         self.compute_rpcapi = compute_rpcapi
         self.driven = driven
         # rebuild(context, instance, request_spec, image): schedule and build again
         self.rebuild = rebuild
+        # answers(context, topic, host) -> bool: the service pings back over the bus
+        self.answers = answers
         self._services = {}
         # Heartbeats are only as good as the database that records them: a host is
         # judged dead only once this process has seen the database working for
@@ -114,6 +116,16 @@ class Reconciler:
         if self._db_ok_since is None or slow or late:
             self._db_ok_since = now
         self._last_pass = now
+
+    def _unreachable(self, context, host, topic='compute') -> bool:
+        """A host whose heartbeats stopped is dead only if it does not answer a ping
+        while this conductor answers its own: heartbeats lost in a broker outage, or a
+        host still finishing a graceful stop, never count."""
+        if self.answers is None:
+            return True
+        if self.answers(context, topic, host):
+            return False
+        return self.answers(context, 'conductor', self.host)
 
     def _judging(self) -> bool:
         """Whether heartbeats recorded so far can say a host is dead."""
@@ -164,6 +176,8 @@ class Reconciler:
         since = self._down_since(host)
         if since is None:
             return self._peer_lost(context, inst, mig)
+        if not self._unreachable(context, host):
+            return False
         return self._owner_lost(context, inst, mig, step, host, since)
 
     def _orphaned(self, inst, mig, at_start) -> bool:
@@ -171,7 +185,8 @@ class Reconciler:
         if driver == self.host:
             return at_start or inst['uuid'] not in self.driven
         if driver:
-            return self._down_since(driver, CONDUCTOR) is not None
+            return self._down_since(driver, CONDUCTOR) is not None and \
+                self._unreachable(None, driver, 'conductor')
         return _age(inst, mig) > CONF.conductor.stuck_operation_timeout
 
     def _fault(self, reason):
@@ -241,7 +256,7 @@ class Reconciler:
         if not inst['host']:
             return False
         since = self._down_since(inst['host'])
-        if since is None:
+        if since is None or not self._unreachable(context, inst['host']):
             return False
         reason = self._lost(inst['host'], since)
         if task in states.BUILD_TASKS:
@@ -330,7 +345,7 @@ class Reconciler:
                 not mig.get('dest_compute'):
             return False
         since = self._down_since(mig['dest_compute'])
-        if since is None:
+        if since is None or not self._unreachable(context, mig['dest_compute']):
             return False
         LOG.warning('Asking %s to abort the live migration of %s: %s',
                     mig['source_compute'], inst['uuid'],
