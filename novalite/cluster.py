@@ -111,7 +111,9 @@ class Cluster:
         self.wait_ready(timeout)
         return self
 
-    def wait_ready(self, timeout=60):
+    def wait_ready(self, timeout=60, computes_up=None):
+        """Until the API answers and ``computes_up`` (default: every) compute is up."""
+        want = len(self.compute_hosts) if computes_up is None else computes_up
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for name, p in self.procs.items():
@@ -122,7 +124,7 @@ class Cluster:
                 r = requests.get(self.endpoint + '/v2.1/os-hypervisors',
                                  headers={'X-Auth-Token': 'admin:admin'}, timeout=2)
                 if r.ok and sum(h['state'] == 'up' for h in r.json()['hypervisors']) \
-                        >= len(self.compute_hosts):
+                        >= want:
                     return
             except requests.RequestException:
                 pass

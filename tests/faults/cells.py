@@ -156,11 +156,13 @@ CELLS = _cells()
 # recovery already handles on the branch where the harness landed (`tox -e faults` runs the rest).
 FAST = (
     'migrate/migrating/source/sigkill',
-    'resize/migrated/dest/sigkill',
+    'resize/migrated/conductor/sigkill',
+    'boot/spawning/compute/sigkill',
     'confirm/confirming/source/sigkill',
     'live-migrate/running/source/sigkill',
-    'boot/spawning/api/sigkill',
+    'migrate/migrating/all/db-10',
     'migrate/migrating/all/mq-10',
+    'migrate/migrated/dest/dest-dead',
 )
 
 

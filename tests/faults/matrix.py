@@ -306,7 +306,7 @@ def follow_up(rig, client, sid):
     """Cold migrate + confirm the server (confirming a pending resize first); None when
     it works and leaves everything consistent, else the detail of what failed."""
     try:
-        rig.cluster.wait_ready(READY_SECONDS)
+        rig.cluster.wait_ready(READY_SECONDS, computes_up=len(rig.live_hosts()))
         server = client.server(sid)
         if server['status'] == 'VERIFY_RESIZE':
             client.action(sid, {'confirmResize': None}, expect=204)
@@ -408,7 +408,7 @@ def _inject(rig, cell, hosts):
 def run_cell(rig, cell):
     """Play one cell on a running rig; returns its Result."""
     client = RestClient(rig.cluster.endpoint, wait_timeout=60)
-    rig.cluster.wait_ready(60)
+    rig.cluster.wait_ready(60, computes_up=len(rig.live_hosts()))
     rig.cells_run += 1
     sid = _prepare(cell, client)
     known = {m['uuid'] for m in _migrations(sid)} if sid else set()
@@ -457,7 +457,8 @@ def run_cell(rig, cell):
     target = sid
     if _instance(sid)['deleted']:
         try:
-            rig.cluster.wait_ready(READY_SECONDS)   # the API may just have restarted
+            # The API may just have restarted.
+            rig.cluster.wait_ready(READY_SECONDS, computes_up=len(rig.live_hosts()))
             target = _boot(client, 'fault-follow-up')
             client.wait_for_server(target, 'ACTIVE', timeout=60)
         except Exception as exc:
