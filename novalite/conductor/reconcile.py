@@ -223,24 +223,28 @@ class Reconciler:
             exc = exception.BuildAbortException(instance_uuid=uuid,
                                                 reason=f'scheduling was interrupted: {reason}')
             steps.apply_step('scheduling_failed', uuid, vm_state=states.ERROR,
-                             fault=compute_utils.fault_record(exc), host=self.host)
+                             fault=compute_utils.fault_record(exc), host=self.host,
+                             expected_driver=inst.get('task_driver'))
         elif mig is None:
             # A cold move the API accepted that no conductor ever recorded.
             db.instance_update(uuid, {'task_state': None, 'task_driver': None},
-                               expected_task_state=states.RESIZE_PREP)
+                               expected_task_state=states.RESIZE_PREP,
+                               expected_driver=inst.get('task_driver'))
             compute_utils.add_fault(db, uuid, exception.MigrationError(reason=reason),
                                     self.host)
         elif mig['migration_type'] == states.LIVE_MIGRATION:
             steps.apply_step('live_migration_failed', uuid, mig['uuid'],
                              vm_state=inst['vm_state'] if inst['vm_state'] in (
                                  states.ACTIVE, states.PAUSED) else states.ERROR,
-                             fault=self._fault(reason), host=self.host)
+                             fault=self._fault(reason), host=self.host,
+                             expected_driver=inst.get('task_driver'))
         else:
             steps.apply_step('move_failed', uuid, mig['uuid'],
                              vm_state=inst['vm_state'] if inst['vm_state'] in (
                                  states.ACTIVE, states.STOPPED) else states.ERROR,
                              instance_values={'new_flavor': None},
-                             fault=self._fault(reason), host=self.host)
+                             fault=self._fault(reason), host=self.host,
+                             expected_driver=inst.get('task_driver'))
         LOG.warning('Rolled back %s of %s: %s', inst['task_state'], uuid, reason)
         return True
 

@@ -66,7 +66,8 @@ def instance_get_all_filtered(**filters) -> list[dict]:
 
 @retry_on_transient
 def instance_update(instance_uuid: str, values: dict, expected_task_state=UNSET,
-                    expected_vm_state=UNSET, expected_host=UNSET) -> dict:
+                    expected_vm_state=UNSET, expected_host=UNSET,
+                    expected_driver=UNSET) -> dict:
     """Compare-and-swap update of an instance.
 
     ``expected_task_state`` (a value or list; None included means "no task") must hold
@@ -75,7 +76,8 @@ def instance_update(instance_uuid: str, values: dict, expected_task_state=UNSET,
     """
     with writer() as s:
         return instance_cas(s, instance_uuid, values, expected_task_state,
-                            expected_vm_state, expected_host)
+                            expected_vm_state, expected_host,
+                            expected_driver=expected_driver)
 
 
 def _state_condition(col, expected):
@@ -88,7 +90,8 @@ def _state_condition(col, expected):
 
 
 def instance_cas(s, instance_uuid: str, values: dict, expected_task_state=UNSET,
-                 expected_vm_state=UNSET, expected_host=UNSET, row=None) -> dict:
+                 expected_vm_state=UNSET, expected_host=UNSET, row=None,
+                 expected_driver=UNSET) -> dict:
     """``instance_update`` inside the caller's transaction ``s``. With ``row``, the
     instance as this transaction read it, a successful update is not read back."""
     values = dict(values)
@@ -100,7 +103,8 @@ def instance_cas(s, instance_uuid: str, values: dict, expected_task_state=UNSET,
                                       models.Instance.deleted.is_(False))
     for col, expected in ((models.Instance.task_state, expected_task_state),
                           (models.Instance.vm_state, expected_vm_state),
-                          (models.Instance.host, expected_host)):
+                          (models.Instance.host, expected_host),
+                          (models.Instance.task_driver, expected_driver)):
         if expected is not UNSET:
             q = q.where(_state_condition(col, expected))
     res = s.execute(q.values(**values).execution_options(synchronize_session=False))
@@ -122,8 +126,10 @@ def instance_cas(s, instance_uuid: str, values: dict, expected_task_state=UNSET,
             instance_uuid=instance_uuid,
             expected={'vm_state': expected_vm_state if expected_vm_state is not UNSET
                       else '*', 'host': expected_host if expected_host is not UNSET
-                      else '*'},
-            actual={'vm_state': row.vm_state, 'host': row.host})
+                      else '*', 'task_driver': expected_driver
+                      if expected_driver is not UNSET else '*'},
+            actual={'vm_state': row.vm_state, 'host': row.host,
+                    'task_driver': row.task_driver})
     return to_dict(row)
 
 

@@ -101,7 +101,7 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
                status: str | None = None, events: list | None = None,
                fault: dict | None = None, host=None, new_migration: dict | None = None,
                action: dict | None = None, request_spec: dict | None = None,
-               driver=UNSET) -> dict:
+               driver=UNSET, expected_driver=UNSET) -> dict:
     """Apply one step of the state table; returns ``{'instance', 'migration'}``.
 
     ``caller`` is the compute host asking (None for the conductor itself). ``events`` are
@@ -113,9 +113,11 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
 
     ``driver`` is the conductor host that goes on working on the task after this step
     (``instances.task_driver``); a step that ends the task clears it, any other leaves it
-    unless given. A compute's step that records finished work (not ``step.opens``) and
-    finds the record already past it answers with the record unchanged: a re-sent
-    request whose first answer was lost gets the same result.
+    unless given; ``expected_driver`` makes the write also a compare-and-swap on it (a
+    reconciler taking over work must not race the task still driving it). A compute's
+    step that records finished work (not ``step.opens``) and finds the record already
+    past it answers with the record unchanged: a re-sent request whose first answer was
+    lost gets the same result.
     """
     step = states.step(step_name)
     if vm_state is not None and vm_state not in step.vm_choices:
@@ -165,7 +167,8 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
             _apply_allocations(s, step.allocations, instance_uuid, None)
         out['instance'] = instance_cas(
             s, instance_uuid, values, expected_task_state=list(step.task_before),
-            expected_vm_state=list(step.vm_before) if step.vm_before else UNSET, row=inst)
+            expected_vm_state=list(step.vm_before) if step.vm_before else UNSET, row=inst,
+            expected_driver=expected_driver)
         if action:
             add_action(s, instance_uuid, **action)
         if request_spec is not None:

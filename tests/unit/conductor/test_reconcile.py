@@ -130,6 +130,17 @@ def test_another_conductors_work_is_taken_over_only_when_it_is_down(cloud):
     _rolled_back(cloud, inst, mig)
 
 
+def test_a_takeover_never_races_the_task_that_moved_on(cloud):
+    inst, mig = _cold_move(cloud)
+    # The reconciler read the move while the task still drove it; the task then
+    # recorded the destination and left.
+    steps.apply_step('select_destination', inst['uuid'], mig['uuid'], driver=None,
+                     migration_values={'dest_compute': 'dst', 'dest_node': 'dst'})
+    with pytest.raises(exception.UnexpectedTaskStateError):
+        _reconciler()._conductor_step_lost(context.get_admin_context(), inst, mig)
+    assert db.migration_get(mig['uuid'])['status'] == MS.PRE_MIGRATING
+
+
 def test_work_nobody_took_is_rolled_back_after_the_timeout(cloud, conf):
     conf.set_override('stuck_operation_timeout', 120, group='conductor')
     inst = _instance(cloud, task=states.RESIZE_PREP)  # the API's step; the cast was lost
