@@ -234,10 +234,15 @@ class ComputeManager(service.Manager):
     def reconcile_instances(self, context):
         """Bring every instance and move this host owns out of a transitional state.
 
-        Run at start: whatever this process was doing when it died is finished or rolled
-        back here, so nothing stays in building/deleting/powering-* forever.
+        Run at start, before consuming: whatever this process was doing when it died is
+        finished or rolled back here, so nothing stays in building/deleting/powering-*
+        forever. Work that may only be waiting in this host's queue (a build not yet
+        spawning, a move whose hand-over to this host is recorded but not started) is
+        left to the queue, and to ``reconcile_stale_work`` if the request was lost.
         """
         for inst in self.conductor.host_instances():
+            if inst['task_state'] == states.SCHEDULING:
+                continue
             try:
                 self.lifecycle.reconcile(context, inst)
             except Exception:
@@ -245,9 +250,18 @@ class ComputeManager(service.Manager):
         for mig in self.conductor.host_migrations():
             flow = self.live if mig['migration_type'] == states.LIVE_MIGRATION else \
                 self.resize if mig['migration_type'] in states.COLD_MOVES else None
-            if flow is None:
+            if flow is None or mig['status'] in (states.MS.PRE_MIGRATING,
+                                                  states.MS.ACCEPTED):
                 continue
             try:
+                inst = self.conductor.instance_get(mig['instance_uuid'])
+                step = states.pending_step(mig, inst)
+                if step is None or states.owner_host(step, mig, inst) != self.host:
+                    continue
+                LOG.info('Reconciling %s of %s after a restart (%s, %s)', step.name,
+                         inst['uuid'], mig['status'], inst['task_state'])
                 flow.reconcile(context, mig)
+            except exception.InstanceNotFound:
+                continue
             except Exception:
                 LOG.exception('Could not reconcile migration %s', mig['uuid'])
