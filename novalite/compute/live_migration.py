@@ -18,7 +18,7 @@ import time
 
 from novalite import exception
 from novalite.compute import states
-from novalite.compute.utils import Hop, fault_record
+from novalite.compute.utils import BackgroundWriter, Hop, fault_record
 from novalite.conf import CONF
 from novalite.notifications import notify_instance
 from novalite.virt import driver as virt_driver
@@ -163,8 +163,13 @@ class LiveMigrationFlow:
 
     def _progress_writer(self, migration_uuid, instance_uuid):
         # A few writes a second at most; a migration that ends within the interval
-        # writes none (its final figures come with the completion).
+        # writes none (its final figures come with the completion). A write runs off
+        # the job's thread and never holds the job up.
         last = [time.monotonic()]
+        send = BackgroundWriter(
+            lambda progress, values: self.conductor.record_progress(
+                instance_uuid, progress=progress, migration_uuid=migration_uuid,
+                migration_values=values), name=f'progress-{instance_uuid}')
 
         def write(p):
             now = time.monotonic()
@@ -173,15 +178,9 @@ class LiveMigrationFlow:
             last[0] = now
             total = (p['memory_total'] or 0) + (p['disk_total'] or 0)
             done = (p['memory_processed'] or 0) + (p['disk_processed'] or 0)
-            try:
-                self.conductor.record_progress(
-                    instance_uuid, progress=min(100, int(done * 100 / total)) if total
-                    else None, migration_uuid=migration_uuid, migration_values={
-                        k: p[k] for k in ('memory_total', 'memory_processed',
-                                          'memory_remaining', 'disk_total',
-                                          'disk_processed', 'disk_remaining')})
-            except exception.NovaliteException:
-                pass
+            send(min(100, int(done * 100 / total)) if total else None,
+                 {k: p[k] for k in ('memory_total', 'memory_processed', 'memory_remaining',
+                                    'disk_total', 'disk_processed', 'disk_remaining')})
         return write
 
     def _run(self, context, instance, dest, state, migrate_data):

@@ -12,7 +12,7 @@ import time
 
 from novalite import exception
 from novalite.compute import states
-from novalite.compute.utils import Hop, fault_record, utcnow
+from novalite.compute.utils import BackgroundWriter, Hop, fault_record, utcnow
 from novalite.conf import CONF
 from novalite.notifications import notify_instance
 from novalite.virt import driver as virt_driver
@@ -143,8 +143,12 @@ class ResizeFlow:
             self._move_disks(context, out['instance'], out['migration'], flavor, hop)
 
     def _progress(self, instance_uuid):
-        # A copy that ends within the interval writes no progress at all.
+        # A copy that ends within the interval writes no progress at all; a write runs
+        # off the copy's thread and never holds it up.
         last = [time.monotonic()]
+        send = BackgroundWriter(
+            lambda percent: self.conductor.record_progress(instance_uuid, progress=percent),
+            name=f'progress-{instance_uuid}')
 
         def write(percent):
             # A fast copy reports many times; the record needs a few updates a second.
@@ -152,10 +156,7 @@ class ResizeFlow:
             if now - last[0] < PROGRESS_INTERVAL or percent >= 100:
                 return
             last[0] = now
-            try:
-                self.conductor.record_progress(instance_uuid, progress=int(percent))
-            except exception.NovaliteException:
-                pass
+            send(int(percent))
         return write
 
     def _move_disks(self, context, instance, migration, flavor, hop):

@@ -159,3 +159,30 @@ class InstanceLocks:
     def __call__(self, instance_uuid: str) -> threading.RLock:
         with self._guard:
             return self._locks.setdefault(instance_uuid, threading.RLock())
+
+
+class BackgroundWriter:
+    """Runs a progress write off the caller's thread: the copy or the migration job never
+    waits for the conductor (a lost conductor or a database outage would stall it). A
+    write asked for while the previous one is still in flight is dropped: progress
+    figures are only a view, the next one replaces it."""
+
+    def __init__(self, write, name='progress'):
+        self._write = write
+        self._name = name
+        self._busy = threading.Lock()
+
+    def __call__(self, *args, **kwargs):
+        if not self._busy.acquire(blocking=False):
+            return False
+        threading.Thread(target=self._run, args=args, kwargs=kwargs, daemon=True,
+                         name=self._name).start()
+        return True
+
+    def _run(self, *args, **kwargs):
+        try:
+            self._write(*args, **kwargs)
+        except Exception:  # noqa: BLE001 - a progress figure never fails the work
+            logging.getLogger(__name__).debug('Progress write failed', exc_info=True)
+        finally:
+            self._busy.release()
