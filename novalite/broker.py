@@ -27,14 +27,18 @@ def compute_permissions(host: str, exchange: str = 'novalite') -> dict[str, str]
     """Regular expressions for ``rabbitmqctl set_permissions`` (configure, write, read)
     and ``set_topic_permissions`` (topic_write, topic_read) for compute ``host``."""
     h = re.escape(host)
-    own = rf'compute|compute\.{h}|compute_fanout.*|reply_.*|{re.escape(exchange)}'
+    # Its RPC queues and those of its priority server (pings, see service.py).
+    own = (rf'compute|compute\.{h}|compute_fanout.*|compute_priority|compute_priority\.{h}|'
+           rf'compute_priority_fanout.*|reply_.*|{re.escape(exchange)}')
     notifications = r'notifications\..*|versioned_notifications\..*'
     return {
         'configure': f'^({own}|{notifications})$',
         'write': rf'^({own}|{notifications}|amq\.default)$',
         'read': f'^({own})$',
-        'topic_write': rf'^(conductor|compute\.[^.]+|{notifications})$',
-        'topic_read': rf'^(compute|compute\.{h}|{notifications})$',
+        'topic_write': rf'^(conductor|conductor_priority|compute\.[^.]+|'
+                       rf'compute_priority\.[^.]+|{notifications})$',
+        'topic_read': rf'^(compute|compute\.{h}|compute_priority|compute_priority\.{h}|'
+                      rf'{notifications})$',
     }
 
 
