@@ -13,7 +13,7 @@ from novalite.conf import CONF
 TOPIC = 'scheduler'
 VERSION = '1.1'
 
-SELECT_ATTEMPT_TIMEOUT = 10  # seconds one select_destinations attempt may take
+SELECT_ATTEMPT_TIMEOUT = 4  # seconds one select_destinations attempt may take (a decision takes ms)
 
 # Everything a scheduler serves; its RPC server dispatches nothing else.
 METHODS = ('ping', 'select_destinations')
