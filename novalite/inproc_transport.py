@@ -11,12 +11,24 @@ import time
 
 from oslo_messaging._drivers import base, impl_fake
 
-_wakeup = threading.Condition()
+# Who waits for which queue: (exchange name, topic) -> the events of the listeners that
+# consume it. A delivery wakes only those listeners, not every listener in the process
+# (a dozen services share one all-in-one; waking them all for each message costs a
+# GIL hand-off each).
+_waiters: dict[tuple, set] = {}
+_waiters_lock = threading.Lock()
 
 
 # Messages kept per topic queue nobody consumes (notifications without a listener);
 # older ones are dropped so a long-running all-in-one does not grow without bound.
 MAX_QUEUED = 10000
+
+
+def _wake(exchange: str, topic: str) -> None:
+    with _waiters_lock:
+        events = list(_waiters.get((exchange, topic), ()))
+    for event in events:
+        event.set()
 
 
 class _WakingExchange(impl_fake.FakeExchange):
@@ -26,8 +38,7 @@ class _WakingExchange(impl_fake.FakeExchange):
             for (t, _pool), queue in self._topic_queues.items():
                 if t == topic and len(queue) > MAX_QUEUED:
                     del queue[:len(queue) - MAX_QUEUED]
-        with _wakeup:
-            _wakeup.notify_all()
+        _wake(self.name, topic)
 
 
 class _ExchangeManager(impl_fake.FakeExchangeManager):
@@ -42,27 +53,44 @@ class _ExchangeManager(impl_fake.FakeExchangeManager):
 
 
 class _Listener(impl_fake.FakeListener):
+    def __init__(self, exchange_manager, targets, pool=None):
+        super().__init__(exchange_manager, targets, pool)
+        self._event = threading.Event()
+        self._keys = {(exchange_manager.get_exchange(t.exchange).name, t.topic)
+                      for t in targets}
+        with _waiters_lock:
+            for key in self._keys:
+                _waiters.setdefault(key, set()).add(self._event)
+
     @base.batch_poll_helper
     def poll(self, timeout=None):
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._stopped.is_set():
-            with _wakeup:
-                for target in self._targets:
-                    exchange = self._exchange_manager.get_exchange(target.exchange)
-                    ctxt, message, reply_q, requeue = exchange.poll(target, self._pool)
-                    if message is not None:
-                        return impl_fake.FakeIncomingMessage(ctxt, message, reply_q, requeue)
-                wait = 1.0 if deadline is None else deadline - time.monotonic()
-                if wait <= 0:
-                    return None
-                # The bound keeps stop() responsive; delivery wakes us at once.
-                _wakeup.wait(min(wait, 1.0))
+            # Cleared before looking: a message delivered after the look sets it again,
+            # so the wait below cannot miss it.
+            self._event.clear()
+            for target in self._targets:
+                exchange = self._exchange_manager.get_exchange(target.exchange)
+                ctxt, message, reply_q, requeue = exchange.poll(target, self._pool)
+                if message is not None:
+                    return impl_fake.FakeIncomingMessage(ctxt, message, reply_q, requeue)
+            wait = 1.0 if deadline is None else deadline - time.monotonic()
+            if wait <= 0:
+                return None
+            # The bound keeps stop() responsive; delivery wakes us at once.
+            self._event.wait(min(wait, 1.0))
         return None
 
     def stop(self):
         super().stop()
-        with _wakeup:
-            _wakeup.notify_all()
+        with _waiters_lock:
+            for key in self._keys:
+                waiting = _waiters.get(key)
+                if waiting is not None:
+                    waiting.discard(self._event)
+                    if not waiting:
+                        del _waiters[key]
+        self._event.set()
 
 
 class InProcDriver(impl_fake.FakeDriver):

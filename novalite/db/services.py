@@ -49,9 +49,12 @@ def service_heartbeat(host: str, binary: str) -> dict | None:
 
 @retry_on_transient
 def service_get_all(host=None, binary=None) -> list[dict]:
+    """Services, all or those of ``host`` (a name, or a collection of names)."""
     with reader() as s:
         q = select(models.Service).order_by(models.Service.id)
-        if host is not None:
+        if isinstance(host, (list, tuple, set, frozenset)):
+            q = q.where(models.Service.host.in_(sorted(host)))
+        elif host is not None:
             q = q.where(models.Service.host == host)
         if binary is not None:
             q = q.where(models.Service.binary == binary)

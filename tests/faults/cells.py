@@ -11,7 +11,7 @@ OPERATIONS = ('boot', 'resize', 'migrate', 'confirm', 'revert', 'live-migrate', 
 DAEMONS = ('api', 'conductor', 'scheduler', 'source', 'dest', 'compute', 'all')
 FAULTS = ('sigkill', 'sigterm', 'db-10', 'db-60', 'mq-10', 'mq-60', 'dest-dead')
 OUTCOMES = ('ok', 'stuck', 'leaked', 'guest-on-0', 'guest-on-2', 'follow-up-failed',
-            'not-caught', 'harness-error')
+            'slow-stop', 'not-caught', 'harness-error')
 
 
 # ------------------------------------------------------------------------ the cells
@@ -189,7 +189,7 @@ def summary(results):
             f"{counts['leaked']} leaked, "
             f"{counts['guest-on-0'] + counts['guest-on-2']} guest-on-0-or-2, "
             f"{counts['follow-up-failed']} follow-up-failed, "
-            f"{counts['not-caught']} not-caught, {counts['harness-error']} harness-error")
+            f"{counts['slow-stop']} slow-stop, {counts['not-caught']} not-caught, {counts['harness-error']} harness-error")
 
 
 def table(results):

@@ -16,6 +16,7 @@ import urllib.parse
 
 import sqlalchemy as sa
 
+from novalite import service
 from novalite.cluster import Cluster
 from novalite.compute import states
 from novalite.compute.states import MS
@@ -41,6 +42,9 @@ from tests.faults.proxy import TcpProxy
 from tests.rest import RestClient
 
 OP_DELAY = 2.0              # seconds each fake hypervisor operation takes
+# A live migration's copy then takes a few seconds (m1.small: about 8 s): long enough to
+# catch it running, short enough that its own length does not eat the settle limit.
+LIVE_BANDWIDTH = 250        # MiB/s
 SERVICE_DOWN_TIME = 6
 REPORT_INTERVAL = 1
 GRACEFUL_TIMEOUT = 5
@@ -50,6 +54,13 @@ CATCH_SECONDS = 60          # for the operation to reach the phase
 CLEANUP_SECONDS = 15        # for clean-up casts to land once the server has settled
 READY_SECONDS = 60          # for every daemon to answer again before the follow-up
 POLL = 0.02
+# A daemon ends within graceful_shutdown_timeout + STOP_GRACE + 1 s of SIGTERM (its
+# watchdog's bound); the harness allows one more second for the exit to be reaped.
+STOP_LIMIT = GRACEFUL_TIMEOUT + service.STOP_GRACE + 2
+
+
+class SlowStop(Exception):
+    """A daemon took longer than its bound to exit after SIGTERM."""
 
 
 # Modules and --host of each daemon that is not a compute.
@@ -115,7 +126,7 @@ class Rig:
                 computes=self.computes, report_interval=REPORT_INTERVAL,
                 service_down_time=SERVICE_DOWN_TIME,
                 extra_conf={'fake_driver.operation_delay': OP_DELAY,
-                            'fake_driver.live_migration_bandwidth_mb_s': 100,
+                            'fake_driver.live_migration_bandwidth_mb_s': LIVE_BANDWIDTH,
                             'DEFAULT.graceful_shutdown_timeout': GRACEFUL_TIMEOUT,
                             # A rig serves many cells; their servers stay (-1: no limit).
                             'quota.instances': -1, 'quota.cores': -1, 'quota.ram': -1})
@@ -388,7 +399,10 @@ def _inject(rig, cell, hosts):
         took = time.monotonic() - t0
         rig.restart(name)
         late = '' if rc != -signal.SIGKILL else ' (did not stop: killed)'
-        return SETTLE_SECONDS, f'{name} stopped in {took:.1f}s{late}'
+        if rc == -signal.SIGKILL or took > STOP_LIMIT:
+            raise SlowStop(f'{name} stopped in {took:.1f}s, over its bound of '
+                           f'{STOP_LIMIT:.0f}s{late}')
+        return SETTLE_SECONDS, f'{name} stopped in {took:.1f}s'
     if cell.fault == 'dest-dead':
         name = rig.process_of('dest', hosts)
         cluster.stop_process(name, sig=signal.SIGKILL)
@@ -443,6 +457,8 @@ def run_cell(rig, cell):
         return Result(cell, 'not-caught', None, 'phase passed: ' + _describe(sid))
     try:
         limit, note = _inject(rig, cell, _hosts(*state))
+    except SlowStop as exc:
+        return Result(cell, 'slow-stop', None, str(exc))
     except LookupError as exc:
         return Result(cell, 'not-caught', None, str(exc))
     _, seconds = _poll(lambda: _settled(cell.operation, sid), limit)

@@ -97,8 +97,12 @@ class ViewData:
 
 def _host_statuses(req, hosts) -> dict:
     out = {}
+    hosts = {h for h in hosts if h}
+    if not hosts:
+        return out
     down_time = req.app.conf.service_down_time
-    services = {s['host']: s for s in db.service_get_all(binary='novalite-compute')}
+    services = {s['host']: s for s in db.service_get_all(host=hosts,
+                                                          binary='novalite-compute')}
     for host in hosts:
         if not host:
             continue

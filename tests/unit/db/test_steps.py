@@ -171,3 +171,15 @@ def test_destroy_ends_unfinished_moves_and_frees_everything(nodes):
     assert db.migration_get(mig['uuid'])['status'] == MS.ERROR
     with pytest.raises(exception.InstanceNotFound):
         db.instance_get(inst['uuid'])
+
+
+def test_services_by_host_name_or_names(sqlite_db):
+    for host in ('a', 'b', 'c'):
+        db.service_create(host, 'novalite-compute', 'compute')
+    db.service_create('a', 'novalite-conductor', 'conductor')
+    names = lambda rows: sorted(r['host'] for r in rows)  # noqa: E731
+    assert names(db.service_get_all(host='b')) == ['b']
+    assert names(db.service_get_all(host={'a', 'c', 'gone'})) == ['a', 'a', 'c']
+    assert names(db.service_get_all(host={'a', 'c'}, binary='novalite-compute')) == ['a', 'c']
+    assert db.service_get_all(host=[]) == []
+    assert names(db.service_get_all(binary='novalite-compute')) == ['a', 'b', 'c']
