@@ -58,35 +58,56 @@ def record_event(s, instance_uuid: str, request_id: str, event: str, host=None,
                  start_time=None) -> None:
     """Open an event (``started``), close it (``result``), or both at once, inside the
     caller's transaction. Closing finds the newest open event of that name, or records
-    one starting at ``start_time`` (now when not given). Plain statements, no ORM
+    one starting at ``start_time`` (now when not given)."""
+    record_events(s, instance_uuid, [{
+        'request_id': request_id, 'name': event, 'started': started, 'result': result,
+        'traceback': traceback, 'details': details, 'start_time': start_time}], host)
+
+
+def record_events(s, instance_uuid: str, events, host=None) -> None:
+    """Several events (``{'request_id', 'name', 'started', 'result', 'traceback',
+    'details', 'start_time'}``) inside the caller's transaction: each action is looked up
+    and touched once, whatever the number of its events. Plain statements, no ORM
     objects: every move step writes one or two of these."""
+    if not events:
+        return
     now = utcnow()
     action, ev_table = models.InstanceAction, models.InstanceActionEvent
-    action_id = s.execute(select(action.id).where(
-        action.instance_uuid == instance_uuid, action.request_id == request_id)
-        .order_by(action.id.desc()).limit(1)).scalar()
-    if action_id is None:
-        return
-    start = coerce(ev_table, {'start_time': start_time})['start_time'] or now
-    action_values = {'updated_at': now}
-    if result is None:
-        s.execute(insert(ev_table).values(action_id=action_id, event=event,
-                                          start_time=start, host=host, created_at=now))
-    else:
-        open_id = None if started else s.execute(select(ev_table.id).where(
-            ev_table.action_id == action_id, ev_table.event == event,
+    actions: dict[str, tuple] = {}   # request_id -> (action id, had an error)
+    for ev in events:
+        request_id = ev['request_id']
+        if request_id not in actions:
+            actions[request_id] = (s.execute(select(action.id).where(
+                action.instance_uuid == instance_uuid, action.request_id == request_id)
+                .order_by(action.id.desc()).limit(1)).scalar(), False)
+        action_id, failed = actions[request_id]
+        if action_id is None:
+            continue
+        result = ev.get('result')
+        start = coerce(ev_table, {'start_time': ev.get('start_time')})['start_time'] or now
+        if result is None:
+            s.execute(insert(ev_table).values(action_id=action_id, event=ev['name'],
+                                              start_time=start, host=host, created_at=now))
+            continue
+        open_id = None if ev.get('started') else s.execute(select(ev_table.id).where(
+            ev_table.action_id == action_id, ev_table.event == ev['name'],
             ev_table.finish_time.is_(None)).order_by(ev_table.id.desc()).limit(1)).scalar()
-        closing = dict(finish_time=now, result=result, traceback=traceback,
-                       details=details, updated_at=now)
+        closing = dict(finish_time=now, result=result, traceback=ev.get('traceback'),
+                       details=ev.get('details'), updated_at=now)
         if open_id is None:
-            s.execute(insert(ev_table).values(action_id=action_id, event=event,
+            s.execute(insert(ev_table).values(action_id=action_id, event=ev['name'],
                                               start_time=start, host=host, created_at=now,
                                               **closing))
         else:
             s.execute(update(ev_table).where(ev_table.id == open_id).values(**closing))
-        if result.lower() == 'error':
-            action_values['message'] = 'Error'
-    s.execute(update(action).where(action.id == action_id).values(**action_values))
+        actions[request_id] = (action_id, failed or result.lower() == 'error')
+    for action_id, failed in actions.values():
+        if action_id is None:
+            continue
+        values = {'updated_at': now}
+        if failed:
+            values['message'] = 'Error'
+        s.execute(update(action).where(action.id == action_id).values(**values))
 
 
 @retry_on_transient

@@ -17,7 +17,7 @@ from sqlalchemy import true as sa_true
 from novalite import exception
 from novalite.compute import states
 from novalite.db import models
-from novalite.db.actions import add_action, add_fault, record_event
+from novalite.db.actions import add_action, add_fault, record_events
 from novalite.db.common import UNSET, to_dict
 from novalite.db.instances import destroy_row, instance_cas, save_request_spec
 from novalite.db.migration_records import migration_cas
@@ -219,14 +219,6 @@ def take_lease(instance_uuids, holder: str, task_states, previous=None,
             if res.rowcount == 1:
                 taken.append(uuid)
     return taken
-
-
-def record_events(s, instance_uuid: str, events: list | None, host: str | None) -> None:
-    for ev in events or ():
-        record_event(s, instance_uuid, ev['request_id'], ev['name'], host=host,
-                     started=ev.get('started', False), result=ev.get('result'),
-                     traceback=ev.get('traceback'), details=ev.get('details'),
-                     start_time=ev.get('start_time'))
 
 
 @retry_on_transient

@@ -189,7 +189,8 @@ def summary(results):
             f"{counts['leaked']} leaked, "
             f"{counts['guest-on-0'] + counts['guest-on-2']} guest-on-0-or-2, "
             f"{counts['follow-up-failed']} follow-up-failed, "
-            f"{counts['slow-stop']} slow-stop, {counts['not-caught']} not-caught, {counts['harness-error']} harness-error")
+            f"{counts['slow-stop']} slow-stop, {counts['not-caught']} not-caught, "
+            f"{counts['harness-error']} harness-error")
 
 
 def table(results):
