@@ -67,26 +67,17 @@ def record_step(caller, step, instance_uuid, migration_uuid, changes):
     if extra:
         raise exception.Invalid(message=f'Unknown step changes {sorted(extra)}')
     values = _checked(changes.get('instance_values'), _INSTANCE_COLUMNS, 'instance')
-    if 'host' in values or 'node' in values:
-        _check_move_target(step, migration_uuid, values)
+    if ('host' in values or 'node' in values) and migration_uuid is None and \
+            values.get('host') is not None:
+        raise exception.Invalid(message=f'{step} cannot place an instance on a host')
+    # A move's instance may only be placed on a side of that move: apply_step checks
+    # it against the migration it reads in the step's own transaction.
     return steps.apply_step(
         step, instance_uuid, migration_uuid, caller=caller, instance_values=values,
         migration_values=_checked(changes.get('migration_values'), _MIGRATION_COLUMNS,
                                   'migration'),
         vm_state=changes.get('vm_state'), status=changes.get('status'),
         events=changes.get('events'), fault=changes.get('fault'), host=caller)
-
-
-def _check_move_target(step, migration_uuid, values):
-    """An instance's host may only change to a side of its move."""
-    if migration_uuid is None:
-        if values.get('host') is not None:
-            raise exception.Invalid(message=f'{step} cannot place an instance on a host')
-        return
-    mig = db.migration_get(migration_uuid)
-    if values.get('host') not in (mig['source_compute'], mig['dest_compute']):
-        raise exception.Invalid(message=f"{step} cannot place the instance on "
-                                        f"{values.get('host')}")
 
 
 def record_progress(caller, instance_uuid, progress=None, migration_uuid=None,

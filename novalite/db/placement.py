@@ -133,6 +133,8 @@ def _write_allocations(s, consumer_id, requests, project_id, user_id, replace):
         inventories = {inv.resource_class: inv for inv in s.scalars(
             select(models.Inventory).where(models.Inventory.resource_provider_id == rp.id))}
         used = _usage(s, rp.id)
+        now = utcnow()
+        rows = []
         for rc, amount in resources.items():
             if not amount:
                 continue
@@ -145,9 +147,12 @@ def _write_allocations(s, consumer_id, requests, project_id, user_id, replace):
             if amount > free or amount > inv.max_unit:
                 raise exception.InsufficientResources(amount=amount, resource_class=rc,
                                                       provider=rp.name, free=max(free, 0))
-            s.add(models.Allocation(resource_provider_id=rp.id, consumer_id=consumer_id,
-                                    resource_class=rc, used=int(amount),
-                                    project_id=project_id, user_id=user_id))
+            rows.append({'resource_provider_id': rp.id, 'consumer_id': consumer_id,
+                         'resource_class': rc, 'used': int(amount),
+                         'project_id': project_id, 'user_id': user_id, 'created_at': now})
+        if rows:
+            # One multi-row INSERT: one round trip, whatever the number of classes.
+            s.execute(sa.insert(models.Allocation).values(rows))
         # Generation CAS: a concurrent claim on this provider makes one of us retry.
         res = s.execute(update(models.ResourceProvider)
                         .where(models.ResourceProvider.id == rp.id,

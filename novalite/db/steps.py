@@ -154,6 +154,10 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
             out['migration'] = to_dict(mig)
             _apply_allocations(s, step.allocations, instance_uuid, out['migration'])
         elif mig is not None:
+            if caller is not None and ('host' in values or 'node' in values) and \
+                    values.get('host') not in (mig.source_compute, mig.dest_compute):
+                raise exception.Invalid(message=f"{step_name} cannot place the instance "
+                                                f"on {values.get('host')}")
             new_status = status or step.status_after
             if status is not None and status != step.status_after and \
                     status not in step.status_choices:

@@ -183,3 +183,31 @@ def test_services_by_host_name_or_names(sqlite_db):
     assert names(db.service_get_all(host={'a', 'c'}, binary='novalite-compute')) == ['a', 'c']
     assert db.service_get_all(host=[]) == []
     assert names(db.service_get_all(binary='novalite-compute')) == ['a', 'b', 'c']
+
+
+def test_a_compute_step_places_a_moving_instance_only_on_a_side_of_its_move(nodes):
+    inst = _instance(task=states.RESIZE_MIGRATING)
+    mig = _migration(inst, MS.MIGRATING)
+    for values in ({'host': 'other', 'node': 'other'}, {'node': 'dst'}, {'host': None}):
+        with pytest.raises(exception.Invalid):
+            steps.apply_step('disks_moved', inst['uuid'], mig['uuid'], caller='src',
+                             instance_values=values)
+    assert db.instance_get(inst['uuid'])['host'] == 'src'
+    assert db.migration_get(mig['uuid'])['status'] == MS.MIGRATING
+    out = steps.apply_step('disks_moved', inst['uuid'], mig['uuid'], caller='src',
+                           instance_values={'host': 'dst', 'node': 'dst'})
+    assert out['instance']['host'] == 'dst'
+
+
+def test_a_step_records_several_events_of_one_action(nodes):
+    inst = _instance(task=states.RESIZE_MIGRATING)
+    mig = _migration(inst, MS.MIGRATING)
+    steps.events_only(inst['uuid'], [{'request_id': 'req-1', 'name': 'a', 'started': True}],
+                      'src')
+    steps.apply_step('disks_moved', inst['uuid'], mig['uuid'], caller='src',
+                     instance_values={'host': 'dst', 'node': 'dst'},
+                     events=[{'request_id': 'req-1', 'name': 'a', 'result': 'Success'},
+                             {'request_id': 'req-1', 'name': 'b', 'result': 'Error'},
+                             {'request_id': 'req-gone', 'name': 'c', 'result': 'Success'}])
+    assert sorted(_events(inst['uuid'])) == [('a', 'Success'), ('b', 'Error')]
+    assert db.action_get_by_request_id(inst['uuid'], 'req-1')['message'] == 'Error'
