@@ -7,7 +7,6 @@ opens the database: it reads and writes through its conductor methods
 instances and moves. On start it reconciles the instances and moves it owns.
 """
 
-import datetime
 import logging
 
 import oslo_messaging as messaging
@@ -16,6 +15,7 @@ from novalite import context as nl_context
 from novalite import exception, service
 from novalite.compute import orphans, resource_tracker, states
 from novalite.compute import rpcapi as compute_rpcapi
+from novalite.compute import utils as compute_utils
 from novalite.compute.lifecycle import LifecycleFlow
 from novalite.compute.live_migration import LiveMigrationFlow
 from novalite.compute.resize import ResizeFlow
@@ -26,16 +26,6 @@ from novalite.virt import driver as virt_driver
 from novalite.virt import power_state
 
 LOG = logging.getLogger(__name__)
-
-
-def _age(record) -> float:
-    """Seconds since the record last changed."""
-    when = record.get('updated_at') or record.get('created_at')
-    if when is None:
-        return 0.0
-    if isinstance(when, str):
-        when = datetime.datetime.fromisoformat(when.rstrip('Z'))
-    return (datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - when).total_seconds()
 
 
 class ComputeManager(service.Manager):
@@ -183,12 +173,12 @@ class ComputeManager(service.Manager):
         grace = CONF.compute.reconcile_grace
         for inst in self.conductor.host_instances():
             if inst['task_state'] in states.BUILD_TASKS + states.POWER_TASKS + (
-                    states.DELETING,) and _age(inst) >= grace:
+                    states.DELETING,) and compute_utils.age(inst) >= grace:
                 self._reconcile_idle(inst, self.lifecycle.reconcile, context, inst)
         for mig in self.conductor.host_migrations():
             flow = self.live if mig['migration_type'] == states.LIVE_MIGRATION else \
                 self.resize if mig['migration_type'] in states.COLD_MOVES else None
-            if flow is None or _age(mig) < grace:
+            if flow is None or compute_utils.age(mig) < grace:
                 continue
             try:
                 inst = self.conductor.instance_get(mig['instance_uuid'])
@@ -196,7 +186,7 @@ class ComputeManager(service.Manager):
                 continue
             step = states.pending_step(mig, inst)
             if step is None or states.owner_host(step, mig, inst) != self.host or \
-                    _age(inst) < grace:
+                    compute_utils.age(inst) < grace:
                 continue
             LOG.info('Driving %s of %s from its recorded state (%s, %s)', step.name,
                      inst['uuid'], mig['status'], inst['task_state'])

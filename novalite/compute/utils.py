@@ -114,6 +114,20 @@ def utcnow() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
 
 
+def as_datetime(value):
+    """A record's time as a naive UTC datetime (it arrives as an ISO string over RPC)."""
+    if isinstance(value, str):
+        return datetime.datetime.fromisoformat(value.rstrip('Z'))
+    return value
+
+
+def age(*records) -> float:
+    """Seconds since the newest of the records last changed (0 when none has a time)."""
+    times = [as_datetime(r.get('updated_at') or r.get('created_at')) for r in records if r]
+    times = [t for t in times if t]
+    return (utcnow() - max(times)).total_seconds() if times else 0.0
+
+
 def fault_record(exc: BaseException) -> dict:
     """A fault as a step write carries it."""
     return {'code': fault_code(exc), 'message': fault_message(exc),

@@ -33,7 +33,6 @@ from novalite.compute import utils as compute_utils
 from novalite.conf import CONF
 from novalite.db import api as db
 from novalite.db import steps
-from novalite.db.models import utcnow
 
 LOG = logging.getLogger(__name__)
 MS = states.MS
@@ -41,18 +40,6 @@ COMPUTE = 'novalite-compute'
 CONDUCTOR = 'novalite-conductor'
 _RACES = (exception.UnexpectedTaskStateError, exception.UnexpectedMigrationStatus,
           exception.InstanceNotFound, exception.MigrationNotFound)
-
-
-def _when(value):
-    if isinstance(value, str):
-        return datetime.datetime.fromisoformat(value.rstrip('Z'))
-    return value
-
-
-def _age(*records) -> float:
-    times = [_when(r.get('updated_at') or r.get('created_at')) for r in records if r]
-    times = [t for t in times if t]
-    return (utcnow() - max(times)).total_seconds() if times else 0.0
 
 
 class Driven:
@@ -142,8 +129,8 @@ class Reconciler:
             return datetime.datetime.min
         if db.service_is_up(svc, CONF.service_down_time):
             return None
-        return _when(svc.get('last_seen_up') or svc.get('updated_at') or
-                     svc.get('created_at')) or datetime.datetime.min
+        return compute_utils.as_datetime(svc.get('last_seen_up') or svc.get('updated_at') or
+                                         svc.get('created_at')) or datetime.datetime.min
 
     # ------------------------------------------------------------ the pass
 
@@ -187,7 +174,7 @@ class Reconciler:
         if driver:
             return self._down_since(driver, CONDUCTOR) is not None and \
                 self._unreachable(None, driver, 'conductor')
-        return _age(inst, mig) > CONF.conductor.stuck_operation_timeout
+        return compute_utils.age(inst, mig) > CONF.conductor.stuck_operation_timeout
 
     def _fault(self, reason):
         return compute_utils.fault_record(exception.MigrationError(reason=reason))

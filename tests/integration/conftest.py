@@ -3,6 +3,10 @@
 import pytest
 
 from novalite.cluster import Cluster
+from novalite.conf import CONF
+from novalite.db import api as db
+from novalite.db import session
+from tests.rest import wait_until
 
 
 @pytest.fixture
@@ -15,3 +19,33 @@ def cluster(tmp_path, pg_fresh_url, private_rabbit_url):
         yield c
     finally:
         c.stop()
+
+
+@pytest.fixture
+def start_slow_cluster(tmp_path, pg_fresh_url, private_rabbit_url):
+    """``start(op_delay, **conf)``: a two-compute cluster whose fake hypervisor takes
+    ``op_delay`` seconds per operation (so a test can catch a daemon mid-step), with this
+    process's database pointed at the cluster's. It returns once every daemon consumes
+    (heartbeats only start then: a request sent earlier could be lost)."""
+    started = []
+
+    def start(op_delay, **conf):
+        extra = {'fake_driver.operation_delay': op_delay}
+        extra.update({k.replace('__', '.'): v for k, v in conf.items()})
+        c = Cluster(tmp_path / 'cluster', pg_fresh_url, private_rabbit_url, computes=2,
+                    extra_conf=extra)
+        started.append(c)
+        c.start()
+        CONF.set_override('connection', pg_fresh_url, group='database')
+        session.set_engine(None)
+        wait_until(lambda: len([s for s in db.service_get_all() if s['report_count']]) >=
+                   len(c.compute_hosts) + 2, timeout=60, interval=0.2,
+                   message='every daemon consuming')
+        return c
+
+    try:
+        yield start
+    finally:
+        for c in started:
+            c.stop()
+        session.set_engine(None)

@@ -13,11 +13,8 @@ import time
 
 import pytest
 
-from novalite.cluster import Cluster
-from novalite.conf import CONF
 from novalite.db import api as db
-from novalite.db import session
-from tests.rest import RestClient, wait_until
+from tests.rest import RestClient
 
 pytestmark = pytest.mark.integration
 
@@ -28,26 +25,11 @@ PING = 2
 
 
 @pytest.fixture
-def slow_cluster(tmp_path, pg_fresh_url, private_rabbit_url):
-    c = Cluster(tmp_path / 'cluster', pg_fresh_url, private_rabbit_url, computes=2,
-                extra_conf={'fake_driver.operation_delay': OP_DELAY,
-                            'fake_driver.live_migration_bandwidth_mb_s': 20,
-                            'DEFAULT.graceful_shutdown_timeout': GRACEFUL,
-                            'DEFAULT.call_attempt_timeout': ATTEMPT,
-                            'DEFAULT.liveness_ping_timeout': PING})
-    c.start()
-    CONF.set_override('connection', pg_fresh_url, group='database')
-    session.set_engine(None)
-    # Every daemon heartbeats only once it consumes: a boot sent before the scheduler
-    # consumes would be lost (its call is not this test's subject).
-    try:
-        wait_until(lambda: len([s for s in db.service_get_all() if s['report_count']]) >=
-                   len(c.compute_hosts) + 2, timeout=60, interval=0.2,
-                   message='every daemon consuming')
-        yield c
-    finally:
-        c.stop()
-        session.set_engine(None)
+def slow_cluster(start_slow_cluster):
+    return start_slow_cluster(OP_DELAY, fake_driver__live_migration_bandwidth_mb_s=20,
+                              DEFAULT__graceful_shutdown_timeout=GRACEFUL,
+                              DEFAULT__call_attempt_timeout=ATTEMPT,
+                              DEFAULT__liveness_ping_timeout=PING)
 
 
 def boot(client):

@@ -11,10 +11,7 @@ import signal
 
 import pytest
 
-from novalite.cluster import Cluster
-from novalite.conf import CONF
 from novalite.db import api as db
-from novalite.db import session
 from tests.rest import RestClient
 
 pytestmark = pytest.mark.integration
@@ -23,19 +20,9 @@ OP_DELAY = 2.0
 
 
 @pytest.fixture
-def slow_cluster(tmp_path, pg_fresh_url, private_rabbit_url):
-    c = Cluster(tmp_path / 'cluster', pg_fresh_url, private_rabbit_url, computes=2,
-                extra_conf={'fake_driver.operation_delay': OP_DELAY,
-                            'fake_driver.live_migration_bandwidth_mb_s': 100,
-                            'DEFAULT.graceful_shutdown_timeout': 1})
-    c.start()
-    CONF.set_override('connection', pg_fresh_url, group='database')
-    session.set_engine(None)
-    try:
-        yield c
-    finally:
-        c.stop()
-        session.set_engine(None)
+def slow_cluster(start_slow_cluster):
+    return start_slow_cluster(OP_DELAY, fake_driver__live_migration_bandwidth_mb_s=100,
+                              DEFAULT__graceful_shutdown_timeout=1)
 
 
 def guests(cluster, host):
