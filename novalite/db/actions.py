@@ -57,8 +57,8 @@ def record_event(s, instance_uuid: str, request_id: str, event: str, host=None,
                  started=False, result=None, traceback=None, details=None,
                  start_time=None) -> None:
     """Open an event (``started``), close it (``result``), or both at once, inside the
-    caller's transaction. Closing finds the newest open event of that name, or records
-    one starting at ``start_time`` (now when not given)."""
+    caller's transaction. Closing closes the open event of that name, or records one
+    starting at ``start_time`` (now when not given)."""
     record_events(s, instance_uuid, [{
         'request_id': request_id, 'name': event, 'started': started, 'result': result,
         'traceback': traceback, 'details': details, 'start_time': start_time}], host)
@@ -89,17 +89,18 @@ def record_events(s, instance_uuid: str, events, host=None) -> None:
             s.execute(insert(ev_table).values(action_id=action_id, event=ev['name'],
                                               start_time=start, host=host, created_at=now))
             continue
-        open_id = None if ev.get('started') else s.execute(select(ev_table.id).where(
-            ev_table.action_id == action_id, ev_table.event == ev['name'],
-            ev_table.finish_time.is_(None)).order_by(ev_table.id.desc()).limit(1)).scalar()
         closing = dict(finish_time=now, result=result, traceback=ev.get('traceback'),
                        details=ev.get('details'), updated_at=now)
-        if open_id is None:
+        # Closing needs no look-up: the update finds the open event (a re-sent step's
+        # duplicates too), or nothing, and then the event is recorded whole.
+        closed = 0 if ev.get('started') else s.execute(update(ev_table).where(
+            ev_table.action_id == action_id, ev_table.event == ev['name'],
+            ev_table.finish_time.is_(None)).values(**closing).execution_options(
+            synchronize_session=False)).rowcount
+        if not closed:
             s.execute(insert(ev_table).values(action_id=action_id, event=ev['name'],
                                               start_time=start, host=host, created_at=now,
                                               **closing))
-        else:
-            s.execute(update(ev_table).where(ev_table.id == open_id).values(**closing))
         actions[request_id] = (action_id, failed or result.lower() == 'error')
     for action_id, failed in actions.values():
         if action_id is None:
