@@ -244,10 +244,13 @@ class LiveMigrationFlow:
             self._step(context, 'live_migration_completed', instance, mig,
                        instance_values={'progress': 0})
         except Exception as exc:
-            # The guest left this host; where it runs now is uncertain: say so.
+            # The copy completed: the guest runs on the destination now (or died with
+            # it), not here. Record it there, in ERROR, with what went wrong.
             LOG.exception('Post live migration of %s failed', uuid)
             try:
                 self._step(context, 'live_post_failed', instance, mig, vm_state=states.ERROR,
+                           instance_values={'host': mig['dest_compute'],
+                                            'node': mig['dest_node'], 'progress': 0},
                            fault=fault_record(exc))
             except exception.NovaliteException:
                 pass

@@ -20,7 +20,8 @@ def owned_uuids(host: str, instances, migrations) -> dict[str, frozenset]:
 
     ``instances``: the instances the database places on ``host`` (deleted ones are
     ignored). ``migrations``: the unfinished migrations naming ``host``, as
-    ``unfinished_migrations`` returns them. An instance on the host keeps its guest. The
+    ``unfinished_migrations`` returns them. An instance on the host keeps its guest
+    (and, in ERROR, a guest still arriving). The
     source of a move keeps the guest and, for a cold move, the resize backup a revert
     restores; the destination keeps what it prepares and the guest it finishes.
 
@@ -36,7 +37,13 @@ def owned_uuids(host: str, instances, migrations) -> dict[str, frozenset]:
             continue
         if inst.get('host') != host:
             continue
-        owned.setdefault(inst['uuid'], set()).add(GUEST)
+        kinds = owned.setdefault(inst['uuid'], set())
+        kinds.add(GUEST)
+        if inst.get('vm_state') == states.ERROR:
+            # A live migration whose last step failed after the copy leaves the guest
+            # "incoming" to this hypervisor, and the instance here in ERROR: it may be
+            # the only copy, so it stays for the operator.
+            kinds.add(INCOMING)
     for mig in migrations:
         if not _owes(mig):
             continue

@@ -271,8 +271,10 @@ _LIVE_FAILURES = (
     Step('live_migration_failed', CONDUCTOR, (MIGRATING,), None, (MS.ACCEPTED,), MS.ERROR,
          ROLLBACK, vm_choices=(ACTIVE, PAUSED, ERROR), allocations='migration_to_instance',
          status_choices=(MS.FAILED,)),
+    # The copy finished, so the guest runs on the destination whatever failed after it:
+    # the instance is recorded there (in ERROR) and the source's claim is released.
     Step('live_post_failed', SOURCE, (MIGRATING,), None, (MS.RUNNING, MS.POST_MIGRATING),
-         MS.ERROR, FINISH, vm_choices=(ERROR,)),
+         MS.ERROR, FINISH, vm_choices=(ERROR,), allocations='drop_migration'),
 )
 
 LIVE_MOVE = MoveType('live-migration', (LIVE_MIGRATION,), (ACTIVE, PAUSED), _LIVE_STEPS,

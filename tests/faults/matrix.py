@@ -271,12 +271,15 @@ def consistency(rig, sid):
     holders = [h for h in hosts if sid in tables[h]['guests']]
     dead_note = ''.join(f'; dead {h} lists it' for h in rig.dead
                         if sid in rig.guests(h)['guests'])
-    if not holders:
+    # A server whose host died after the guest reached it (a live migration's
+    # switch-over) went down with that host, and the record says exactly that.
+    stranded = not holders and _stranded(rig, inst)
+    if not holders and not stranded:
         return 'guest-on-0', (f"no live hypervisor runs it; database says {host}, "
                               f"vm_state {inst['vm_state']}{dead_note}")
     if len(holders) > 1:
         return 'guest-on-2', f'on {holders}; database says {host}'
-    if holders != [host]:
+    if holders and holders != [host]:
         return 'guest-on-0', f'on {holders[0]}, database says {host}'
     verify = [m for m in migs if m['status'] == MS.FINISHED]
     for h, t in tables.items():
@@ -298,6 +301,16 @@ def consistency(rig, sid):
             if held - {src}:
                 return 'leaked', 'unconfirmed migration holds allocations off its source'
     return None
+
+
+def _stranded(rig, inst):
+    """The server is on a host that never comes back, in ERROR, and that host's
+    hypervisor holds its guest: lost with the host, as recorded (evacuation's case)."""
+    host = inst['host']
+    if host not in rig.dead or inst['vm_state'] != states.ERROR:
+        return False
+    guests = rig.guests(host)
+    return inst['uuid'] in guests['guests'] or inst['uuid'] in guests['incoming']
 
 
 def _consistent_within(rig, sid, timeout=CLEANUP_SECONDS):
@@ -471,7 +484,8 @@ def run_cell(rig, cell):
     if problem is not None:
         return Result(cell, problem[0], seconds, f'{note}; {problem[1]}')
     target = sid
-    if _instance(sid)['deleted']:
+    inst = _instance(sid)
+    if inst['deleted'] or _stranded(rig, inst):
         try:
             # The API may just have restarted.
             rig.cluster.wait_ready(READY_SECONDS, computes_up=len(rig.live_hosts()))

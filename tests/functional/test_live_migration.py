@@ -253,10 +253,18 @@ def test_post_at_destination_failure_sets_error(cloud):
     for h in HOSTS:
         cloud.hypervisor(h).inject_failure('post_live_migration_at_destination', 'x',
                                            count=None)
+    src = _host(server)
     _live(cloud, sid)
-    _wait_lm_status(cloud, sid, 'error')
+    mig = _wait_lm_status(cloud, sid, 'error')
     server = cloud.wait_for_server(sid, 'ERROR')
     assert server['fault']['message']
+    # The copy had finished: the guest is on the destination, and so is the record.
+    dst = mig['dest_compute']
+    assert dst != src and _host(server) == dst
+    assert sid not in cloud.hypervisor(src).guests
+    assert sid in cloud.hypervisor(dst).guests or sid in cloud.hypervisor(dst).incoming
+    assert set(db.get_allocations(sid)) == {_node_uuid(dst)}
+    assert db.get_allocations(mig['uuid']) == {}
 
 
 @pytest.mark.parametrize('body,version,code', [

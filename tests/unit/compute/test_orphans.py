@@ -25,6 +25,13 @@ def test_instances_on_the_host_keep_their_guest():
     assert owned == {'i1': frozenset({GUEST})}
 
 
+def test_an_instance_in_error_keeps_a_guest_that_was_still_arriving():
+    # A live migration that failed after its copy: the guest is only "incoming" here.
+    owned = owned_uuids('b', [inst('l1', 'b') | {'vm_state': states.ERROR}],
+                        [mig('l1', MS.ERROR)])
+    assert owned == {'l1': frozenset({GUEST, INCOMING})}
+
+
 def test_cold_move_source_keeps_its_backup_and_destination_what_it_prepares():
     moves = [mig('m1', MS.MIGRATING)]
     assert owned_uuids('a', [inst('m1', 'a')], moves) == {
