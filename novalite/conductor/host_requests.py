@@ -67,8 +67,7 @@ def record_step(caller, step, instance_uuid, migration_uuid, changes):
     if extra:
         raise exception.Invalid(message=f'Unknown step changes {sorted(extra)}')
     values = _checked(changes.get('instance_values'), _INSTANCE_COLUMNS, 'instance')
-    if ('host' in values or 'node' in values) and migration_uuid is None and \
-            values.get('host') is not None:
+    if migration_uuid is None and values.get('host') is not None:
         raise exception.Invalid(message=f'{step} cannot place an instance on a host')
     # A move's instance may only be placed on a side of that move: apply_step checks
     # it against the migration it reads in the step's own transaction.

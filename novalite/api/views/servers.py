@@ -104,8 +104,6 @@ def _host_statuses(req, hosts) -> dict:
     services = {s['host']: s for s in db.service_get_all(host=hosts,
                                                           binary='novalite-compute')}
     for host in hosts:
-        if not host:
-            continue
         svc = services.get(host)
         if svc is None:
             out[host] = 'UNKNOWN'
