@@ -75,6 +75,13 @@ class API:
         svcs = db.service_get_all(host=host, binary='novalite-compute')
         return bool(svcs) and db.service_is_up(svcs[0], CONF.service_down_time)
 
+    def service_host(self, context, host) -> dict:
+        """The compute service on ``host``, or ComputeHostNotFound."""
+        svcs = db.service_get_all(host=host, binary='novalite-compute')
+        if not svcs:
+            raise exception.ComputeHostNotFound(host=host)
+        return svcs[0]
+
     def _require_host(self, instance, check_up=True):
         if not instance.get('host'):
             raise exception.InstanceNotReady(instance_id=instance['uuid'])
@@ -296,6 +303,7 @@ class API:
     live_migrate = move_api.live_migrate
     live_migrate_force_complete = move_api.live_migrate_force_complete
     live_migrate_abort = move_api.live_migrate_abort
+    evacuate = move_api.evacuate
 
 
 def _image_for_spec(image):
