@@ -127,7 +127,7 @@ class EvacuationFlow:
                                                   'was lost')
             try:
                 self._step(context, 'evacuation_failed', inst['uuid'], mig['uuid'],
-                           vm_state=inst['vm_state'], fault=fault_record(exc))
+                           vm_state=states.ERROR, fault=fault_record(exc))
             except _GONE:
                 pass
             return

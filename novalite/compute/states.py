@@ -301,9 +301,9 @@ _EVACUATE_STEPS = (
 
 _EVACUATE_FAILURES = (
     # No destination (scheduling failed, the named host refused): the server stays on its
-    # dead source as it was, with a fault.
+    # dead source, in ERROR (as Nova leaves it) with a fault; it can be evacuated again.
     Step('evacuation_failed', CONDUCTOR, (REBUILDING,), None, (MS.ACCEPTED,), MS.ERROR,
-         ROLLBACK, vm_choices=(ACTIVE, STOPPED, ERROR), allocations='migration_to_instance'),
+         ROLLBACK, vm_choices=(ERROR,), allocations='migration_to_instance'),
     # The rebuild failed on the destination (which removed what it had made): the server
     # is recorded back on its source in ERROR, holding its source allocation again; it
     # can be evacuated again.

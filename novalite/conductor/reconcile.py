@@ -221,9 +221,7 @@ class Reconciler:
             compute_utils.add_fault(db, uuid, exception.MigrationError(reason=reason),
                                     self.host)
         elif mig['migration_type'] == states.EVACUATION:
-            steps.apply_step('evacuation_failed', uuid, mig['uuid'],
-                             vm_state=inst['vm_state'] if inst['vm_state'] in (
-                                 states.ACTIVE, states.STOPPED) else states.ERROR,
+            steps.apply_step('evacuation_failed', uuid, mig['uuid'], vm_state=states.ERROR,
                              fault=self._fault(reason), host=self.host,
                              expected_driver=inst.get('task_driver'))
         elif mig['migration_type'] == states.LIVE_MIGRATION:
@@ -313,9 +311,7 @@ class Reconciler:
                              fault=fault, host=self.host)
         elif name == 'evacuation_rebuilding':
             # The destination died before it started: the server stays on its source.
-            steps.apply_step('evacuation_failed', uuid, mig_uuid,
-                             vm_state=inst['vm_state'] if inst['vm_state'] in (
-                                 states.ACTIVE, states.STOPPED) else states.ERROR,
+            steps.apply_step('evacuation_failed', uuid, mig_uuid, vm_state=states.ERROR,
                              fault=fault, host=self.host)
         elif name == 'evacuation_done':
             # The destination died rebuilding: the server goes back on its source in

@@ -7,7 +7,8 @@ a forced host, one claim here) claims the destination for the instance;
 ``evacuation_destination_chosen`` records it and hands the move to the destination in
 one write. ``rollback()`` is one ``evacuation_failed`` write: the source allocation back
 to the instance (replacing any destination claim), the migration in error, the task
-cleared, a fault; the server stays on its source as it was.
+cleared, a fault; the server stays on its dead source, in ERROR as Nova leaves it, and
+can be evacuated again.
 """
 
 import logging
@@ -92,14 +93,11 @@ class EvacuateTask(Task):
                                                     selection['nodename'])
 
     def rollback(self, exc):
-        vm_state = (self.instance or {}).get('vm_state')
         try:
             steps.apply_step(
                 'evacuation_failed', self.instance_uuid, self.migration_uuid,
-                vm_state=vm_state if vm_state in (states.ACTIVE, states.STOPPED,
-                                                  states.ERROR) else states.ERROR,
-                fault=compute_utils.fault_record(exc), events=[self.hop.error(exc)],
-                host=self.manager.host)
+                vm_state=states.ERROR, fault=compute_utils.fault_record(exc),
+                events=[self.hop.error(exc)], host=self.manager.host)
         except (exception.InstanceNotFound, exception.UnexpectedTaskStateError,
                 exception.UnexpectedMigrationStatus, exception.MigrationNotFound) as e:
             LOG.info('Instance %s changed while rolling back its evacuation: %s',

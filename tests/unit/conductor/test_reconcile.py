@@ -376,7 +376,7 @@ def test_an_evacuation_whose_conductor_died_is_rolled_back(cloud):
     assert rec.run(context.get_admin_context()) == 0  # conductor-2 is up: its work
     _down('conductor-2', 'novalite-conductor')
     assert rec.run(context.get_admin_context()) == 1
-    _back_on_source(cloud, inst, mig, states.ACTIVE, MS.ERROR)
+    _back_on_source(cloud, inst, mig, states.ERROR, MS.ERROR)
     assert 'conductor-2' in _fault(inst['uuid'])
 
 
@@ -393,7 +393,7 @@ def test_an_evacuation_whose_destination_died_before_the_rebuild_is_rolled_back(
     inst, mig = _evacuation(cloud, dest='dst')
     _down('dst')
     assert _reconciler().run(context.get_admin_context()) == 1
-    _back_on_source(cloud, inst, mig, states.ACTIVE, MS.ERROR)
+    _back_on_source(cloud, inst, mig, states.ERROR, MS.ERROR)
     assert 'compute host dst is down' in _fault(inst['uuid'])
 
 
