@@ -148,7 +148,8 @@ def _cells():
             add(op, phase, ('all',), fault)
     for fault in ('mq-10', 'mq-60'):
         for op, phase in (('boot', 'spawning'), ('migrate', 'migrating'),
-                          ('confirm', 'confirming'), ('live-migrate', 'running')):
+                          ('confirm', 'confirming'), ('live-migrate', 'running'),
+                          ('evacuate', 'rebuilding')):
             add(op, phase, ('all',), fault)
     # A destination that dies and never comes back.
     for op, phase in (('migrate', 'prep-dest'), ('migrate', 'migrating'),
