@@ -293,7 +293,21 @@ class API:
                                  disabled_reason=None if enabled else reason)
 
     def service_force_down(self, context, service, forced_down):
+        if not forced_down:
+            self.check_force_up(context, service)
         return db.service_update(service['id'], forced_down=bool(forced_down))
+
+    def check_force_up(self, context, service):
+        """A host still holding guests evacuated away from it (its evacuations are
+        ``done``, not ``completed``) may come up only by restarting, which destroys them:
+        forcing it up would let it run them beside their rebuilt copies."""
+        if db.migration_get_all(source_compute=service['host'], status=MS.DONE,
+                                migration_type=states.EVACUATION):
+            raise exception.Invalid(message=(
+                f"Unable to force up host {service['host']} as `done` evacuation migration "
+                "records remain associated with the host. Ensure the compute service has "
+                "been restarted, allowing these records to move to `completed` before "
+                "retrying this request."))
 
     # ------------------------------------------------------------ moves (move_api.py)
 

@@ -79,10 +79,23 @@ def test_evacuate_rebuilds_elsewhere_and_the_returning_host_cleans_up(cloud):
         ('compute_rebuild_instance', 'Success', dest),
         ('conductor_rebuild_server', 'Success', _conductor_host(cloud))]
 
-    # The host comes back: it destroys the evacuated guest and releases its claim.
-    _force_down(cloud, src, False)
+    # It may not be forced up while it holds the evacuated guest: it could run it.
+    resp = cloud.request('PUT', '/os-services/force-down',
+                         {'host': src, 'binary': 'novalite-compute', 'forced_down': False},
+                         version='2.11', expect=400)
+    assert '`done` evacuation migration records remain' in resp.data['badRequest']['message']
+    svc_id = cloud.get_json('/os-services?binary=nova-compute&host=' + src,
+                            version='2.53')['services'][0]['id']
+    cloud.request('PUT', f'/os-services/{svc_id}', {'forced_down': False,
+                                                     'status': 'disabled'},
+                  version='2.53', expect=400)
+    svc = cloud.get_json('/os-services?host=' + src, version='2.53')['services'][0]
+    assert (svc['forced_down'], svc['status']) == (True, 'enabled')
+    # The host comes back: it destroys the evacuated guest and releases its claim; then
+    # it may be forced up.
     cloud.aio.add_compute(src)
     cloud.wait_for_migration(sid, 'evacuation', 'completed')
+    _force_down(cloud, src, False)
     cloud.wait_until(lambda: sid not in cloud.hypervisor(src).guests,
                      message='the old guest destroyed')
     assert db.get_allocations(mig['uuid']) == {}
@@ -103,9 +116,9 @@ def test_a_returning_host_keeps_a_guest_that_is_still_its_own(cloud):
     mig = cloud.wait_for_migration(sid, 'evacuation', 'done')
     # The old guest is gone from the dead host (its disk was lost, say) before it is back.
     cloud.hypervisor(src).guests.pop(sid)
-    _force_down(cloud, src, False)
     cloud.aio.add_compute(src)
     cloud.wait_for_migration(sid, 'evacuation', 'completed')
+    _force_down(cloud, src, False)
     assert db.get_allocations(mig['uuid']) == {}
     cloud.action(sid, {'migrate': {'host': src}}, version='2.56')
     cloud.wait_for_server(sid, 'VERIFY_RESIZE')

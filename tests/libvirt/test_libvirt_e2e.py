@@ -191,13 +191,14 @@ def test_boot_resize_migrate_live_abort_force(libvirt_cluster, libvirt_hosts):
     cluster.wait_ticks(dest, sid, count=1, boots=1)  # rebuilt from the image: booted
     timings['evacuate_to_guest_userspace'] = time.monotonic() - t0
     assert client.migrations(sid, 'evacuation')[0]['status'] == 'done'
-    # The old host comes back: it destroys the evacuated guest still running there.
-    client.request('PUT', '/os-services/force-down', {
-        'host': host, 'binary': 'novalite-compute', 'forced_down': False},
-        version='2.11', expect=200)
+    # The old host comes back: it destroys the evacuated guest still running there, and
+    # only then may it be forced up again.
     cluster.start_process(host, 'compute', host)
     client.wait_until(lambda: client.migrations(sid, 'evacuation')[0]['status'] ==
                       'completed', timeout=60, message='evacuation cleaned up')
+    client.request('PUT', '/os-services/force-down', {
+        'host': host, 'binary': 'novalite-compute', 'forced_down': False},
+        version='2.11', expect=200)
     conn = libvirt.open(libvirt_hosts.uri(host))
     try:
         with pytest.raises(libvirt.libvirtError):
