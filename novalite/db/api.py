@@ -77,6 +77,7 @@ from novalite.db.quotas import (  # noqa: F401
     quota_usage,
 )
 from novalite.db.services import (  # noqa: F401
+    compute_is_up,
     service_create,
     service_delete,
     service_get,
