@@ -84,8 +84,10 @@ class EvacuationFlow:
         except exception.InstanceNotFound:
             # Deleted while it was rebuilt: nothing here belongs to anybody.
             self.driver.destroy(context, instance)
+            return
         except _GONE as e:
             LOG.info('Evacuation of %s moved on while rebuilding: %s', uuid, e)
+            return
         LOG.info('Rebuilt evacuated instance %s from %s', uuid, migration['source_compute'])
 
     def _rebuild_failed(self, context, instance, migration, exc, hop):
