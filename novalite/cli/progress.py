@@ -2,6 +2,7 @@
 lines otherwise. Rendering is pure (snapshot -> text) so it can be tested alone."""
 
 import dataclasses
+import shutil
 import sys
 import time
 
@@ -69,6 +70,14 @@ def _amount(processed, total) -> str:
     return f'{human_bytes(processed or 0)}/{human_bytes(total)}'
 
 
+def _bytes(mig: dict | None) -> str:
+    """'memory 1.0 GiB/2.0 GiB, disk ...' of a live migration ('' when unknown)."""
+    if not mig or not (mig.get('memory_total_bytes') or mig.get('disk_total_bytes')):
+        return ''
+    return ('memory ' + _amount(mig.get('memory_processed_bytes'), mig.get('memory_total_bytes'))
+            + ', disk ' + _amount(mig.get('disk_processed_bytes'), mig.get('disk_total_bytes')))
+
+
 def describe(snap: Snapshot, with_bytes: bool = True) -> str:
     """'RESIZE resize_migrating on compute1' plus live-migration detail."""
     parts = [snap.status]
@@ -78,24 +87,53 @@ def describe(snap: Snapshot, with_bytes: bool = True) -> str:
     if mig:
         parts.append(f"{mig.get('source_compute') or '?'} -> {mig.get('dest_compute') or '?'}"
                      f" ({mig.get('status')})")
-        if with_bytes and (mig.get('memory_total_bytes') or mig.get('disk_total_bytes')):
-            parts.append('memory ' + _amount(mig.get('memory_processed_bytes'),
-                                             mig.get('memory_total_bytes'))
-                         + ', disk ' + _amount(mig.get('disk_processed_bytes'),
-                                               mig.get('disk_total_bytes')))
+        if with_bytes and _bytes(mig):
+            parts.append(_bytes(mig))
     elif snap.host:
         parts.append(f'on {snap.host}')
     return ' '.join(parts)
 
 
-def render_bar_line(label: str, snap: Snapshot) -> str:
+def eta(snap: Snapshot) -> float | None:
+    """Seconds left of a live migration's copy at the rate seen so far (None until a
+    rate is known)."""
+    moved = migration_fraction(snap.migration)
+    if not moved or moved >= 1.0 or snap.elapsed <= 0:
+        return None
+    return snap.elapsed * (1.0 - moved) / moved
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f'{seconds // 60}m{seconds % 60:02d}s' if seconds >= 60 else f'{seconds}s'
+
+
+def render_bar_line(label: str, snap: Snapshot, width: int | None = None) -> str:
+    """One line of the redrawn display, never longer than ``width`` - 1 columns (a line
+    that wraps would leave a line behind at every redraw): the bar and the detail shrink
+    first, then the label is cut."""
     value = fraction(snap)
-    return f'{label} {bar(value)} {value * 100:3.0f}% {describe(snap)}  {snap.elapsed:.1f}s'
+    left = eta(snap)
+    tail = f'  {snap.elapsed:.1f}s' + (f' ETA {_clock(left)}' if left is not None else '')
+    pct = f'{value * 100:3.0f}%'
+    bytes_only = _bytes(snap.migration)
+    variants = [(BAR_WIDTH, describe(snap)), (10, describe(snap)),
+                (10, f'{snap.status} {bytes_only}' if bytes_only else snap.status),
+                (10, describe(snap, with_bytes=False)), (10, snap.status), (0, snap.status)]
+    line = ''
+    for bar_width, detail in variants:
+        shown = f' {bar(value, bar_width)}' if bar_width else ''
+        line = f'{label}{shown} {pct} {detail}{tail}'
+        if width is None or len(line) < width:
+            return line
+    return line[:max(width - 2, 1)] + '…'
 
 
 def render_plain_line(label: str, snap: Snapshot) -> str:
     value = fraction(snap)
-    return f'[{snap.elapsed:7.1f}s] {label}: {describe(snap)} ({value * 100:.0f}%)'
+    left = eta(snap)
+    more = f', ETA {_clock(left)}' if left is not None else ''
+    return f'[{snap.elapsed:7.1f}s] {label}: {describe(snap)} ({value * 100:.0f}%{more})'
 
 
 class Reporter:
@@ -115,7 +153,8 @@ class Reporter:
 
     def update(self, snap: Snapshot):
         if self.tty:
-            self.stream.write('\r' + render_bar_line(self.label, snap) + '\x1b[K')
+            width = shutil.get_terminal_size(fallback=(80, 24)).columns
+            self.stream.write('\r' + render_bar_line(self.label, snap, width) + '\x1b[K')
             self._drawn = True
             self.stream.flush()
             return

@@ -74,3 +74,39 @@ def test_plain_live_migration_lines_ignore_byte_counts_for_change_detection():
     rep.update(Snapshot('MIGRATING', 'migrating',
                         migration=dict(MIGRATION, memory_processed_bytes=1024 ** 3)))
     assert len(out.getvalue().splitlines()) == 1
+
+
+def test_the_redrawn_line_fits_the_terminal():
+    """A line as wide as the terminal wraps, and every redraw then leaves a line behind:
+    at 80 and 120 columns the line stays shorter than the screen, bytes and ETA kept
+    while they fit."""
+    snap = Snapshot('MIGRATING', 'migrating', elapsed=43.2, migration=dict(
+        MIGRATION, memory_total_bytes=2 * 1024 ** 3, memory_processed_bytes=0,
+        disk_total_bytes=20 * 1024 ** 3, disk_processed_bytes=int(6.3 * 1024 ** 3)))
+    wide = progress.render_bar_line('live-migration web-1', snap, 120)
+    narrow = progress.render_bar_line('live-migration web-1', snap, 80)
+    assert len(wide) < 120 and len(narrow) < 80
+    assert 'disk 6.3 GiB/20.0 GiB' in wide and 'ETA 1m48s' in wide
+    assert 'ETA 1m48s' in narrow and narrow.startswith('live-migration web-1 [')
+    tiny = progress.render_bar_line('live-migration a-server-with-a-long-name', snap, 30)
+    assert len(tiny) < 30 and tiny.endswith('…')
+    assert progress.render_bar_line('x', snap) == progress.render_bar_line('x', snap, 10**4)
+
+
+def test_eta_from_the_copy_rate():
+    snap = Snapshot('MIGRATING', 'migrating', elapsed=10.0, migration=MIGRATION)
+    assert abs(progress.eta(snap) - 10.0 * 0.25 / 0.75) < 1e-9
+    assert progress.eta(Snapshot('MIGRATING', 'migrating', elapsed=10.0)) is None
+    plain = progress.render_plain_line('lm', snap)
+    assert plain.endswith('(74%, ETA 3s)')
+
+
+def test_the_tty_display_uses_the_terminal_width(monkeypatch):
+    import os
+    monkeypatch.setattr(progress.shutil, 'get_terminal_size',
+                        lambda fallback=None: os.terminal_size((40, 24)))
+    out = _Tty()
+    rep = progress.Reporter('live-migration web-1', out)
+    rep.update(Snapshot('MIGRATING', 'migrating', elapsed=5.0, migration=MIGRATION))
+    line = out.getvalue().split('\r')[-1].replace('\x1b[K', '')
+    assert 0 < len(line) < 40
