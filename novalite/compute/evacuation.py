@@ -7,6 +7,7 @@ import logging
 from novalite import exception
 from novalite.compute import states
 from novalite.compute.utils import Hop, fault_record, start_work, utcnow
+from novalite.notifications import notify_instance
 from novalite.virt import power_state
 
 LOG = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ class EvacuationFlow:
             LOG.info('Not rebuilding %s: %s', uuid, e)
             return
         instance = out['instance']
+        notify_instance(context, instance, 'rebuild', 'start', self.host)
         try:
             if self.driver.instance_exists(instance):
                 # What an earlier attempt left here: the rebuild starts from the image.
@@ -72,15 +74,16 @@ class EvacuationFlow:
                 self.driver.power_off(instance)
         except Exception as exc:
             LOG.warning('Rebuild of evacuated %s failed: %s', uuid, exc)
+            notify_instance(context, instance, 'rebuild', 'error', self.host, error=str(exc))
             self._rebuild_failed(context, instance, migration, exc, hop)
             return
         try:
-            self._step(context, 'evacuation_done', uuid, mig_uuid,
-                       vm_state=states.STOPPED if stop else states.ACTIVE,
-                       instance_values={'power_state': self.power_state_of(instance),
-                                        'launched_at': utcnow().isoformat(),
-                                        'progress': 0},
-                       events=[hop.ok()])
+            out = self._step(context, 'evacuation_done', uuid, mig_uuid,
+                             vm_state=states.STOPPED if stop else states.ACTIVE,
+                             instance_values={'power_state': self.power_state_of(instance),
+                                              'launched_at': utcnow().isoformat(),
+                                              'progress': 0},
+                             events=[hop.ok()])
         except exception.InstanceNotFound:
             # Deleted while it was rebuilt: nothing here belongs to anybody.
             self.driver.destroy(context, instance)
@@ -88,6 +91,7 @@ class EvacuationFlow:
         except _GONE as e:
             LOG.info('Evacuation of %s moved on while rebuilding: %s', uuid, e)
             return
+        notify_instance(context, out['instance'], 'rebuild', 'end', self.host)
         LOG.info('Rebuilt evacuated instance %s from %s', uuid, migration['source_compute'])
 
     def _rebuild_failed(self, context, instance, migration, exc, hop):

@@ -61,10 +61,15 @@ def test_evacuate_rebuilds_elsewhere_and_the_returning_host_cleans_up(cloud):
     sid, src = server['id'], _host(server)
     _kill(cloud, src)
 
-    resp = _evacuate(cloud, sid)
-    assert resp.status_int == 200 and not resp.body
-    server = _settled(cloud, sid)
+    from tests.functional.notifications import collect
+    with collect() as seen:
+        resp = _evacuate(cloud, sid)
+        assert resp.status_int == 200 and not resp.body
+        server = _settled(cloud, sid)
+        cloud.wait_until(lambda: 'instance.rebuild.end' in seen.types())
+    assert seen.types().count('instance.rebuild.start') == 1
     dest = _host(server)
+    assert seen.by_type('instance.rebuild.end')[0]['publisher_id'] == f'novalite-compute:{dest}'
     assert dest not in (src, None)
     mig = cloud.wait_for_migration(sid, 'evacuation', 'done')
     assert (mig['source_compute'], mig['dest_compute']) == (src, dest)
