@@ -334,7 +334,7 @@ class ServerGroup(TimestampMixin, Base):
     user_id: Mapped[str] = mapped_column(String(255))
     policy: Mapped[str] = mapped_column(String(255))
     rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    # Moves on every placement of a member under a hard policy and every member added:
+    # Moves on every claim of a member under a hard policy:
     # two concurrent claims for one group cannot both commit (see db/server_groups.py).
     generation: Mapped[int] = mapped_column(Integer, default=0)
 

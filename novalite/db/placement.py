@@ -127,8 +127,10 @@ def _write_allocations(s, consumer_id, requests, project_id, user_id, replace):
 
     A consumer in a server group with a hard policy has the policy checked first, in
     this same transaction (GroupPolicyViolation, ServerGroupGenerationConflict)."""
-    rps = _provider_ids(s, requests.keys())
+    # First: it may wait for a concurrent claim of the same group, and everything read
+    # after it must be what that claim committed.
     server_groups.check_claim(s, consumer_id, list(requests))
+    rps = _provider_ids(s, requests.keys())
     if replace:
         s.execute(sa.delete(models.Allocation).where(
             models.Allocation.consumer_id == consumer_id))

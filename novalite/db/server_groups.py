@@ -7,11 +7,10 @@ destination's. So a member counts on every host where it, or a migration of it, 
 an allocation.
 
 A claim for a member of a group with a hard policy (affinity, anti-affinity) checks the
-policy inside the claim's own transaction and moves the group's ``generation`` by
-compare-and-swap. Two concurrent claims for one group then cannot both commit: the
-second one's UPDATE matches no row (on PostgreSQL and MariaDB under READ COMMITTED the
-UPDATE waits for the first transaction and re-reads the committed row), it raises
-ServerGroupGenerationConflict and the claim is retried on fresh data.
+policy inside the claim's own transaction, after locking the group's row, and moves the
+group's ``generation`` by compare-and-swap. Concurrent claims for one group thus run one
+after the other, each seeing the allocations of the ones before it; a claim the policy
+refuses writes nothing and the scheduler tries its next host.
 """
 
 import dataclasses
@@ -137,34 +136,38 @@ def group_uuid_of(instance_uuid: str) -> str | None:
                         .where(MEMBER.instance_uuid == instance_uuid))
 
 
+def _count_members(s, group_id: int) -> int:
+    return int(s.scalar(select(func.count(MEMBER.id)).where(MEMBER.group_id == group_id)))
+
+
 @retry_on_transient
-def group_add_members(group_uuid: str, instance_uuids: list[str], limit: int = -1,
-                      retries: int = 10) -> None:
+def group_add_members(group_uuid: str, instance_uuids: list[str], limit: int = -1) -> None:
     """Make servers members of a group; OverQuota when the group would hold more than
     ``limit`` members (InstanceGroupNotFound when the group is gone).
 
-    The group's generation moves by compare-and-swap in the same transaction, so two
-    concurrent additions cannot both pass the member count.
+    The members are counted again once they are written (as the instance quota's
+    recheck does): of two concurrent additions that both passed the first count, one
+    that finds the limit passed takes its servers out again and fails. Adding members
+    leaves the group's generation alone: a member holds no allocation yet, so it
+    cannot change what a concurrent claim must check.
     """
-    for attempt in range(retries):
-        try:
-            with writer() as s:
-                row = _group_row(s, group_uuid)
-                generation = row.generation
-                used = int(s.scalar(select(func.count(MEMBER.id))
-                                    .where(MEMBER.group_id == row.id)))
-                if 0 <= limit < used + len(instance_uuids):
-                    raise exception.OverQuota(overs='server_group_members',
-                                              req=len(instance_uuids), used=used,
-                                              allowed=limit)
-                s.execute(sa.insert(MEMBER).values([
-                    {'group_id': row.id, 'instance_uuid': u, 'created_at': models.utcnow()}
-                    for u in instance_uuids]))
-                _bump(s, row.id, row.uuid, generation)
-            return
-        except exception.ServerGroupGenerationConflict:
-            if attempt == retries - 1:
-                raise
+    with writer() as s:
+        row = _group_row(s, group_uuid)
+        group_id, used = row.id, _count_members(s, row.id)
+        if 0 <= limit < used + len(instance_uuids):
+            raise exception.OverQuota(overs='server_group_members', req=len(instance_uuids),
+                                      used=used, allowed=limit)
+        s.execute(sa.insert(MEMBER).values([
+            {'group_id': group_id, 'instance_uuid': u, 'created_at': models.utcnow()}
+            for u in instance_uuids]))
+    if limit < 0:
+        return
+    with writer() as s:
+        used = _count_members(s, group_id)
+        if used > limit:
+            s.execute(sa.delete(MEMBER).where(MEMBER.instance_uuid.in_(instance_uuids)))
+            raise exception.OverQuota(overs='server_group_members', req=len(instance_uuids),
+                                      used=used - len(instance_uuids), allowed=limit)
 
 
 def drop_membership(s, instance_uuid: str) -> None:
@@ -258,11 +261,17 @@ def placement_of(s, instance_uuids: list[str]) -> Placement | None:
 def check_claim(s, consumer_id: str, rp_uuids: list[str]) -> None:
     """Inside a claim's transaction: raise GroupPolicyViolation when the consumer (an
     instance, or a migration of one) is a member of a hard-policy group and the
-    providers' hosts would break the policy; otherwise move the group's generation, or
-    raise ServerGroupGenerationConflict when a concurrent claim of the group won."""
+    providers' hosts would break the policy; otherwise move the group's generation.
+
+    The group row is locked first (FOR NO KEY UPDATE): a concurrent claim for the same
+    group waits here until this transaction ends, then counts with this claim's
+    allocations in view (each statement reads what is committed under READ COMMITTED;
+    SQLite runs one writer at a time). The compare-and-swap on the generation is the
+    guard behind the lock: should a claim ever pass it unlocked, it fails with
+    ServerGroupGenerationConflict and is retried on fresh data.
+    """
     mig = models.Migration
-    row = s.execute(select(SG.id, SG.uuid, SG.policy, SG.rules, SG.generation,
-                           MEMBER.instance_uuid)
+    row = s.execute(select(SG.id, SG.policy, MEMBER.instance_uuid)
                     .join(MEMBER, MEMBER.group_id == SG.id)
                     .where(or_(MEMBER.instance_uuid == consumer_id,
                                MEMBER.instance_uuid.in_(
@@ -270,11 +279,14 @@ def check_claim(s, consumer_id: str, rp_uuids: list[str]) -> None:
                     .limit(1)).first()
     if row is None or row.policy not in HARD_POLICIES:
         return
-    # The generation was read first: a claim that commits after this point either is
-    # counted below or makes our compare-and-swap fail.
+    group = s.execute(select(SG.uuid, SG.policy, SG.rules, SG.generation)
+                      .where(SG.id == row.id)
+                      .with_for_update(key_share=True)).first()
+    if group is None:
+        return  # deleted meanwhile: the server belongs to no group any more
     instance_uuid = row.instance_uuid
-    placement = Placement(group_id=row.id, uuid=row.uuid, policy=row.policy,
-                          rules=dict(row.rules or {}), generation=row.generation,
+    placement = Placement(group_id=row.id, uuid=group.uuid, policy=group.policy,
+                          rules=dict(group.rules or {}), generation=group.generation,
                           instance_uuid=instance_uuid,
                           hosts=_member_hosts(s, row.id, [instance_uuid]))
     hosts = sorted(set(s.scalars(select(models.ComputeNode.host)
