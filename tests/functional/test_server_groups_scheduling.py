@@ -277,6 +277,19 @@ def test_live_migration_to_a_named_host_the_group_forbids(cloud):
     server = _settled(cloud, sid)
     assert _host(server) == src
     assert set(db.get_allocations(sid)) == {_node_uuid(src)}
+    # Forced and asynchronous (2.34-2.67): accepted, the migration fails its pre-check.
+    def failed():
+        return len([m for m in cloud.migrations(sid, 'live-migration')
+                    if m['status'] == 'error'])
+
+    before = failed()
+    _live(cloud, sid, host=other, version='2.67', force=True)
+    cloud.wait_until(lambda: failed() == before + 1,
+                     message='the forced live migration in error')
+    server = _settled(cloud, sid)
+    assert _host(server) == src and server['status'] == 'ACTIVE'
+    assert 'breaks the anti-affinity policy' in db.fault_get_latest([sid])[sid]['message']
+    assert set(db.get_allocations(sid)) == {_node_uuid(src)}
     # Forced to the free host is fine.
     _live(cloud, sid, host=free, version='2.30', force=True)
     cloud.wait_until(lambda: _host(cloud.server(sid)) == free and
