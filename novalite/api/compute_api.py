@@ -171,6 +171,8 @@ class API:
         """Before anything is written: the group exists (InstanceGroupNotFound) and has
         room for ``count`` more members (OverQuota)."""
         group = db.group_get(group_uuid)
+        if not context.is_admin and group['project_id'] != context.project_id:
+            raise exception.InstanceGroupNotFound(group_uuid=group_uuid)
         limit = self._member_limit(context)
         if 0 <= limit < len(group['members']) + count:
             raise exception.OverQuota(overs='server_group_members', req=count,

@@ -124,9 +124,16 @@ def test_projects_see_their_own_groups(cloud):
     theirs = _create(cloud, 'theirs', token='bob:other')
     listed = cloud.get_json('/os-server-groups', token='alice:demo')['server_groups']
     assert [g['id'] for g in listed] == [mine['id']]
-    cloud.request('GET', f"/os-server-groups/{theirs['id']}", token='alice:demo', expect=403)
+    # Another project's group does not exist for a project's user, as in Nova.
+    cloud.request('GET', f"/os-server-groups/{theirs['id']}", token='alice:demo', expect=404)
     cloud.request('DELETE', f"/os-server-groups/{theirs['id']}", token='alice:demo',
-                  expect=403)
+                  expect=404)
+    body = {'server': {'name': 'x', 'flavorRef': '1', 'networks': 'none',
+                       'imageRef': cloud.first_image()},
+            'os:scheduler_hints': {'group': theirs['id']}}
+    resp = cloud.request('POST', '/servers', body, token='alice:demo', expect=400)
+    assert resp.data['badRequest']['message'] == (
+        f"Instance group {theirs['id']} could not be found.")
     cloud.request('GET', '/os-server-groups?all_projects=True', token='alice:demo',
                   expect=403)
     everyone = cloud.get_json('/os-server-groups?all_projects=True')['server_groups']

@@ -24,10 +24,15 @@ def view(req, group: dict) -> dict:
 
 
 def _load(req, group_id: str, action: str) -> dict:
+    """The group, 404 when it does not exist or belongs to another project (unless the
+    caller is an administrator), as Nova's lookup."""
+    ctx = req.context
     try:
         group = db.group_get(group_id)
     except exception.InstanceGroupNotFound as e:
         raise faults.not_found(str(e))
+    if not ctx.is_admin and group['project_id'] != ctx.project_id:
+        raise faults.not_found(str(exception.InstanceGroupNotFound(group_uuid=group_id)))
     req.app.authorizer.authorize(req.context, RULE % action,
                                  {'project_id': group['project_id'],
                                   'user_id': group['user_id']})
