@@ -124,6 +124,10 @@ class ComputeServiceUnavailable(Invalid):
     msg_fmt = 'Compute service of %(host)s is unavailable at this time.'
 
 
+class ComputeServiceInUse(Invalid):
+    msg_fmt = 'Compute service of %(host)s is still in use.'
+
+
 class PeerUnavailable(ComputeServiceUnavailable):
     """A call got no answer and its peer does not answer a ping either: it is dead or
     cut off. A kind of ComputeServiceUnavailable, so a move treats a compute that dies

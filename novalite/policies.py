@@ -74,6 +74,8 @@ _api_rules = [
      '/servers/{id}/action (os-migrateLive)', 'Live migrate a server'),
     ('os_compute_api:os-migrate-server:migrate_live:host', ADMIN, 'POST',
      '/servers/{id}/action (os-migrateLive)', 'Live migrate a server to a given host'),
+    ('os_compute_api:os-evacuate', ADMIN, 'POST', '/servers/{id}/action (evacuate)',
+     'Evacuate a server from a failed host to a new one'),
     (SERVERS % 'migrations:index', PROJECT_MANAGER_OR_ADMIN, 'GET',
      '/servers/{id}/migrations', 'List the in-progress live migrations of a server'),
     (SERVERS % 'migrations:index:host', ADMIN, 'GET', '/servers/{id}/migrations',

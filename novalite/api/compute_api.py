@@ -75,6 +75,13 @@ class API:
         svcs = db.service_get_all(host=host, binary='novalite-compute')
         return bool(svcs) and db.service_is_up(svcs[0], CONF.service_down_time)
 
+    def service_host(self, context, host) -> dict:
+        """The compute service on ``host``, or ComputeHostNotFound."""
+        svcs = db.service_get_all(host=host, binary='novalite-compute')
+        if not svcs:
+            raise exception.ComputeHostNotFound(host=host)
+        return svcs[0]
+
     def _require_host(self, instance, check_up=True):
         if not instance.get('host'):
             raise exception.InstanceNotReady(instance_id=instance['uuid'])
@@ -317,7 +324,21 @@ class API:
                                  disabled_reason=None if enabled else reason)
 
     def service_force_down(self, context, service, forced_down):
+        if not forced_down:
+            self.check_force_up(context, service)
         return db.service_update(service['id'], forced_down=bool(forced_down))
+
+    def check_force_up(self, context, service):
+        """A host still holding guests evacuated away from it (its evacuations are
+        ``done``, not ``completed``) may come up only by restarting, which destroys them:
+        forcing it up would let it run them beside their rebuilt copies."""
+        if db.migration_get_all(source_compute=service['host'], status=MS.DONE,
+                                migration_type=states.EVACUATION):
+            raise exception.Invalid(message=(
+                f"Unable to force up host {service['host']} as `done` evacuation migration "
+                "records remain associated with the host. Ensure the compute service has "
+                "been restarted, allowing these records to move to `completed` before "
+                "retrying this request."))
 
     # ------------------------------------------------------------ moves (move_api.py)
 
@@ -327,6 +348,7 @@ class API:
     live_migrate = move_api.live_migrate
     live_migrate_force_complete = move_api.live_migrate_force_complete
     live_migrate_abort = move_api.live_migrate_abort
+    evacuate = move_api.evacuate
 
 
 def _image_for_spec(image):

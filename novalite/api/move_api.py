@@ -199,3 +199,41 @@ def live_migrate_abort(api, context, instance, migration_id, support_abort_in_qu
                     "is in this state.")
     api._record_action(context, instance, 'live_migration_cancel')
     api.compute_rpcapi.live_migration_abort(context, mig['source_compute'], instance, mig)
+
+
+@check_locked
+@_allowed('evacuate')
+def evacuate(api, context, instance, host=None, force=False, stop=False):
+    """Rebuild a server of a dead host elsewhere. The source's compute service must be
+    down (forced down, or its heartbeats older than service_down_time); ``host`` names
+    the destination (checked by the scheduler unless ``force``); ``stop`` leaves the
+    server stopped at the destination (microversion 2.95)."""
+    source = instance.get('host')
+    if not source:
+        raise exception.InstanceNotReady(instance_id=instance['uuid'])
+    if host is not None:
+        if host == source:
+            raise exception.Invalid(message="The target host can't be the same one.")
+        db.compute_node_get_by_host_and_node(host)
+    if api._service_up(source):
+        LOG.warning('Evacuation of %s refused: the compute service on %s is up',
+                    instance['uuid'], source)
+        raise exception.ComputeServiceInUse(host=source)
+    spec = db.request_spec_get(instance['uuid']) or {}
+    spec.update(instance_uuid=instance['uuid'], project_id=instance['project_id'],
+                user_id=instance['user_id'], flavor=instance['flavor'], num_instances=1,
+                instance_uuids=[instance['uuid']], force_hosts=[], force_nodes=[],
+                ignore_hosts=[source],
+                requested_destination={'host': host, 'node': None} if host else None)
+    out = api._step(context, instance, 'evacuation_requested', action='evacuate',
+                    new_migration={
+                        'instance_uuid': instance['uuid'],
+                        'migration_type': states.EVACUATION,
+                        'source_compute': source, 'source_node': instance['node'],
+                        'old_instance_type_id': instance['flavor'].get('id'),
+                        'new_instance_type_id': instance['flavor'].get('id'),
+                        'user_id': context.user_id, 'project_id': context.project_id})
+    inst, mig = out['instance'], out['migration']
+    api.conductor_rpcapi.evacuate_instance(context, inst['uuid'], mig['uuid'], host,
+                                           bool(force), bool(stop), spec)
+    return mig

@@ -117,7 +117,7 @@ OPERATIONS = {
                                       server_schemas.update(MAX), []),
     ('/servers/{server_id}', 'DELETE'): ('deleteServer', 204, None, None, []),
     ('/servers/{server_id}/action', 'POST'): (
-        'serverAction', [202, 204], None, _action_body(), []),
+        'serverAction', [200, 202, 204], None, _action_body(), []),
     ('/servers/{server_id}/migrations', 'GET'): (
         'listServerMigrations', 200, r.SERVER_MIGRATIONS, None, []),
     ('/servers/{server_id}/migrations/{migration_id}', 'GET'): (

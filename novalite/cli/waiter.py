@@ -25,6 +25,8 @@ class Operation:
     leave: frozenset = frozenset()
     gone_ok: bool = False
     live: bool = False
+    # The operation succeeds only if the server ends on another host (evacuate).
+    moves_host: bool = False
 
 
 def _op(name, success, leave=(), **kw):
@@ -43,6 +45,7 @@ OPERATIONS = {
     'resize-revert': _op('resize-revert', {'ACTIVE', 'SHUTOFF'},
                          {'VERIFY_RESIZE', 'REVERT_RESIZE'}),
     'live-migration': _op('live-migration', {'ACTIVE', 'PAUSED'}, live=True),
+    'evacuate': _op('evacuate', {'ACTIVE', 'SHUTOFF'}, moves_host=True),
 }
 
 
@@ -178,6 +181,8 @@ class Waiter:
         reason = None
         if status not in self.op.success:
             reason = f'the server is {status}{where}'
+        elif self.op.moves_host and host == self.server.get('OS-EXT-SRV-ATTR:host'):
+            reason = f'the server stayed {status}{where}'
         elif self.op.live:
             reason = self._live_failure()
         if reason:

@@ -1,8 +1,9 @@
 """Compute service: the table of contents of what a compute host serves.
 
 Every RPC entry point is one line delegating to a flow object: ``LifecycleFlow`` (build,
-power, delete), ``ResizeFlow`` (cold moves) and ``LiveMigrationFlow``. The host never
-opens the database: it reads and writes through its conductor methods
+power, delete), ``ResizeFlow`` (cold moves), ``LiveMigrationFlow`` and
+``EvacuationFlow``. The host never opens the database: it reads and writes through its
+conductor methods
 (``conductor.rpcapi.HostConductor``), which accept only work about this host's
 instances and moves. On start it reconciles the instances and moves it owns.
 """
@@ -16,6 +17,7 @@ from novalite import exception, service
 from novalite.compute import orphans, resource_tracker, states
 from novalite.compute import rpcapi as compute_rpcapi
 from novalite.compute import utils as compute_utils
+from novalite.compute.evacuation import EvacuationFlow
 from novalite.compute.lifecycle import LifecycleFlow
 from novalite.compute.live_migration import LiveMigrationFlow
 from novalite.compute.resize import ResizeFlow
@@ -49,6 +51,8 @@ class ComputeManager(service.Manager):
         self.live = LiveMigrationFlow(host, self.driver, self.conductor, computes,
                                       self._host_info, self._power_state, self._enter,
                                       self._leave)
+        self.evacuation = EvacuationFlow(host, self.driver, self.conductor, lock,
+                                         self._power_state, self._enter, self._leave)
 
     # ------------------------------------------------------------ lifecycle of the service
 
@@ -148,6 +152,9 @@ class ComputeManager(service.Manager):
     def live_migration_abort(self, context, instance, migration):
         self.live.abort(context, instance, migration)
 
+    def rebuild_instance(self, context, instance, migration, image, stop):
+        self.evacuation.rebuild(context, instance, migration, image, stop)
+
     # ------------------------------------------------------------ periodic reconciles
 
     @service.periodic_task(spacing='compute.resource_update_interval')
@@ -175,9 +182,10 @@ class ComputeManager(service.Manager):
             if inst['task_state'] in states.BUILD_TASKS + states.POWER_TASKS + (
                     states.DELETING,) and compute_utils.age(inst) >= grace:
                 self._reconcile_idle(inst, self.lifecycle.reconcile, context, inst)
-        for mig in self.conductor.host_migrations():
-            flow = self.live if mig['migration_type'] == states.LIVE_MIGRATION else \
-                self.resize if mig['migration_type'] in states.COLD_MOVES else None
+        migrations = self.conductor.host_migrations()
+        self.evacuation.clean_up_evacuated(context, migrations)
+        for mig in migrations:
+            flow = self._flow(mig)
             if flow is None or compute_utils.age(mig) < grace:
                 continue
             try:
@@ -191,6 +199,17 @@ class ComputeManager(service.Manager):
             LOG.info('Driving %s of %s from its recorded state (%s, %s)', step.name,
                      inst['uuid'], mig['status'], inst['task_state'])
             self._reconcile_idle(inst, flow.reconcile, context, mig)
+
+    def _flow(self, mig):
+        """The flow that drives a migration of this host (None: nothing to drive)."""
+        kind = mig['migration_type']
+        if kind == states.LIVE_MIGRATION:
+            return self.live
+        if kind in states.COLD_MOVES:
+            return self.resize
+        if kind == states.EVACUATION:
+            return self.evacuation
+        return None
 
     def _reconcile_idle(self, inst, fn, *args):
         """Run ``fn`` under the instance lock unless a request of this process holds it
@@ -237,11 +256,18 @@ class ComputeManager(service.Manager):
                 self.lifecycle.reconcile(context, inst)
             except Exception:
                 LOG.exception('Could not reconcile instance %s', inst['uuid'])
-        for mig in self.conductor.host_migrations():
-            flow = self.live if mig['migration_type'] == states.LIVE_MIGRATION else \
-                self.resize if mig['migration_type'] in states.COLD_MOVES else None
-            if flow is None or mig['status'] in (states.MS.PRE_MIGRATING,
-                                                  states.MS.ACCEPTED):
+        migrations = self.conductor.host_migrations()
+        # Guests evacuated away while this host was down go first: they must not run
+        # beside their rebuilt copies a moment longer than needed.
+        self.evacuation.clean_up_evacuated(context, migrations)
+        for mig in migrations:
+            flow = self._flow(mig)
+            # Accepted and pre-migrating moves may only be waiting in this host's queue;
+            # an evacuation's pre-migrating step is this host's rebuild, which died with
+            # the previous process.
+            waiting = (states.MS.ACCEPTED,) if flow is self.evacuation else (
+                states.MS.PRE_MIGRATING, states.MS.ACCEPTED)
+            if flow is None or mig['status'] in waiting:
                 continue
             try:
                 inst = self.conductor.instance_get(mig['instance_uuid'])

@@ -48,6 +48,15 @@ def owned_uuids(host: str, instances, migrations) -> dict[str, frozenset]:
         if not _owes(mig):
             continue
         kinds = owned.setdefault(mig['instance_uuid'], set())
+        if mig.get('migration_type') == states.EVACUATION:
+            # The source of an evacuation keeps its old guest only while the instance is
+            # recorded there (the instance loop above); the destination keeps what it
+            # rebuilds.
+            if mig.get('dest_compute') == host:
+                kinds.update((GUEST, INCOMING))
+            if not kinds:
+                del owned[mig['instance_uuid']]
+            continue
         if mig.get('source_compute') == host:
             kinds.add(GUEST)
             if mig.get('migration_type') in states.COLD_MOVES:

@@ -12,6 +12,7 @@ Version history:
         their action events to the caller, which writes them with its next step;
         check_can_live_migrate_destination takes the source node record; prep_resize no
         longer takes the image (the destination never used it)
+  2.1 - rebuild_instance (an evacuation's destination rebuilds the guest)
 
 Every compute also serves ``ping`` on topic ``compute_priority`` (server = host) from
 a pool of its own: callers check a silent host's liveness there. Calls are bounded by
@@ -24,7 +25,7 @@ from novalite import exception, rpc
 from novalite.conf import CONF
 
 TOPIC = 'compute'
-VERSION = '2.0'
+VERSION = '2.1'
 
 # Everything a compute serves; its RPC server dispatches nothing else.
 METHODS = ('ping', 'build_and_run_instance', 'start_instance', 'stop_instance',
@@ -33,7 +34,7 @@ METHODS = ('ping', 'build_and_run_instance', 'start_instance', 'stop_instance',
            'check_can_live_migrate_destination', 'check_can_live_migrate_source',
            'pre_live_migration', 'live_migration', 'post_live_migration_at_destination',
            'rollback_live_migration_at_destination', 'live_migration_force_complete',
-           'live_migration_abort')
+           'live_migration_abort', 'rebuild_instance')
 
 
 class ComputeAPI:
@@ -81,6 +82,12 @@ class ComputeAPI:
 
     def terminate_instance(self, ctxt, instance):
         self._cast(ctxt, instance['host'], 'terminate_instance', instance=instance)
+
+    def rebuild_instance(self, ctxt, host, instance, migration, image, stop):
+        """An evacuation's destination rebuilds the guest from its image."""
+        self.client.prepare(server=host, version='2.1').cast(
+            ctxt, 'rebuild_instance', instance=instance, migration=migration, image=image,
+            stop=stop)
 
     # cold migration / resize
     def prep_resize(self, ctxt, host, instance, flavor, migration, request_spec, host_list):

@@ -142,6 +142,9 @@ class Step:
     allocations: str | None = None   # a named allocation change, see ALLOCATION_CHANGES
     status_choices: tuple = ()       # other final statuses the caller may pick instead
     vm_before: tuple = ()            # vm_states the instance must be in (empty: any)
+    # A step that tidies up after the move ended: it checks and writes the migration
+    # only, never the instance's task (the instance has moved on and may be busy).
+    migration_only: bool = False
     # Hypervisor work follows the write (the owner opens its part with it): a second
     # request for the step is refused. Other steps record work already done, so a
     # repeated request (a lost reply, a re-sent call) answers with the recorded result.
@@ -162,9 +165,10 @@ class MoveType:
     steps: tuple
     failures: tuple = ()
     recoveries: tuple = ()   # forward steps only a reconciler takes (a host is gone)
+    cleanups: tuple = ()     # migration_only steps after the move's final step
 
     def step(self, name: str) -> Step:
-        for s in self.steps + self.failures + self.recoveries:
+        for s in self.steps + self.failures + self.recoveries + self.cleanups:
             if s.name == name:
                 return s
         raise KeyError(f'{self.name} has no step {name}')
@@ -280,7 +284,49 @@ _LIVE_FAILURES = (
 LIVE_MOVE = MoveType('live-migration', (LIVE_MIGRATION,), (ACTIVE, PAUSED), _LIVE_STEPS,
                      _LIVE_FAILURES)
 
-MOVES = (RESIZE_MOVE, LIVE_MOVE)
+# Evacuation: the source host is dead; the destination rebuilds the guest from its image.
+# The source allocation stays with the migration until the source is back and has
+# destroyed what is left of the guest there (``evacuation_cleaned``), as Nova keeps it.
+_EVACUATE_STEPS = (
+    Step('evacuation_requested', CONDUCTOR, (None,), REBUILDING, (None,), MS.ACCEPTED,
+         ROLLBACK, allocations='source_to_migration', vm_before=(ACTIVE, STOPPED, ERROR)),
+    Step('evacuation_destination_chosen', CONDUCTOR, (REBUILDING,), REBUILDING,
+         (MS.ACCEPTED,), MS.ACCEPTED, ROLLBACK),
+    # The destination places the instance on itself and starts the rebuild.
+    Step('evacuation_rebuilding', DEST, (REBUILDING,), REBUILD_SPAWNING, (MS.ACCEPTED,),
+         MS.PRE_MIGRATING, ROLLBACK, opens=True),
+    Step('evacuation_done', DEST, (REBUILD_SPAWNING,), None, (MS.PRE_MIGRATING,), MS.DONE,
+         FINISH, vm_choices=(ACTIVE, STOPPED)),
+)
+
+_EVACUATE_FAILURES = (
+    # No destination (scheduling failed, the named host refused): the server stays on its
+    # dead source, in ERROR (as Nova leaves it) with a fault; it can be evacuated again.
+    Step('evacuation_failed', CONDUCTOR, (REBUILDING,), None, (MS.ACCEPTED,), MS.ERROR,
+         ROLLBACK, vm_choices=(ERROR,), allocations='migration_to_instance'),
+    # The rebuild failed on the destination (which removed what it had made): the server
+    # is recorded back on its source in ERROR, holding its source allocation again; it
+    # can be evacuated again.
+    Step('evacuation_rebuild_failed', DEST, (REBUILD_SPAWNING,), None, (MS.PRE_MIGRATING,),
+         MS.FAILED, ROLLBACK, vm_choices=(ERROR,), allocations='migration_to_instance'),
+)
+
+_EVACUATE_CLEANUPS = (
+    # The source is back: it destroyed the guest it still held and releases its claim.
+    Step('evacuation_cleaned', SOURCE, (None,), None, (MS.DONE,), MS.COMPLETED, FINISH,
+         allocations='drop_migration', migration_only=True),
+)
+
+EVACUATE_MOVE = MoveType('evacuation', (EVACUATION,), (ACTIVE, STOPPED, ERROR),
+                         _EVACUATE_STEPS, _EVACUATE_FAILURES, cleanups=_EVACUATE_CLEANUPS)
+
+MOVES = (RESIZE_MOVE, LIVE_MOVE, EVACUATE_MOVE)
+
+
+def source_owes_cleanup(migration: dict) -> bool:
+    """An evacuation that ended on its destination while its source still holds the
+    old guest and its allocation: the source finishes it when it is back."""
+    return migration.get('migration_type') == EVACUATION and migration.get('status') == MS.DONE
 
 # Steps of a server's own operations (no migration record): the compute host the
 # instance is on owns them.
@@ -314,10 +360,12 @@ API_ALLOWED = {
                                     'task_state': (MIGRATING,)},
     'live_migrate_abort': {'vm_state': LIVE_MOVE.start_vm_states,
                            'task_state': (MIGRATING,)},
+    'evacuate': {'vm_state': EVACUATE_MOVE.start_vm_states, 'task_state': (None,)},
 }
 
 
-ALL_STEPS = tuple(s for move in MOVES for s in move.steps + move.failures + move.recoveries) \
+ALL_STEPS = tuple(s for move in MOVES
+                  for s in move.steps + move.failures + move.recoveries + move.cleanups) \
     + INSTANCE_STEPS
 
 
@@ -378,7 +426,7 @@ def pending_step(migration: dict | None, instance: dict) -> Step | None:
         # The same recorded status before and after choosing and preparing a destination.
         if not migration.get('dest_compute'):
             want = CONDUCTOR
-        elif move is RESIZE_MOVE and not instance.get('new_flavor'):
+        elif move is EVACUATE_MOVE or (move is RESIZE_MOVE and not instance.get('new_flavor')):
             want = DEST
         else:
             want = SOURCE

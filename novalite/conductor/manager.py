@@ -14,7 +14,7 @@ from novalite.compute import rpcapi as compute_rpcapi
 from novalite.conductor import host_requests as hosts
 from novalite.conductor import reconcile
 from novalite.conductor import rpcapi as conductor_rpcapi
-from novalite.conductor.tasks import build, live_migrate, migrate
+from novalite.conductor.tasks import build, evacuate, live_migrate, migrate
 from novalite.db import api as db
 from novalite.db import audit
 from novalite.scheduler import rpcapi as scheduler_rpcapi
@@ -157,6 +157,11 @@ class ConductorManager(service.Manager):
         return live_migrate.LiveMigrationTask(
             self, context, instance_uuid, host, block_migration, disk_over_commit, force,
             migration_uuid).run()
+
+    def evacuate_instance(self, context, instance_uuid, migration_uuid, host, force, stop,
+                          request_spec):
+        evacuate.EvacuateTask(self, context, instance_uuid, migration_uuid, host, force, stop,
+                              request_spec).run()
 
     @service.periodic_task(spacing='conductor.audit_interval')
     def audit_allocations(self, context):

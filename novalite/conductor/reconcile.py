@@ -33,6 +33,7 @@ from novalite.compute import utils as compute_utils
 from novalite.conf import CONF
 from novalite.db import api as db
 from novalite.db import steps
+from novalite.virt import power_state
 
 LOG = logging.getLogger(__name__)
 MS = states.MS
@@ -219,6 +220,10 @@ class Reconciler:
                                expected_driver=inst.get('task_driver'))
             compute_utils.add_fault(db, uuid, exception.MigrationError(reason=reason),
                                     self.host)
+        elif mig['migration_type'] == states.EVACUATION:
+            steps.apply_step('evacuation_failed', uuid, mig['uuid'], vm_state=states.ERROR,
+                             fault=self._fault(reason), host=self.host,
+                             expected_driver=inst.get('task_driver'))
         elif mig['migration_type'] == states.LIVE_MIGRATION:
             steps.apply_step('live_migration_failed', uuid, mig['uuid'],
                              vm_state=inst['vm_state'] if inst['vm_state'] in (
@@ -303,6 +308,19 @@ class Reconciler:
                                  'host': mig['source_compute'], 'node': mig['source_node'],
                                  'flavor': inst.get('old_flavor') or inst['flavor'],
                                  'old_flavor': None, 'new_flavor': None},
+                             fault=fault, host=self.host)
+        elif name == 'evacuation_rebuilding':
+            # The destination died before it started: the server stays on its source.
+            steps.apply_step('evacuation_failed', uuid, mig_uuid, vm_state=states.ERROR,
+                             fault=fault, host=self.host)
+        elif name == 'evacuation_done':
+            # The destination died rebuilding: the server goes back on its source in
+            # ERROR, to be evacuated again.
+            steps.apply_step('evacuation_rebuild_failed', uuid, mig_uuid,
+                             vm_state=states.ERROR,
+                             instance_values={'host': mig['source_compute'],
+                                              'node': mig['source_node'],
+                                              'power_state': power_state.NOSTATE},
                              fault=fault, host=self.host)
         elif name == 'live_migration_queued':
             steps.apply_step('live_migration_failed', uuid, mig_uuid,

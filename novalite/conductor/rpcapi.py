@@ -11,6 +11,7 @@ Version history:
   2.1 - build_instances takes ``failed_host``: with no alternates and no request spec
         or image, the conductor schedules the build again from its recorded request,
         that host excluded (a compute that restarted during the build)
+  2.2 - evacuate_instance
 
 A conductor also serves ``PRIORITY_METHODS`` on topic ``conductor_priority`` from a
 pool of its own, so heartbeats and pings never queue behind busy workers. A compute's
@@ -25,11 +26,11 @@ from novalite import rpc
 from novalite.conf import CONF
 
 TOPIC = 'conductor'
-VERSION = '2.1'
+VERSION = '2.2'
 
 # Everything a conductor serves; its RPC server dispatches nothing else.
 METHODS = ('ping', 'schedule_and_build_instances', 'build_instances', 'migrate_server',
-           'live_migrate_instance', 'service_register', 'service_heartbeat',
+           'live_migrate_instance', 'evacuate_instance', 'service_register', 'service_heartbeat',
            'compute_node_report', 'host_instances', 'host_migrations', 'instance_get',
            'record_step', 'record_progress', 'record_events', 'instance_power_synced',
            'instance_destroyed', 'release_claim')
@@ -99,6 +100,14 @@ class ConductorAPI:
         return method(ctxt, 'live_migrate_instance', instance_uuid=instance_uuid, host=host,
                       block_migration=block_migration, disk_over_commit=disk_over_commit,
                       force=force, migration_uuid=migration_uuid)
+
+
+    def evacuate_instance(self, ctxt, instance_uuid: str, migration_uuid: str,
+                          host: str | None, force: bool, stop: bool, request_spec: dict):
+        self.client.prepare(version='2.2').cast(
+            ctxt, 'evacuate_instance', instance_uuid=instance_uuid,
+            migration_uuid=migration_uuid, host=host, force=force, stop=stop,
+            request_spec=request_spec)
 
 
 class HostConductor:

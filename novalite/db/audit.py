@@ -146,8 +146,9 @@ def _read() -> _Snapshot:
 
 
 def _is_active_move(mig: dict, inst: dict | None) -> bool:
-    """Unfinished, or reverted while the source still owes the instance its finish."""
-    if mig['status'] not in states.MIGRATION_DONE:
+    """Unfinished, reverted while the source still owes the instance its finish, or an
+    evacuation whose source still owes its clean-up (and holds its allocation until)."""
+    if mig['status'] not in states.MIGRATION_DONE or states.source_owes_cleanup(mig):
         return True
     return (mig['status'] == MS.REVERTED and inst is not None and not inst['deleted']
             and inst['task_state'] == states.RESIZE_REVERTING)

@@ -79,8 +79,12 @@ def authorize(s, host: str, instance_uuid: str, migration=None, owner=None,
             return
         if migration is None and instance is not None:
             # Any unfinished move naming the host lets it see the instance (a reverted
-            # one too while the source still owes the instance its finish).
-            unfinished = models.Migration.status.notin_(states.MIGRATION_DONE)
+            # one too while the source still owes the instance its finish, and an
+            # evacuation away from it that it has not cleaned up after).
+            unfinished = models.Migration.status.notin_(states.MIGRATION_DONE) | (
+                (models.Migration.migration_type == states.EVACUATION) &
+                (models.Migration.status == states.MS.DONE) &
+                (models.Migration.source_compute == host))
             if instance.task_state == states.RESIZE_REVERTING:
                 unfinished = unfinished | (models.Migration.status == states.MS.REVERTED)
             named = s.scalars(select(models.Migration.id).where(
@@ -169,6 +173,10 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
             _apply_allocations(s, step.allocations, instance_uuid, out['migration'])
         elif step.allocations == 'drop_instance':
             _apply_allocations(s, step.allocations, instance_uuid, None)
+        if step.migration_only:
+            out['instance'] = to_dict(inst)
+            record_events(s, instance_uuid, events, host)
+            return out
         out['instance'] = instance_cas(
             s, instance_uuid, values, expected_task_state=list(step.task_before),
             expected_vm_state=list(step.vm_before) if step.vm_before else UNSET, row=inst,
@@ -188,6 +196,8 @@ def _already_applied(step, inst, mig, status, vm_state) -> bool:
     """The record shows ``step`` done: a real transition whose after-state is recorded."""
     if step.opens:
         return False
+    if step.migration_only:
+        return mig is not None and mig.status == (status or step.status_after)
     if inst.task_state != step.task_after or (vm_state is not None and
                                                 inst.vm_state != vm_state):
         return False
@@ -242,8 +252,9 @@ def check_host(caller: str, instance_uuid: str, migration_uuid: str | None = Non
 
 @retry_on_transient
 def unfinished_migrations(host: str) -> list[dict]:
-    """Migrations naming ``host`` that are not final, and reverted ones whose source still
-    owes its finish (the instance is still reverting): the moves a host reconciles."""
+    """Migrations naming ``host`` that are not final, reverted ones whose source still
+    owes its finish (the instance is still reverting), and finished evacuations away from
+    ``host`` it has not cleaned up after: the moves a host reconciles."""
     with reader() as s:
         names = (models.Migration.source_compute == host) | \
             (models.Migration.dest_compute == host)
@@ -254,6 +265,11 @@ def unfinished_migrations(host: str) -> list[dict]:
             names, models.Migration.status == states.MS.REVERTED,
             models.Instance.task_state == states.RESIZE_REVERTING,
             models.Instance.deleted.is_(False)))
+        # Evacuations away from this host that it has not cleaned up after yet.
+        rows += s.scalars(select(models.Migration).where(
+            models.Migration.source_compute == host,
+            models.Migration.migration_type == states.EVACUATION,
+            models.Migration.status == states.MS.DONE))
         return [to_dict(r) for r in sorted(rows, key=lambda r: r.id)]
 
 
@@ -267,6 +283,14 @@ def destroy_instance(instance_uuid: str, events: list | None, host: str | None) 
                 models.Migration.status.notin_(states.MIGRATION_DONE))):
             drop_allocations(s, mig.uuid)
             mig.status = states.MS.ERROR
+        for mig in s.scalars(select(models.Migration).where(
+                models.Migration.instance_uuid == instance_uuid,
+                models.Migration.migration_type == states.EVACUATION,
+                models.Migration.status == states.MS.DONE)):
+            # The source's claim goes with the instance; the guest it may still hold
+            # is an orphan there now.
+            drop_allocations(s, mig.uuid)
+            mig.status = states.MS.COMPLETED
         record_events(s, instance_uuid, events, host)
         return destroy_row(s, instance_uuid)
 

@@ -7,7 +7,8 @@ import fnmatch
 from novalite.compute import states
 from novalite.compute.states import MS
 
-OPERATIONS = ('boot', 'resize', 'migrate', 'confirm', 'revert', 'live-migrate', 'delete')
+OPERATIONS = ('boot', 'resize', 'migrate', 'confirm', 'revert', 'live-migrate', 'delete',
+              'evacuate')
 DAEMONS = ('api', 'conductor', 'scheduler', 'source', 'dest', 'compute', 'all')
 FAULTS = ('sigkill', 'sigterm', 'db-10', 'db-60', 'mq-10', 'mq-60', 'dest-dead')
 OUTCOMES = ('ok', 'stuck', 'leaked', 'guest-on-0', 'guest-on-2', 'follow-up-failed',
@@ -40,8 +41,9 @@ class Cell:
 
     @property
     def computes(self):
-        # A destination that never comes back still leaves a host for the follow-up move.
-        return 3 if self.fault == 'dest-dead' else 2
+        # A destination that never comes back still leaves a host for the follow-up move;
+        # so does the dead source of an evacuation.
+        return (3 if self.fault == 'dest-dead' else 2) + (self.operation == 'evacuate')
 
 
 @dataclasses.dataclass
@@ -96,6 +98,9 @@ PHASES = {
                      'running': _status(MS.RUNNING),
                      'post-migrating': _status(MS.POST_MIGRATING)},
     'delete': {'deleting': _task(states.DELETING)},
+    # The source is dead before the evacuation starts (the preparation kills it).
+    'evacuate': {'accepted': _status(MS.ACCEPTED),       # the conductor schedules
+                 'rebuilding': _status(MS.PRE_MIGRATING)},  # the destination rebuilds
 }
 
 
@@ -123,6 +128,8 @@ def _cells():
     add('live-migrate', 'running', ('source', 'dest', 'conductor'))
     add('live-migrate', 'post-migrating', ('source', 'dest', 'conductor'))
     add('delete', 'deleting', ('compute', 'conductor', 'api'))
+    add('evacuate', 'accepted', ('conductor', 'scheduler', 'api'))
+    add('evacuate', 'rebuilding', ('dest', 'conductor'))
     # SIGTERM (graceful stop) and restart of each kind of daemon mid-move.
     add('boot', 'scheduling', ('scheduler',), 'sigterm')
     add('boot', 'spawning', ('compute',), 'sigterm')
@@ -131,21 +138,24 @@ def _cells():
     add('migrate', 'migrated', ('dest',), 'sigterm')
     add('live-migrate', 'preparing', ('conductor',), 'sigterm')
     add('live-migrate', 'running', ('source', 'dest'), 'sigterm')
+    add('evacuate', 'rebuilding', ('dest',), 'sigterm')
     # Database and broker outages mid-move.
     for fault in ('db-10', 'db-60'):
         for op, phase in (('boot', 'spawning'), ('migrate', 'migrating'),
                           ('migrate', 'migrated'), ('confirm', 'confirming'),
-                          ('revert', 'reverting'), ('live-migrate', 'running')):
+                          ('revert', 'reverting'), ('live-migrate', 'running'),
+                          ('evacuate', 'rebuilding')):
             add(op, phase, ('all',), fault)
     for fault in ('mq-10', 'mq-60'):
         for op, phase in (('boot', 'spawning'), ('migrate', 'migrating'),
-                          ('confirm', 'confirming'), ('live-migrate', 'running')):
+                          ('confirm', 'confirming'), ('live-migrate', 'running'),
+                          ('evacuate', 'rebuilding')):
             add(op, phase, ('all',), fault)
     # A destination that dies and never comes back.
     for op, phase in (('migrate', 'prep-dest'), ('migrate', 'migrating'),
                       ('migrate', 'migrated'), ('resize', 'migrated'),
                       ('revert', 'reverting'), ('live-migrate', 'preparing'),
-                      ('live-migrate', 'running')):
+                      ('live-migrate', 'running'), ('evacuate', 'rebuilding')):
         add(op, phase, ('dest',), 'dest-dead')
     return tuple(out)
 
@@ -163,6 +173,7 @@ FAST = (
     'migrate/migrating/all/db-10',
     'migrate/migrating/all/mq-10',
     'migrate/migrated/dest/dest-dead',
+    'evacuate/rebuilding/dest/sigkill',
 )
 
 

@@ -311,3 +311,35 @@ def test_connection_refused_is_a_clean_error(run, monkeypatch):
     _, err = run('--os-endpoint', f'http://127.0.0.1:{_free_port()}', 'list', expect=1)
     assert err.startswith('ERROR (ConnectionRefused): Unable to reach the compute API')
     assert 'Traceback' not in err
+
+
+def test_evacuate_and_host_evacuate(api, run):
+    vm, _ = _boot(run, 'vm1')
+    src = vm['OS-EXT-SRV-ATTR:host']
+    # Refused while the host's compute service is up: a clean error, nothing moves.
+    _, err = run('evacuate', 'vm1', expect=1)
+    assert f'ERROR (BadRequest): Compute service of {src} is still in use.' in err
+    api.aio.stop_compute(src)
+    run('service-force-down', src, 'novalite-compute')
+    _, err = run('evacuate', 'vm1', '--poll')
+    # The CLI speaks the newest microversion: from 2.95 an evacuated server is stopped.
+    assert 'evacuate vm1' in err and 'SHUTOFF on compute' in err
+    assert api.server(vm['id'])['OS-EXT-SRV-ATTR:host'] not in (src, None)
+
+    # A whole host: every server on it, one row each.
+    a, _ = _boot(run, 'a')
+    host = a['OS-EXT-SRV-ATTR:host']
+    b = api.boot(name='b', availability_zone=f'nova:{host}')
+    api.aio.stop_compute(host)
+    run('service-force-down', host, 'novalite-compute')
+    out, err = run('host-evacuate', host, '--poll', '-f', 'json')
+    rows = json.loads(out)
+    assert sorted(r['Server UUID'] for r in rows) == sorted([a['id'], b['id']])
+    assert all(r['Evacuate Accepted'] for r in rows)
+    for sid in (a['id'], b['id']):
+        server = api.server(sid)
+        assert server['status'] == 'SHUTOFF'
+        assert server['OS-EXT-SRV-ATTR:host'] not in (host, None)
+    # Nothing is left on the host to evacuate.
+    out, _ = run('host-evacuate', host, '-f', 'json')
+    assert json.loads(out) == []

@@ -4,10 +4,12 @@ One scenario, in the order an operator would meet it: boot, resize (the guest se
 the new vCPU count), cold migrate + revert, live migrate there and back (the guest
 keeps running: its console tick counter continues), an aborted live migration
 (bandwidth throttled so it is still running when the abort arrives) and a
-force-completed one (post-copy switch of a throttled migration).
+force-completed one (post-copy switch of a throttled migration), then an evacuation
+when the host's compute service dies, and that host's clean-up when it comes back.
 """
 
 import os
+import signal
 import time
 
 import pytest
@@ -174,6 +176,38 @@ def test_boot_resize_migrate_live_abort_force(libvirt_cluster, libvirt_hosts):
     host = _other(host)
     ticks = cluster.wait_ticks(host, sid, count=2)
     assert cluster.boots(host, sid) == 0 and ticks[0][0] > last
+
+    # -- evacuate: the host's compute service dies (its libvirtd and guest run on) ------------
+    cluster.stop_process(host, sig=signal.SIGKILL)
+    client.request('PUT', '/os-services/force-down', {
+        'host': host, 'binary': 'novalite-compute', 'forced_down': True},
+        version='2.11', expect=200)
+    t0 = time.monotonic()
+    client.request('POST', '/servers/%s/action' % sid, {'evacuate': {}}, version='2.80',
+                   expect=200)
+    server = client.wait_for_server(sid, 'ACTIVE')
+    dest = server['OS-EXT-SRV-ATTR:host']
+    assert dest == _other(host)
+    cluster.wait_ticks(dest, sid, count=1, boots=1)  # rebuilt from the image: booted
+    timings['evacuate_to_guest_userspace'] = time.monotonic() - t0
+    assert client.migrations(sid, 'evacuation')[0]['status'] == 'done'
+    # The old host comes back: it destroys the evacuated guest still running there, and
+    # only then may it be forced up again.
+    cluster.start_process(host, 'compute', host)
+    client.wait_until(lambda: client.migrations(sid, 'evacuation')[0]['status'] ==
+                      'completed', timeout=60, message='evacuation cleaned up')
+    client.request('PUT', '/os-services/force-down', {
+        'host': host, 'binary': 'novalite-compute', 'forced_down': False},
+        version='2.11', expect=200)
+    conn = libvirt.open(libvirt_hosts.uri(host))
+    try:
+        with pytest.raises(libvirt.libvirtError):
+            conn.lookupByUUIDString(sid)
+    finally:
+        conn.close()
+    assert not os.path.exists(os.path.join(cluster.instances_paths[host], sid))
+    host = dest
+    cluster.wait_ticks(host, sid, count=2)  # the rebuilt guest runs on
 
     # -- delete ---------------------------------------------------------------------------------
     client.request('DELETE', '/servers/%s' % sid, expect=204)

@@ -2,7 +2,7 @@
 
 from novalite import exception
 from novalite.api import common, faults, validation
-from novalite.api.handlers.servers import RULE, load_server, target
+from novalite.api.handlers.servers import RULE, load_server, new_password, target
 from novalite.api.schemas import server_actions as schemas
 from novalite.api.schemas import types
 
@@ -99,6 +99,37 @@ def migrate_live(req, inst, value):
     return _accepted()
 
 
+def evacuate(req, inst, value):
+    """Rebuild a server of a failed host on another one (200, as Nova answers). Up to
+    2.13 the answer carries an admin password, as Nova's does; like a boot's, it is not
+    injected into the guest (no driver here injects passwords). From 2.95 the server
+    ends stopped."""
+    _authorize(req, 'os_compute_api:os-evacuate', inst)
+    host = value.get('host')
+    force = False
+    if common.mv_at_least(req, '2.29'):
+        force = types.to_bool(value.get('force', False))
+        if force and not host:
+            raise faults.bad_request("Can't force to a non-provided destination")
+    if common.mv_at_least(req, '2.14'):
+        password = value.get('adminPass') or new_password()
+    else:
+        shared = types.to_bool(value['onSharedStorage'])
+        if shared and 'adminPass' in value:
+            raise faults.bad_request("admin password can't be changed on existing disk")
+        password = value.get('adminPass') or (None if shared else new_password())
+    if host is not None:
+        try:
+            req.app.compute_api.service_host(req.context, host)
+        except exception.ComputeHostNotFound:
+            raise faults.not_found('Compute host %s not found.' % host)
+    req.app.compute_api.evacuate(req.context, inst, host=host, force=force,
+                                 stop=common.mv_at_least(req, '2.95'))
+    if not common.mv_at_least(req, '2.14') and req.app.conf.api.enable_instance_password:
+        return common.json_response({'adminPass': password})
+    return common.empty_response(200)
+
+
 def lock(req, inst, value):
     _authorize(req, 'os_compute_api:os-lock-server:lock', inst)
     reason = value.get('locked_reason') if isinstance(value, dict) else None
@@ -128,6 +159,7 @@ ACTIONS = {
     'os-migrateLive': (migrate_live, schemas.migrate_live, None),
     'lock': (lock, lambda mv: schemas.LOCK_V273 if mv >= (2, 73) else None, None),
     'unlock': (unlock, None, None),
+    'evacuate': (evacuate, schemas.evacuate, None),
 }
 
 

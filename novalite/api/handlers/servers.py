@@ -325,11 +325,15 @@ def _hints(body: dict) -> dict:
     return hints
 
 
+def new_password() -> str:
+    alphabet = string.ascii_letters + string.digits
+    return ''.join(secrets.choice(alphabet) for _ in range(12))
+
+
 def _admin_pass(server: dict) -> str:
     if server.get('adminPass'):
         return server['adminPass']
-    alphabet = string.ascii_letters + string.digits
-    return ''.join(secrets.choice(alphabet) for _ in range(12))
+    return new_password()
 
 
 def create(req):

@@ -140,11 +140,12 @@ def _update_v253(req, service_id):
                                  "'forced_down' should be specified.")
     ctx = req.context
     compute = req.app.compute_api
+    # forced_down first: a refused force-up leaves the status as it was too.
+    if 'forced_down' in body:
+        compute.service_force_down(ctx, svc, types.to_bool(body['forced_down']))
     if status is not None:
         compute.service_set_enabled(ctx, svc, status == 'enabled',
                                     reason if status == 'disabled' else None)
-    if 'forced_down' in body:
-        compute.service_force_down(ctx, svc, types.to_bool(body['forced_down']))
     return common.json_response({'service': _view(req, db.service_get(svc['uuid']))})
 
 

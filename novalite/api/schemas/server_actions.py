@@ -65,6 +65,26 @@ def migrate_live(mv: tuple[int, int]) -> dict:
     }
 
 
+_ADMIN_PASSWORD = {'type': 'string'}
+
+
+def evacuate(mv: tuple[int, int]) -> dict:
+    """``onSharedStorage`` (required) up to 2.13, ``force`` from 2.29 to 2.67."""
+    props: dict = {'host': types.FQDN, 'adminPass': _ADMIN_PASSWORD}
+    required = []
+    if mv < (2, 14):
+        props['onSharedStorage'] = types.BOOLEAN
+        required.append('onSharedStorage')
+    if (2, 29) <= mv < (2, 68):
+        props['force'] = types.BOOLEAN
+    return {
+        'type': 'object',
+        'properties': {'evacuate': {'type': 'object', 'properties': props,
+                                    'required': required, 'additionalProperties': False}},
+        'required': ['evacuate'], 'additionalProperties': False,
+    }
+
+
 FORCE_COMPLETE = {
     'type': 'object',
     'properties': {'force_complete': {'type': 'null'}},

@@ -1,7 +1,7 @@
 """Move operations: resize, cold migrate, confirm/revert, live migration and its
 force-complete/abort."""
 
-from novalite.cli import waiter
+from novalite.cli import formatting, waiter
 from novalite.cli.client import UUID_RE, CommandError
 from novalite.cli.commands import accepted, wait_for
 
@@ -99,6 +99,71 @@ def do_abort(client, args):
                       f'(Request-ID: {resp.request_id})\n')
 
 
+def _evacuate_body(client, dest, password, force) -> tuple[dict, tuple | None]:
+    body: dict = {}
+    version = None
+    if dest:
+        body['host'] = dest
+    if password:
+        body['adminPass'] = password
+    if client.version < (2, 14):
+        body['onSharedStorage'] = False
+    if force:
+        if not dest:
+            raise CommandError('--force needs a destination HOST')
+        client.require('2.29', '--force')
+        body['force'] = True
+        # The API dropped "force" after 2.67; ask with the last version that has it.
+        version = min(client.version, LAST_FORCE_VERSION)
+    return body, version
+
+
+def do_evacuate(client, args):
+    server = client.find_server(args.server)
+    body, version = _evacuate_body(client, args.host, args.password, args.force)
+    resp = client.action(server['id'], {'evacuate': body}, version=version)
+    accepted(args, 'evacuate', server, resp.request_id)
+    password = resp.body.get('adminPass') if isinstance(resp.body, dict) else None
+    if password:
+        args.stdout.write(f'Admin password: {password}\n')
+    wait_for(client, args, server, 'evacuate', resp.request_id)
+
+
+EVACUATE_COLUMNS = ('Server UUID', 'Evacuate Accepted', 'Error Message')
+
+
+def do_host_evacuate(client, args):
+    """Evacuate every server of a failed host: one row per server; a non-zero exit if any
+    request was refused or (with --poll) any evacuation failed."""
+    servers = client.get('/servers/detail', params={'host': args.host,
+                                                    'all_tenants': 1})['servers']
+    body, version = _evacuate_body(client, args.target, args.password, args.force)
+    rows, started = [], []
+    for server in sorted(servers, key=lambda s: s.get('name') or s['id']):
+        try:
+            resp = client.action(server['id'], {'evacuate': dict(body)}, version=version)
+        except CommandError as exc:
+            rows.append((server['id'], False, str(exc)))
+            continue
+        rows.append((server['id'], True, ''))
+        started.append((server, resp.request_id))
+    failed = sum(1 for r in rows if not r[1])
+    if args.poll:
+        for server, request_id in started:
+            try:
+                waiter.Waiter(client, server, 'evacuate', request_id=request_id,
+                              timeout=args.poll_timeout, stream=args.stderr).wait()
+            except CommandError as exc:
+                failed += 1
+                args.stderr.write(f'{exc}\n')
+    listing = formatting.Listing(EVACUATE_COLUMNS, rows)
+    if failed:
+        formatting.render(listing, args.format, args.columns, args.stdout)
+        raise CommandError(f'{failed} of {len(servers)} servers of {args.host} were not '
+                           'evacuated', 'EvacuateFailed')
+    return listing
+
+
 def register(sub, parents):
     p = sub.add_parser('resize', parents=parents, help='Resize a server to a new flavor.')
     p.add_argument('server', metavar='SERVER', help='Name or ID.')
@@ -139,4 +204,25 @@ def register(sub, parents):
         p = sub.add_parser(name, parents=parents, help=text)
         p.add_argument('server', metavar='SERVER', help='Name or ID.')
         p.add_argument('migration', metavar='MIGRATION', help='Migration ID or UUID.')
+        p.set_defaults(func=func)
+
+    for name, func, text in (
+            ('evacuate', do_evacuate,
+             'Rebuild a server of a failed host on another host (admin).'),
+            ('host-evacuate', do_host_evacuate,
+             'Evacuate every server of a failed host (admin).')):
+        p = sub.add_parser(name, parents=parents, help=text)
+        if name == 'evacuate':
+            p.add_argument('server', metavar='SERVER', help='Name or ID.')
+            p.add_argument('host', metavar='HOST', nargs='?', default=None,
+                           help='Destination host (default: the scheduler picks).')
+        else:
+            p.add_argument('host', metavar='HOST', help='The failed host.')
+            p.add_argument('--target', dest='target', default=None, metavar='HOST',
+                           help='Destination host (default: the scheduler picks).')
+        p.add_argument('--password', default=None,
+                       help='Admin password of the rebuilt server.')
+        p.add_argument('--force', action='store_true',
+                       help='Skip the scheduler checks of HOST (microversions 2.29-2.67).')
+        waiter.add_arguments(p)
         p.set_defaults(func=func)

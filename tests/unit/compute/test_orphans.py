@@ -69,3 +69,17 @@ def test_a_migration_not_naming_the_host_gives_nothing():
 def test_host_is_required():
     with pytest.raises(ValueError, match='host'):
         owned_uuids('', [], [])
+
+
+def test_an_evacuation_source_keeps_its_old_guest_only_while_the_server_is_its_own():
+    accepted = [mig('e1', MS.ACCEPTED, mtype=states.EVACUATION)]
+    # Accepted: the server is still recorded on the dead source, which keeps it.
+    assert owned_uuids('a', [inst('e1', 'a')], accepted) == {'e1': frozenset({GUEST})}
+    # Rebuilding or rebuilt elsewhere: the source keeps nothing, the destination its
+    # rebuild.
+    for status in (MS.PRE_MIGRATING, MS.DONE):
+        moves = [mig('e1', status, mtype=states.EVACUATION)]
+        assert owned_uuids('a', [], moves) == {}
+    assert owned_uuids('b', [inst('e1', 'b')],
+                       [mig('e1', MS.PRE_MIGRATING, mtype=states.EVACUATION)]) == {
+        'e1': frozenset({GUEST, INCOMING})}

@@ -73,6 +73,33 @@ def test_every_non_final_state_has_an_owner_and_a_recovery(move):
             f'no failure step leaves {step.name}'
 
 
+@pytest.mark.parametrize('move', states.MOVES, ids=lambda m: m.name)
+def test_cleanups_follow_a_final_step_and_touch_only_the_migration(move):
+    finals = {s.status_after for s in move.steps if s.final}
+    for step in move.cleanups:
+        assert step.migration_only and step.owner in states.OWNERS, step
+        assert set(step.status_before) <= finals, step
+        assert step.status_after in states.MIGRATION_DONE, step
+    for step in move.steps + move.failures + move.recoveries:
+        assert not step.migration_only, step
+
+
+def test_an_evacuation_owes_its_source_a_clean_up_only_once_it_is_done():
+    evac = {'migration_type': states.EVACUATION}
+    assert states.source_owes_cleanup(dict(evac, status=MS.DONE))
+    for status in (MS.ACCEPTED, MS.PRE_MIGRATING, MS.FAILED, MS.ERROR, MS.COMPLETED):
+        assert not states.source_owes_cleanup(dict(evac, status=status))
+    assert not states.source_owes_cleanup({'migration_type': states.LIVE_MIGRATION,
+                                           'status': MS.DONE})
+    mig = dict(evac, status=MS.ACCEPTED, dest_compute='dst')
+    inst = {'task_state': states.REBUILDING}
+    assert states.pending_step(dict(mig, dest_compute=None), inst).owner == states.CONDUCTOR
+    assert states.pending_step(mig, inst).name == 'evacuation_rebuilding'
+    assert states.pending_step(dict(mig, status=MS.PRE_MIGRATING),
+                               {'task_state': states.REBUILD_SPAWNING}).name == \
+        'evacuation_done'
+
+
 def test_failures_end_in_final_statuses():
     for move in states.MOVES:
         for step in move.failures:
@@ -96,6 +123,7 @@ def test_recorded_step_and_next_steps_agree():
 def test_api_allowed_states_come_from_the_moves():
     assert states.API_ALLOWED['resize']['vm_state'] == states.RESIZE_MOVE.start_vm_states
     assert states.API_ALLOWED['live_migrate']['vm_state'] == states.LIVE_MOVE.start_vm_states
+    assert states.API_ALLOWED['evacuate']['vm_state'] == states.EVACUATE_MOVE.start_vm_states
 
 
 @pytest.mark.parametrize('vm,task,status', [

@@ -339,3 +339,68 @@ def test_pending_step_names_who_owes_the_move():
 
 def test_the_reconcile_interval_is_a_few_seconds():
     assert CONF.conductor.reconcile_interval <= 10
+
+
+def _evacuation(nodes, dest=None, driver='conductor-1', rebuilding=False):
+    """A server of the dead host ``src`` being evacuated: accepted by the API, maybe
+    its destination chosen (and claimed), maybe rebuilding there."""
+    inst = _instance(nodes)
+    out = steps.apply_step('evacuation_requested', inst['uuid'], new_migration={
+        'instance_uuid': inst['uuid'], 'migration_type': states.EVACUATION,
+        'source_compute': 'src', 'source_node': 'src'}, driver=driver)
+    mig = out['migration']
+    if dest:
+        db.claim_resources(inst['uuid'], {nodes[dest]['uuid']: CLAIM}, replace=True)
+        steps.apply_step('evacuation_destination_chosen', inst['uuid'], mig['uuid'],
+                         migration_values={'dest_compute': dest, 'dest_node': dest},
+                         driver=None)
+    if rebuilding:
+        steps.apply_step('evacuation_rebuilding', inst['uuid'], mig['uuid'], caller=dest,
+                         instance_values={'host': dest, 'node': dest})
+    _down('src')
+    return db.instance_get(inst['uuid']), db.migration_get(mig['uuid'])
+
+
+def _back_on_source(nodes, inst, mig, vm_state, status):
+    after = db.instance_get(inst['uuid'])
+    assert (after['vm_state'], after['task_state'], after['task_driver'], after['host']) \
+        == (vm_state, None, None, 'src')
+    assert db.migration_get(mig['uuid'])['status'] == status
+    assert db.get_allocations(inst['uuid']) == {nodes['src']['uuid']: CLAIM}
+    assert db.get_allocations(mig['uuid']) == {}
+
+
+def test_an_evacuation_whose_conductor_died_is_rolled_back(cloud):
+    inst, mig = _evacuation(cloud, driver='conductor-2')
+    rec = _reconciler()
+    assert rec.run(context.get_admin_context()) == 0  # conductor-2 is up: its work
+    _down('conductor-2', 'novalite-conductor')
+    assert rec.run(context.get_admin_context()) == 1
+    _back_on_source(cloud, inst, mig, states.ERROR, MS.ERROR)
+    assert 'conductor-2' in _fault(inst['uuid'])
+
+
+def test_an_evacuation_left_to_its_live_destination_is_left_alone(cloud):
+    """The dead source is the point of an evacuation: only its destination's death
+    counts."""
+    inst, mig = _evacuation(cloud, dest='dst')
+    assert _reconciler().run(context.get_admin_context()) == 0
+    assert db.instance_get(inst['uuid'])['task_state'] == states.REBUILDING
+    assert db.migration_get(mig['uuid'])['status'] == MS.ACCEPTED
+
+
+def test_an_evacuation_whose_destination_died_before_the_rebuild_is_rolled_back(cloud):
+    inst, mig = _evacuation(cloud, dest='dst')
+    _down('dst')
+    assert _reconciler().run(context.get_admin_context()) == 1
+    _back_on_source(cloud, inst, mig, states.ERROR, MS.ERROR)
+    assert 'compute host dst is down' in _fault(inst['uuid'])
+
+
+def test_an_evacuation_whose_destination_died_rebuilding_ends_in_error_on_its_source(
+        cloud):
+    inst, mig = _evacuation(cloud, dest='dst', rebuilding=True)
+    assert db.instance_get(inst['uuid'])['host'] == 'dst'
+    _down('dst')
+    assert _reconciler().run(context.get_admin_context()) == 1
+    _back_on_source(cloud, inst, mig, states.ERROR, MS.FAILED)

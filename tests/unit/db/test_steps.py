@@ -211,3 +211,54 @@ def test_a_step_records_several_events_of_one_action(nodes):
                              {'request_id': 'req-gone', 'name': 'c', 'result': 'Success'}])
     assert sorted(_events(inst['uuid'])) == [('a', 'Success'), ('b', 'Error')]
     assert db.action_get_by_request_id(inst['uuid'], 'req-1')['message'] == 'Error'
+
+
+def _evacuated(nodes, busy_task=None):
+    """A server evacuated from ``src`` (dead) to ``dst``: rebuilt there, the source's
+    claim still held by the migration."""
+    inst = _instance()
+    db.claim_resources(inst['uuid'], {nodes['src']['uuid']: SMALL})
+    mig = steps.apply_step('evacuation_requested', inst['uuid'], new_migration={
+        'instance_uuid': inst['uuid'], 'migration_type': states.EVACUATION,
+        'source_compute': 'src', 'source_node': 'src'})['migration']
+    db.claim_resources(inst['uuid'], {nodes['dst']['uuid']: SMALL}, replace=True)
+    steps.apply_step('evacuation_destination_chosen', inst['uuid'], mig['uuid'],
+                     migration_values={'dest_compute': 'dst', 'dest_node': 'dst'})
+    steps.apply_step('evacuation_rebuilding', inst['uuid'], mig['uuid'], caller='dst',
+                     instance_values={'host': 'dst', 'node': 'dst'})
+    steps.apply_step('evacuation_done', inst['uuid'], mig['uuid'], caller='dst',
+                     vm_state=states.ACTIVE)
+    if busy_task:
+        db.instance_update(inst['uuid'], {'task_state': busy_task})
+    return db.instance_get(inst['uuid']), db.migration_get(mig['uuid'])
+
+
+def test_the_returning_source_finishes_an_evacuation_whatever_the_server_does(nodes):
+    inst, mig = _evacuated(nodes, busy_task=states.RESIZE_PREP)
+    assert mig['status'] == MS.DONE
+    assert db.get_allocations(mig['uuid']) == {nodes['src']['uuid']: SMALL}
+    # The source may read the server (to see where it went) and owes the clean-up.
+    steps.check_host('src', inst['uuid'])
+    assert [m['uuid'] for m in steps.unfinished_migrations('src')] == [mig['uuid']]
+    with pytest.raises(exception.HostNotAuthorized):
+        steps.apply_step('evacuation_cleaned', inst['uuid'], mig['uuid'], caller='other')
+    out = steps.apply_step('evacuation_cleaned', inst['uuid'], mig['uuid'], caller='src')
+    # Only the migration moved: the server's own task is untouched.
+    assert out['migration']['status'] == MS.COMPLETED
+    after = db.instance_get(inst['uuid'])
+    assert (after['task_state'], after['host']) == (states.RESIZE_PREP, 'dst')
+    assert db.get_allocations(mig['uuid']) == {}
+    assert db.get_allocations(inst['uuid']) == {nodes['dst']['uuid']: SMALL}
+    # Done: a repeat answers from the record, and the source may no longer see it.
+    steps.apply_step('evacuation_cleaned', inst['uuid'], mig['uuid'], caller='src')
+    assert steps.unfinished_migrations('src') == []
+    with pytest.raises(exception.HostNotAuthorized):
+        steps.check_host('src', inst['uuid'])
+
+
+def test_deleting_an_evacuated_server_releases_the_dead_sources_claim(nodes):
+    inst, mig = _evacuated(nodes)
+    steps.destroy_instance(inst['uuid'], None, 'dst')
+    assert db.migration_get(mig['uuid'])['status'] == MS.COMPLETED
+    assert db.get_allocations(mig['uuid']) == {}
+    assert db.get_allocations(inst['uuid']) == {}
