@@ -306,3 +306,33 @@ def test_check_host_for_moves_that_name_a_host(cloud):
     assert err.value.kwargs['group_uuid'] == group
     loner = cloud.boot('loner')['id']
     db.check_host(loner, other)
+
+
+def _kill(cloud, host):
+    cloud.aio.stop_compute(host)
+    cloud.request('PUT', '/os-services/force-down',
+                  {'host': host, 'binary': 'novalite-compute', 'forced_down': True},
+                  version='2.11', expect=200)
+
+
+def test_scheduled_evacuation_honours_anti_affinity(cloud):
+    group, sid, src, other, free = _two_members_and_a_free_host(cloud)
+    _kill(cloud, src)
+    cloud.request('POST', f'/servers/{sid}/action', {'evacuate': {}}, version='2.80',
+                  expect=200)
+    server = cloud.wait_for_server(sid, 'ACTIVE')
+    assert _host(server) == free
+    assert set(db.get_allocations(sid)) == {_node_uuid(free)}
+
+
+def test_forced_evacuation_to_a_host_the_group_forbids_fails(cloud):
+    group, sid, src, other, free = _two_members_and_a_free_host(cloud)
+    _kill(cloud, src)
+    cloud.request('POST', f'/servers/{sid}/action',
+                  {'evacuate': {'host': other, 'force': True}}, version='2.29', expect=200)
+    server = cloud.wait_for_server(sid, 'ERROR')
+    assert _host(server) == src
+    assert f'breaks the anti-affinity policy of server group {group}' in (
+        server['fault']['message'] + server['fault'].get('details', ''))
+    assert _node_uuid(other) not in db.get_allocations(sid)
+    assert sid not in cloud.hypervisor(other).guests
