@@ -49,7 +49,8 @@ def index(req):
     limit = common.int_param(req, 'limit', minimum=0)
     max_limit = req.app.conf.api.max_limit
     limit = max_limit if limit is None else min(limit, max_limit)
-    if 'all_projects' in req.GET:
+    # As Nova: all_projects from a non-administrator is no error, it lists their own.
+    if 'all_projects' in req.GET and ctx.is_admin:
         req.app.authorizer.authorize(ctx, RULE % 'index:all_projects',
                                      {'project_id': ctx.project_id,
                                       'user_id': ctx.user_id})
