@@ -1,5 +1,6 @@
 """Concurrent boots into one server group, over real daemons: six computes, two
-schedulers and two conductors (each its own process), RabbitMQ and PostgreSQL.
+schedulers and two conductors (each its own process), RabbitMQ, and PostgreSQL or
+MariaDB (both under READ COMMITTED).
 
 Twenty boots race into an anti-affinity group: exactly one member lands on each of the
 six hosts and the other fourteen end in ERROR with NoValidHost, never two on one host.
@@ -15,7 +16,7 @@ from novalite.cluster import Cluster
 from novalite.conf import CONF
 from novalite.db import api as db
 from novalite.db import models, session
-from tests.conftest import fresh_pg_database, private_vhost
+from tests.conftest import fresh_mysql_database, fresh_pg_database, private_vhost
 from tests.rest import RestClient
 
 pytestmark = pytest.mark.integration
@@ -24,12 +25,15 @@ COMPUTES = 6
 BOOTS = 20
 
 
-@pytest.fixture(scope='module')
-def cluster(tmp_path_factory, pg_url, rabbit_url):
-    db_gen, vhost_gen = fresh_pg_database(pg_url), private_vhost(rabbit_url)
+@pytest.fixture(scope='module', params=['postgresql', 'mysql'])
+def cluster(request, tmp_path_factory, rabbit_url):
+    if request.param == 'postgresql':
+        db_gen = fresh_pg_database(request.getfixturevalue('pg_url'))
+    else:
+        db_gen = fresh_mysql_database(request.getfixturevalue('mysql_url'))
+    vhost_gen = private_vhost(rabbit_url)
     db_url, transport_url = next(db_gen), next(vhost_gen)
-    c = Cluster(tmp_path_factory.mktemp('groups'), db_url, transport_url, computes=COMPUTES,
-                extra_conf={'scheduler.max_attempts': 3})
+    c = Cluster(tmp_path_factory.mktemp('groups'), db_url, transport_url, computes=COMPUTES)
     try:
         c.start(timeout=120)
         # A second scheduler and a second conductor on their own hosts: the two of each
