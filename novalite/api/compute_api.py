@@ -72,8 +72,7 @@ class API:
                 state=getattr(e, 'kwargs', {}).get('actual')) from e
 
     def _service_up(self, host) -> bool:
-        svcs = db.service_get_all(host=host, binary='novalite-compute')
-        return bool(svcs) and db.service_is_up(svcs[0], CONF.service_down_time)
+        return db.compute_is_up(host, CONF.service_down_time)
 
     def service_host(self, context, host) -> dict:
         """The compute service on ``host``, or ComputeHostNotFound."""

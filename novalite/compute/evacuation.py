@@ -3,11 +3,10 @@ a source that comes back destroys what is left there of the guests evacuated awa
 it. Each state change is one ``record_step`` write."""
 
 import logging
-import threading
 
 from novalite import exception
 from novalite.compute import states
-from novalite.compute.utils import Hop, fault_record, utcnow
+from novalite.compute.utils import Hop, fault_record, start_work, utcnow
 from novalite.virt import power_state
 
 LOG = logging.getLogger(__name__)
@@ -43,19 +42,12 @@ class EvacuationFlow:
     # ------------------------------------------------------------ destination
 
     def rebuild(self, context, instance, migration, image, stop):
-        threading.Thread(target=self._rebuild_guarded, name=f'rebuild-{instance["uuid"]}',
-                         args=(context, instance, migration, image, stop),
-                         daemon=True).start()
+        start_work(f'rebuild-{instance["uuid"]}', self._enter, self._leave,
+                   self._rebuild_locked, context, instance, migration, image, stop)
 
-    def _rebuild_guarded(self, context, instance, migration, image, stop):
-        self._enter()
-        try:
-            with self.lock(instance['uuid']):
-                self._rebuild(context, instance, migration, image, stop)
-        except Exception:
-            LOG.exception('Rebuild of %s failed unexpectedly', instance['uuid'])
-        finally:
-            self._leave()
+    def _rebuild_locked(self, context, instance, migration, image, stop):
+        with self.lock(instance['uuid']):
+            self._rebuild(context, instance, migration, image, stop)
 
     def _rebuild(self, context, instance, migration, image, stop):
         uuid, mig_uuid = instance['uuid'], migration['uuid']
@@ -92,8 +84,10 @@ class EvacuationFlow:
         except exception.InstanceNotFound:
             # Deleted while it was rebuilt: nothing here belongs to anybody.
             self.driver.destroy(context, instance)
+            return
         except _GONE as e:
             LOG.info('Evacuation of %s moved on while rebuilding: %s', uuid, e)
+            return
         LOG.info('Rebuilt evacuated instance %s from %s', uuid, migration['source_compute'])
 
     def _rebuild_failed(self, context, instance, migration, exc, hop):

@@ -6,7 +6,7 @@ import threading
 
 from novalite import exception
 from novalite.compute import states
-from novalite.compute.utils import Hop, fault_record, utcnow
+from novalite.compute.utils import Hop, fault_record, start_work, utcnow
 from novalite.conf import CONF
 from novalite.notifications import notify_instance
 from novalite.virt import power_state
@@ -41,20 +41,13 @@ class LifecycleFlow:
     # ------------------------------------------------------------ build
 
     def build(self, context, instance, image, request_spec, host_list):
-        threading.Thread(target=self._build_guarded, name=f'build-{instance["uuid"]}',
-                         args=(context, instance, image, request_spec, host_list),
-                         daemon=True).start()
+        start_work(f'build-{instance["uuid"]}', self._enter, self._leave, self._build_locked,
+                   context, instance, image, request_spec, host_list)
 
-    def _build_guarded(self, context, instance, image, request_spec, host_list):
-        self._enter()
-        try:
-            # The instance lock first: a build waiting for a slot is work in progress.
-            with self.lock(instance['uuid']), self._build_semaphore:
-                self._build(context, instance, image, request_spec, host_list)
-        except Exception:
-            LOG.exception('Build of %s failed unexpectedly', instance['uuid'])
-        finally:
-            self._leave()
+    def _build_locked(self, context, instance, image, request_spec, host_list):
+        # The instance lock first: a build waiting for a slot is work in progress.
+        with self.lock(instance['uuid']), self._build_semaphore:
+            self._build(context, instance, image, request_spec, host_list)
 
     def _build(self, context, instance, image, request_spec, host_list):
         uuid = instance['uuid']

@@ -162,6 +162,23 @@ class Hop:
                            traceback=_traceback_text(exc))
 
 
+def start_work(name: str, enter, leave, fn, *args) -> threading.Thread:
+    """Run ``fn(*args)`` in a daemon thread counted as work in flight (``enter`` and
+    ``leave``, so a graceful stop waits for it); an unexpected error is logged."""
+    def run():
+        enter()
+        try:
+            fn(*args)
+        except Exception:
+            logging.getLogger(__name__).exception('%s failed unexpectedly', name)
+        finally:
+            leave()
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    return thread
+
+
 class InstanceLocks:
     """One lock per instance on this host: a step and a reconcile never overlap. Re-entrant,
     so a reconcile holding it can run the step's own handler."""

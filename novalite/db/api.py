@@ -87,6 +87,7 @@ from novalite.db.server_groups import (  # noqa: F401
     group_uuid_of,
 )
 from novalite.db.services import (  # noqa: F401
+    compute_is_up,
     service_create,
     service_delete,
     service_get,

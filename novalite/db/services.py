@@ -100,6 +100,16 @@ def service_delete(service_id) -> None:
         s.delete(row)
 
 
+@retry_on_transient
+def compute_is_up(host: str, down_time: int) -> bool:
+    """Whether the compute service of ``host`` exists and is up."""
+    with reader() as s:
+        row = s.scalars(select(models.Service).where(
+            models.Service.host == host, models.Service.binary == 'novalite-compute')
+            .order_by(models.Service.id)).first()
+        return row is not None and service_is_up(to_dict(row), down_time)
+
+
 def service_is_up(service: dict, down_time: int) -> bool:
     if service.get('forced_down'):
         return False

@@ -59,9 +59,8 @@ class EvacuateTask(Task):
         self.manager.compute_rpcapi.rebuild_instance(
             self.context, dest['host'], out['instance'], out['migration'], image, self.stop)
 
-    def _service_up(self, host):
-        svcs = db.service_get_all(host=host, binary='novalite-compute')
-        return bool(svcs) and db.service_is_up(svcs[0], CONF.service_down_time)
+    def _service_up(self, host) -> bool:
+        return db.compute_is_up(host, CONF.service_down_time)
 
     def _forced_destination(self):
         """A named host the scheduler does not check: it must be up and have room."""

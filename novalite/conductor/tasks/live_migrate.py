@@ -90,9 +90,8 @@ class LiveMigrationTask(Task):
                                                    self.migration, migrate_data)
         return {'dest': dest, 'migration_uuid': self.migration_uuid}
 
-    def _service_up(self, host):
-        svcs = db.service_get_all(host=host, binary='novalite-compute')
-        return bool(svcs) and db.service_is_up(svcs[0], CONF.service_down_time)
+    def _service_up(self, host) -> bool:
+        return db.compute_is_up(host, CONF.service_down_time)
 
     def _check_dest_basics(self, dest_node):
         src = self.source_node
