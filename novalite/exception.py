@@ -66,6 +66,10 @@ class ResourceProviderNotFound(NotFound):
     msg_fmt = 'No resource provider with uuid %(uuid)s found.'
 
 
+class InstanceGroupNotFound(NotFound):
+    msg_fmt = 'Instance group %(group_uuid)s could not be found.'
+
+
 class Invalid(NovaliteException):
     msg_fmt = 'Unacceptable parameters.'
 
@@ -193,6 +197,10 @@ class ResourceProviderGenerationConflict(Conflict):
     msg_fmt = 'Resource provider %(uuid)s changed while claiming; retry.'
 
 
+class ServerGroupGenerationConflict(Conflict):
+    msg_fmt = 'Server group %(uuid)s changed while claiming; retry.'
+
+
 class AllocationConflict(Conflict):
     msg_fmt = 'Allocations of consumer %(consumer)s changed concurrently.'
 
@@ -208,6 +216,13 @@ class DatabaseUnavailable(NovaliteException):
 class InsufficientResources(NovaliteException):
     msg_fmt = ('Unable to claim %(amount)d %(resource_class)s on %(provider)s: '
                '%(free)d available.')
+
+
+class GroupPolicyViolation(NovaliteException):
+    """Placing a server on a host would break the hard policy of its server group."""
+
+    msg_fmt = ('Placing instance %(instance_uuid)s on %(host)s breaks the %(policy)s policy '
+               'of server group %(group_uuid)s: %(reason)s')
 
 
 class Forbidden(NovaliteException):

@@ -206,6 +206,11 @@ def fresh_pg_database(pg_url):
 @pytest.fixture
 def mysql_fresh_url(mysql_url):
     """An empty MariaDB/MySQL database of its own, dropped after the test."""
+    yield from fresh_mysql_database(mysql_url)
+
+
+def fresh_mysql_database(mysql_url):
+    """Generator behind ``mysql_fresh_url`` (also used outside pytest)."""
     yield from _throwaway_database(mysql_url, 'CREATE DATABASE {name} CHARACTER SET utf8mb4',
                                    'DROP DATABASE IF EXISTS {name}')
 

@@ -110,6 +110,9 @@ class API:
                 raise exception.ValidationError(detail='Userdata content cannot be decoded') \
                     from e
         count = self._count_within_quota(context, flavor, min_count, max_count)
+        group_uuid = (scheduler_hints or {}).get('group')
+        if group_uuid:
+            self._check_group(context, group_uuid, count)
         reservation_id = 'r-' + uuidlib.uuid4().hex[:8]
         flavor_rec = db.flavor_record(flavor)
         az = availability_zone
@@ -142,6 +145,8 @@ class API:
             self._record_action(context, inst, 'create')
             instances.append(inst)
         self._recheck_quota(context, uuids)
+        if group_uuid:
+            self._join_group(context, group_uuid, uuids)
         self.conductor_rpcapi.schedule_and_build_instances(context, uuids, spec.to_dict(),
                                                            image)
         return instances, reservation_id
@@ -163,6 +168,32 @@ class API:
             raise exception.OverQuota(overs='instances', req=min_count,
                                       used=usage['instances'], allowed=limits['instances'])
         return allowed
+
+    @staticmethod
+    def _member_limit(context) -> int:
+        return db.quota_get_all(context.project_id).get('server_group_members', -1)
+
+    def _check_group(self, context, group_uuid, count):
+        """Before anything is written: the group exists (InstanceGroupNotFound) and has
+        room for ``count`` more members (OverQuota)."""
+        group = db.group_get(group_uuid)
+        if not context.is_admin and group['project_id'] != context.project_id:
+            raise exception.InstanceGroupNotFound(group_uuid=group_uuid)
+        limit = self._member_limit(context)
+        if 0 <= limit < len(group['members']) + count:
+            raise exception.OverQuota(overs='server_group_members', req=count,
+                                      used=len(group['members']), allowed=limit)
+
+    def _join_group(self, context, group_uuid, uuids):
+        """The accepted servers become members, the member quota checked again in the
+        same transaction (a concurrent boot into the group may have taken the room);
+        when that fails the servers go and the request fails."""
+        try:
+            db.group_add_members(group_uuid, uuids, limit=self._member_limit(context))
+        except (exception.OverQuota, exception.InstanceGroupNotFound):
+            for instance_uuid in uuids:
+                db.instance_destroy(instance_uuid)
+            raise
 
     @staticmethod
     def _recheck_quota(context, uuids):

@@ -21,6 +21,7 @@ from novalite.api.handlers import server_actions as actions
 from novalite.api.schemas import flavors as flavor_schemas
 from novalite.api.schemas import responses as r
 from novalite.api.schemas import server_actions as action_schemas
+from novalite.api.schemas import server_groups as group_schemas
 from novalite.api.schemas import servers as server_schemas
 from novalite.api.schemas import types
 from novalite.api.views import servers as server_views
@@ -163,6 +164,13 @@ OPERATIONS = {
     ('/os-services/{service_id}', 'DELETE'): ('deleteService', 204, None, None, []),
     ('/os-migrations', 'GET'): ('listMigrations', 200, r.MIGRATIONS, None,
                                 MIGRATION_QUERY),
+    ('/os-server-groups', 'GET'): ('listServerGroups', 200, r.SERVER_GROUPS, None,
+                                   [_int('limit'), _int('offset'), _str('all_projects')]),
+    ('/os-server-groups', 'POST'): ('createServerGroup', 200, r.SERVER_GROUP_ONE,
+                                    group_schemas.create(MAX), []),
+    ('/os-server-groups/{group_id}', 'GET'): ('showServerGroup', 200, r.SERVER_GROUP_ONE,
+                                              None, []),
+    ('/os-server-groups/{group_id}', 'DELETE'): ('deleteServerGroup', 204, None, None, []),
     ('/limits', 'GET'): ('showLimits', 200, r.LIMITS, None, [_str('tenant_id')]),
     ('/os-quota-sets/{project_id}', 'GET'): ('showQuotaSet', 200, r.QUOTA_SET, None,
                                              [_str('user_id')]),

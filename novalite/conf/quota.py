@@ -17,9 +17,9 @@ opts = [
     cfg.IntOpt('key_pairs', default=100, min=-1,
                help='Key pairs each user may have (reported only).'),
     cfg.IntOpt('server_groups', default=10, min=-1,
-               help='Server groups each project may have (reported only).'),
+               help='Server groups each project may have.'),
     cfg.IntOpt('server_group_members', default=10, min=-1,
-               help='Servers each server group may hold (reported only).'),
+               help='Servers each server group may hold.'),
     cfg.IntOpt('injected_files', default=5, min=-1,
                help='Injected files per server (reported only; personality is gone '
                     'from 2.57).'),

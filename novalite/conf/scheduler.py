@@ -17,19 +17,33 @@ filter_opts = [
     cfg.ListOpt('enabled_filters',
                 default=['ComputeFilter', 'AvailabilityZoneFilter', 'RamFilter',
                          'CoreFilter', 'DiskFilter', 'SameHostFilter',
-                         'DifferentHostFilter', 'ImagePropertiesFilter'],
+                         'DifferentHostFilter', 'ImagePropertiesFilter',
+                         'ServerGroupAntiAffinityFilter', 'ServerGroupAffinityFilter'],
                 help='Filters run in this order; each removes hosts that cannot take '
                      'the request. Known filters: ComputeFilter, AvailabilityZoneFilter, '
                      'RamFilter, CoreFilter, DiskFilter, SameHostFilter, '
-                     'DifferentHostFilter, ImagePropertiesFilter, NumInstancesFilter.'),
-    cfg.ListOpt('weight_classes', default=['RAMWeigher', 'CPUWeigher', 'DiskWeigher'],
-                help='Weighers combined to rank the hosts that passed the filters.'),
+                     'DifferentHostFilter, ImagePropertiesFilter, NumInstancesFilter, '
+                     'ServerGroupAntiAffinityFilter, ServerGroupAffinityFilter. The claim '
+                     'enforces the hard server group policies even when their filters are '
+                     'not enabled.'),
+    cfg.ListOpt('weight_classes', default=['RAMWeigher', 'CPUWeigher', 'DiskWeigher',
+                                           'ServerGroupSoftAffinityWeigher',
+                                           'ServerGroupSoftAntiAffinityWeigher'],
+                help='Weighers combined to rank the hosts that passed the filters. Known '
+                     'weighers: RAMWeigher, CPUWeigher, DiskWeigher, '
+                     'ServerGroupSoftAffinityWeigher, ServerGroupSoftAntiAffinityWeigher.'),
     cfg.FloatOpt('ram_weight_multiplier', default=1.0,
                  help='Multiplier of free RAM; positive spreads, negative stacks.'),
     cfg.FloatOpt('cpu_weight_multiplier', default=1.0,
                  help='Multiplier of free vCPUs; positive spreads, negative stacks.'),
     cfg.FloatOpt('disk_weight_multiplier', default=1.0,
                  help='Multiplier of free disk; positive spreads, negative stacks.'),
+    cfg.FloatOpt('soft_affinity_weight_multiplier', default=1.0, min=0.0,
+                 help='Multiplier of the members of a soft-affinity server group a host '
+                      'holds: more members, more weight.'),
+    cfg.FloatOpt('soft_anti_affinity_weight_multiplier', default=1.0, min=0.0,
+                 help='Multiplier of the members of a soft-anti-affinity server group a '
+                      'host holds: more members, less weight.'),
     cfg.IntOpt('host_subset_size', default=1, min=1,
                help='Pick at random among this many best weighed hosts, to lower the '
                     'chance of concurrent schedulers racing for one host.'),

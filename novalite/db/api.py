@@ -2,7 +2,7 @@
 
 Callers write ``from novalite.db import api as db``; the functions live in one module per
 table (services, placement, flavors, images, instances, actions, migration_records,
-quotas, steps).
+quotas, server_groups, steps).
 """
 
 from novalite.db.actions import (  # noqa: F401
@@ -75,6 +75,16 @@ from novalite.db.quotas import (  # noqa: F401
     quota_recheck,
     quota_set,
     quota_usage,
+)
+from novalite.db.server_groups import (  # noqa: F401
+    check_host,
+    group_add_members,
+    group_count,
+    group_create,
+    group_delete,
+    group_get,
+    group_get_all,
+    group_uuid_of,
 )
 from novalite.db.services import (  # noqa: F401
     compute_is_up,

@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 
 from novalite import exception
 from novalite.compute import states
-from novalite.db import models
+from novalite.db import models, server_groups
 from novalite.db.common import UNSET, as_list, coerce, merged, to_dict
 from novalite.db.models import utcnow
 from novalite.db.retry import retry_on_transient
@@ -153,6 +153,7 @@ def destroy_row(s, instance_uuid: str) -> dict:
     row.vm_state = states.DELETED
     row.task_state = None
     row.updated_at = now
+    server_groups.drop_membership(s, instance_uuid)
     rps = [r for (r,) in s.execute(select(models.Allocation.resource_provider_id).where(
         models.Allocation.consumer_id == instance_uuid).distinct())]
     s.execute(sa.delete(models.Allocation).where(

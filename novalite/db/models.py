@@ -321,3 +321,30 @@ class Quota(TimestampMixin, Base):
     project_id: Mapped[str] = mapped_column(String(255))
     resource: Mapped[str] = mapped_column(String(255))
     hard_limit: Mapped[int] = mapped_column(Integer)
+
+
+class ServerGroup(TimestampMixin, Base):
+    __tablename__ = 'server_groups'
+    __table_args__ = (Index('server_groups_project_idx', 'project_id'),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    project_id: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(String(255))
+    policy: Mapped[str] = mapped_column(String(255))
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Moves on every claim of a member under a hard policy:
+    # two concurrent claims for one group cannot both commit (see db/server_groups.py).
+    generation: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ServerGroupMember(Base):
+    __tablename__ = 'server_group_members'
+    __table_args__ = (Index('server_group_members_group_idx', 'group_id'),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey('server_groups.id', ondelete='CASCADE'))
+    # A server belongs to one group at most.
+    instance_uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy import func, select, update
 
 from novalite import exception
-from novalite.db import models
+from novalite.db import models, server_groups
 from novalite.db.common import to_dict
 from novalite.db.models import utcnow
 from novalite.db.retry import retry_on_transient
@@ -123,7 +123,13 @@ def _provider_ids(s, rp_uuids: Iterable[str]) -> dict[str, models.ResourceProvid
 
 
 def _write_allocations(s, consumer_id, requests, project_id, user_id, replace):
-    """Check capacity and write allocations for one consumer; the caller retries races."""
+    """Check capacity and write allocations for one consumer; the caller retries races.
+
+    A consumer in a server group with a hard policy has the policy checked first, in
+    this same transaction (GroupPolicyViolation, ServerGroupGenerationConflict)."""
+    # First: it may wait for a concurrent claim of the same group, and everything read
+    # after it must be what that claim committed.
+    server_groups.check_claim(s, consumer_id, list(requests))
     rps = _provider_ids(s, requests.keys())
     if replace:
         s.execute(sa.delete(models.Allocation).where(
@@ -169,14 +175,16 @@ def claim_resources(consumer_id: str, requests: dict[str, dict[str, int]], proje
 
     ``requests`` maps provider uuid -> {resource class: amount}. With ``replace`` the
     consumer's existing allocations are dropped first in the same transaction. Raises
-    InsufficientResources when any provider lacks room; nothing is written then.
+    InsufficientResources when any provider lacks room, GroupPolicyViolation when the
+    consumer's server group forbids the host; nothing is written then.
     """
     for attempt in range(retries):
         try:
             with writer() as s:
                 _write_allocations(s, consumer_id, requests, project_id, user_id, replace)
             return
-        except exception.ResourceProviderGenerationConflict:
+        except (exception.ResourceProviderGenerationConflict,
+                exception.ServerGroupGenerationConflict):
             if attempt == retries - 1:
                 raise
 

@@ -1,4 +1,4 @@
-"""Quota limits and usage counted from live instances."""
+"""Quota limits and usage counted from live instances and server groups."""
 
 
 import sqlalchemy as sa
@@ -13,7 +13,8 @@ from novalite.db.session import reader, writer
 QUOTA_RESOURCES = ('instances', 'cores', 'ram', 'metadata_items', 'key_pairs',
                    'server_groups', 'server_group_members', 'injected_files',
                    'injected_file_content_bytes', 'injected_file_path_length')
-# Counted from instances; the others have no usage novalite tracks.
+# Counted from instances; server_groups is counted from the groups of the project and
+# server_group_members per group (db/server_groups.py); the others have no usage.
 COUNTED_RESOURCES = ('instances', 'cores', 'ram')
 DEFAULT_QUOTAS = {'instances': 10, 'cores': 20, 'ram': 51200}
 
@@ -54,7 +55,8 @@ def quota_set(project_id: str, resource: str, hard_limit: int) -> None:
 
 @retry_on_transient
 def quota_usage(project_id: str) -> dict[str, int]:
-    """Usage counted from live instances (cores/ram from the larger flavor during a move)."""
+    """Usage counted from live instances (cores/ram from the larger flavor during a move)
+    and the project's server groups."""
     with reader() as s:
         rows = s.execute(select(models.Instance.flavor, models.Instance.new_flavor).where(
             models.Instance.project_id == project_id, models.Instance.deleted.is_(False)))
@@ -65,6 +67,9 @@ def quota_usage(project_id: str) -> dict[str, int]:
             ram = max(flavor['memory_mb'], (new_flavor or {}).get('memory_mb', 0))
             usage['cores'] += cores
             usage['ram'] += ram
+        usage['server_groups'] = int(s.scalar(
+            select(sa.func.count(models.ServerGroup.id)).where(
+                models.ServerGroup.project_id == project_id)))
         return usage
 
 

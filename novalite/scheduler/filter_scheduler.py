@@ -27,7 +27,8 @@ FORMAT_HOST_LIMIT = 20
 
 CLAIM_FAILED = 'resource claim failed (taken by a concurrent request)'
 
-Claim = Callable[[HostState, int], bool]
+# True when the host was claimed; False, or a reason, when it was lost.
+Claim = Callable[[HostState, int], bool | str]
 
 
 class NoValidHost(exception.NoValidHost):
@@ -49,8 +50,9 @@ class FilterScheduler:
                release: Claim | None = None) -> list[list[HostState]]:
         """Pick a host for each of spec.num_instances, plus up to num_alternates others.
 
-        claim(host_state, instance_index) returns False when the host was lost to a race;
-        the next host in weighed order is then tried. If a later instance finds no host,
+        claim(host_state, instance_index) returns True when it claimed the host, else
+        False or the reason it lost it (a race, the server group's policy); the next
+        host in weighed order is then tried. If a later instance finds no host,
         release(host_state, instance_index) is called for each earlier successful claim
         before NoValidHost is raised, so a failed request leaves nothing allocated.
 
@@ -78,7 +80,8 @@ class FilterScheduler:
                         release(host_states[host_index], earlier)
                 raise NoValidHost(explanation)
             uuid = uuids[index] if index < len(uuids) else None
-            view.consume(chosen, spec.flavor, uuid)
+            view.consume(chosen, spec.flavor, uuid,
+                         group_member=spec.instance_group is not None)
             chosen_so_far.append(chosen)
             picked = [host_states[chosen]]
             picked += [host_states[i] for i in
@@ -125,9 +128,10 @@ class FilterScheduler:
         while candidates:
             pos = self._rng.randrange(min(subset, len(candidates))) if subset > 1 else 0
             host_index = candidates.pop(pos)
-            if claim is None or claim(view.hosts[host_index], index):
+            result = True if claim is None else claim(view.hosts[host_index], index)
+            if result is True:
                 return host_index, candidates
-            failed[host_index] = CLAIM_FAILED
+            failed[host_index] = result or CLAIM_FAILED
         return None, candidates
 
     @staticmethod

@@ -57,6 +57,9 @@ class HostState:
     ram_allocation_ratio: float = 1.0
     disk_allocation_ratio: float = 1.0
     num_instances: int = 0
+    # Members of the request's server group holding allocations on this host (set by
+    # the scheduler for a request in a group; see db/server_groups.py).
+    group_members: int = 0
     instance_uuids: set[str] = dataclasses.field(default_factory=set)
     traits: set[str] = dataclasses.field(default_factory=set)
     # Extra detail used only to explain rejections.
@@ -89,12 +92,15 @@ class HostState:
     def free_disk_gb(self) -> float:
         return self.disk_gb_capacity - self.disk_gb_used
 
-    def consume(self, flavor: dict[str, Any], instance_uuid: str | None = None) -> None:
+    def consume(self, flavor: dict[str, Any], instance_uuid: str | None = None,
+                group_member: bool = False) -> None:
         """Account for one more instance of `flavor` placed here by the current request."""
         self.vcpus_used += int(flavor.get('vcpus') or 0)
         self.memory_mb_used += int(flavor.get('memory_mb') or 0)
         self.disk_gb_used += flavor_disk_gb(flavor)
         self.num_instances += 1
+        if group_member:
+            self.group_members += 1
         if instance_uuid:
             self.instance_uuids.add(instance_uuid)
 
@@ -121,6 +127,9 @@ class RequestSpec:
     force_nodes: list[str] = dataclasses.field(default_factory=list)
     requested_destination: dict[str, Any] | None = None
     instance_uuids: list[str] = dataclasses.field(default_factory=list)
+    # {'uuid', 'policy', 'rules'} of the server group of the request's instances; the
+    # scheduler fills it from the database for each request, whatever was sent.
+    instance_group: dict[str, Any] | None = None
 
     def resources(self) -> dict[str, int]:
         return flavor_resources(self.flavor)
@@ -153,7 +162,7 @@ class RequestSpec:
 _NUMERIC = ('vcpus_total', 'vcpus_used', 'reserved_vcpus', 'cpu_allocation_ratio',
             'memory_mb_total', 'memory_mb_used', 'reserved_memory_mb', 'ram_allocation_ratio',
             'disk_gb_total', 'disk_gb_used', 'reserved_disk_gb', 'disk_allocation_ratio',
-            'num_instances', 'service_disabled', 'service_up')
+            'num_instances', 'service_disabled', 'service_up', 'group_members')
 
 _ARCH_ALIASES = {'amd64': 'x86_64', 'x64': 'x86_64', 'x86-64': 'x86_64', 'arm64': 'aarch64',
                  'i486': 'i686', 'i586': 'i686', 'i386': 'i686', 'x86_32': 'i686'}
@@ -190,6 +199,7 @@ class HostStateArrays:
         self.memory_mb_used = col['memory_mb_used']
         self.disk_gb_used = col['disk_gb_used']
         self.num_instances = col['num_instances']
+        self.group_members = col['group_members']
         self.vcpus_capacity = ((col['vcpus_total'] - col['reserved_vcpus'])
                                * col['cpu_allocation_ratio'])
         self.memory_mb_capacity = ((col['memory_mb_total'] - col['reserved_memory_mb'])
@@ -234,9 +244,11 @@ class HostStateArrays:
         return self._arch
 
     def consume(self, index: int, flavor: dict[str, Any],
-                instance_uuid: str | None = None) -> None:
-        self.hosts[index].consume(flavor, instance_uuid)
+                instance_uuid: str | None = None, group_member: bool = False) -> None:
+        self.hosts[index].consume(flavor, instance_uuid, group_member)
         self.vcpus_used[index] += int(flavor.get('vcpus') or 0)
         self.memory_mb_used[index] += int(flavor.get('memory_mb') or 0)
         self.disk_gb_used[index] += flavor_disk_gb(flavor)
         self.num_instances[index] += 1
+        if group_member:
+            self.group_members[index] += 1

@@ -7,6 +7,7 @@ import oslo_messaging as messaging
 from novalite import exception, service
 from novalite.conf import CONF
 from novalite.db import api as db
+from novalite.db import server_groups
 from novalite.db.session import reader
 from novalite.scheduler import filter_scheduler, host_manager
 from novalite.scheduler import rpcapi as scheduler_rpcapi
@@ -31,11 +32,13 @@ class SchedulerManager(service.Manager):
                             return_alternates=True, claim=True):
         spec = RequestSpec.from_dict(request_spec)
         hints = spec.scheduler_hints or {}
+        uuids = list(instance_uuids or [spec.instance_uuid])
         with reader() as session:
             states = host_manager.load_host_states(
                 session, CONF, with_instances=bool(hints.get('same_host') or
                                                    hints.get('different_host')))
-        uuids = list(instance_uuids or [spec.instance_uuid])
+            group = server_groups.placement_of(session, uuids)
+        _apply_group(spec, states, group)
         resources = spec.resources()
 
         def _claim(host_state, index):
@@ -46,8 +49,12 @@ class SchedulerManager(service.Manager):
                                    project_id=spec.project_id, user_id=spec.user_id,
                                    replace=True, retries=CONF.database.claim_retries)
                 return True
+            except exception.GroupPolicyViolation as e:
+                LOG.info('Claim on %s refused: %s', host_state.host, e)
+                return 'server group %s: %s' % (e.kwargs['group_uuid'], e.kwargs['reason'])
             except (exception.InsufficientResources,
                     exception.ResourceProviderGenerationConflict,
+                    exception.ServerGroupGenerationConflict,
                     exception.ResourceProviderNotFound) as e:
                 LOG.info('Claim on %s lost: %s', host_state.host, e)
                 return False
@@ -63,3 +70,15 @@ class SchedulerManager(service.Manager):
             raise exception.NoValidHost(str(e), explanation=e.explanation)
         return [[{'host': hs.host, 'nodename': hs.nodename, 'compute_node_uuid': hs.uuid}
                  for hs in hosts] for hosts in selections]
+
+
+def _apply_group(spec: RequestSpec, states, group) -> None:
+    """Put the request's server group (as the database says now) on the spec, and on
+    each host state the number of its other members holding allocations there."""
+    if group is None:
+        spec.instance_group = None
+        return
+    spec.instance_group = {'uuid': group.uuid, 'policy': group.policy,
+                           'rules': group.rules}
+    for hs in states:
+        hs.group_members = len(group.hosts.get(hs.host, ()))

@@ -137,3 +137,22 @@ def test_nova_evacuate_and_host_evacuate(live, api_version):
         live.wait_until(lambda s=s: live.server(s)['OS-EXT-STS:task_state'] is None and
                         live.server(s)['OS-EXT-SRV-ATTR:host'] not in (host, src),
                         message=f'{s} evacuated off {host}')
+
+
+@pytest.mark.parametrize('api_version', [None, '2.63'], ids=['default', '2.63'])
+def test_nova_server_groups(live, api_version):
+    nova = Nova(live, api_version)
+    created = nova.table('server-group-create', 'spread', 'anti-affinity')
+    gid = created[0]['Id']
+    booted = nova.properties('boot', '--flavor', 'm1.tiny', '--image', IMAGE, '--nic',
+                             'none', '--hint', f'group={gid}', 'vm-g')
+    live.wait_for_server(booted['id'], 'ACTIVE')
+    listed = nova.table('server-group-list')
+    assert [g['Id'] for g in listed] == [gid]
+    assert booted['id'] in listed[0]['Members']
+    shown = nova.table('server-group-get', gid)[0]
+    assert shown['Name'] == 'spread'
+    nova.run('delete', booted['id'])
+    live.wait_for_server(booted['id'], 'DELETED')
+    nova.run('server-group-delete', gid)
+    assert nova.table('server-group-list') == []

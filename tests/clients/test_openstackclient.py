@@ -107,3 +107,33 @@ def test_osc_server_evacuate(live, tmp_path, api_version):
     assert [(m['Type'], m['Status']) for m in migs] == [('evacuation', 'done')]
     events = osc.json('server', 'event', 'list', sid)
     assert [e['Action'] for e in events][::-1] == ['create', 'evacuate']
+
+
+def test_osc_server_groups(live, tmp_path):
+    osc = Osc(live, tmp_path, None)
+    group = osc.json('server', 'group', 'create', '--policy', 'anti-affinity', 'spread')
+    gid = group['id']
+    assert group['name'] == 'spread'
+    sids = []
+    for i in range(3):
+        created = osc.json('server', 'create', '--flavor', 'm1.tiny', '--image', IMAGE,
+                           '--no-network', '--hint', f'group={gid}', f'vm-g{i}')
+        sids.append(created['id'])
+    hosts = [live.wait_for_server(s, 'ACTIVE')['OS-EXT-SRV-ATTR:host'] for s in sids]
+    assert sorted(hosts) == ['compute1', 'compute2', 'compute3']
+    shown = osc.json('server', 'group', 'show', 'spread')
+    assert shown['id'] == gid
+    assert shown['policy'] == 'anti-affinity'
+    assert sorted(shown['members'].split(', ') if isinstance(shown['members'], str)
+                  else shown['members']) == sorted(sids)
+    # A fourth member has no host left: ERROR with NoValidHost.
+    fourth = osc.json('server', 'create', '--flavor', 'm1.tiny', '--image', IMAGE,
+                      '--no-network', '--hint', f'group={gid}', 'vm-g3')['id']
+    fault = live.wait_for_server(fourth, 'ERROR')['fault']
+    assert 'ServerGroupAntiAffinityFilter removed 3 of 3 hosts' in fault['details']
+    listed = osc.json('server', 'group', 'list')
+    assert [g['ID'] for g in listed] == [gid]
+    for sid in sids + [fourth]:
+        osc.run('server', 'delete', '--wait', sid)
+    osc.run('server', 'group', 'delete', gid)
+    assert osc.json('server', 'group', 'list') == []

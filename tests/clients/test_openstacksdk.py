@@ -81,3 +81,28 @@ def test_sdk_scenario(live, tmp_path, monkeypatch, api_version):
     compute.delete_server(sid)
     compute.wait_for_delete(server, interval=0.05, wait=30)
     assert list(compute.servers()) == []
+
+
+def test_sdk_server_groups(live, tmp_path, monkeypatch):
+    conn = _connect(live, None, tmp_path, monkeypatch)
+    compute = conn.compute
+    group = compute.create_server_group(name='together', policy='affinity')
+    assert group.policy == 'affinity'
+    flavor = compute.find_flavor('m1.tiny')
+    servers = []
+    for i in range(2):
+        server = compute.create_server(name=f'vm-sg{i}', flavor_id=flavor.id,
+                                       image_id=IMAGE_ID, networks='none',
+                                       scheduler_hints={'group': group.id})
+        servers.append(compute.wait_for_server(server, status='ACTIVE', interval=0.05,
+                                               wait=30))
+    assert len({s.compute_host for s in servers}) == 1
+    fetched = compute.get_server_group(group.id)
+    assert sorted(fetched.member_ids) == sorted(s.id for s in servers)
+    assert [g.id for g in compute.server_groups()] == [group.id]
+    assert compute.find_server_group('together').id == group.id
+    for server in servers:
+        compute.delete_server(server)
+        compute.wait_for_delete(server, interval=0.05, wait=30)
+    compute.delete_server_group(group)
+    assert list(compute.server_groups()) == []

@@ -21,6 +21,7 @@ def _tempest():
         flavors_client,
         hypervisor_client,
         migrations_client,
+        server_groups_client,
         servers_client,
         services_client,
     )
@@ -29,7 +30,8 @@ def _tempest():
             'flavors': flavors_client.FlavorsClient,
             'migrations': migrations_client.MigrationsClient,
             'hypervisors': hypervisor_client.HypervisorClient,
-            'services': services_client.ServicesClient}
+            'services': services_client.ServicesClient,
+            'server_groups': server_groups_client.ServerGroupsClient}
 
 
 class _Resp(dict):
@@ -190,3 +192,34 @@ def test_scenario_matches_tempest_schemas(cloud, mv):
     chk.call('DELETE', '/servers/%s' % sid, base.delete_server)
     cloud.wait_for_server(sid, 'DELETED', version=mv)
     assert len(chk.checked) >= 25
+
+
+@pytest.mark.parametrize('mv', ['2.1', '2.13', '2.15', '2.63', '2.64', '2.71', '2.100'])
+def test_server_groups_match_tempest_schemas(cloud, mv):
+    chk = Checker(cloud, mv)
+    sg = chk.module('server_groups')
+    policy = 'soft-anti-affinity' if _at_least(mv, '2.15') else 'anti-affinity'
+    if _at_least(mv, '2.64'):
+        body = {'name': 'schema', 'policy': 'anti-affinity',
+                'rules': {'max_server_per_host': 2}}
+    else:
+        body = {'name': 'schema', 'policies': [policy]}
+    group = chk.call('POST', '/os-server-groups', sg.create_show_server_group,
+                     {'server_group': body})['server_group']
+    server = {'server': {'name': 'member', 'flavorRef': '1', 'imageRef': cloud.first_image()},
+              'os:scheduler_hints': {'group': group['id']}}
+    if _at_least(mv, '2.37'):
+        server['server']['networks'] = 'none'
+    sid = cloud.request('POST', '/servers', server, version=mv, expect=202).data[
+        'server']['id']
+    cloud.wait_for_server(sid, 'ACTIVE', version=mv)
+    shown = chk.call('GET', '/os-server-groups/%s' % group['id'],
+                     sg.create_show_server_group)['server_group']
+    assert shown['members'] == [sid]
+    chk.call('GET', '/os-server-groups', sg.list_server_groups)
+    chk.call('GET', '/os-server-groups?all_projects=True&limit=5&offset=0',
+             sg.list_server_groups)
+    got = chk.call('GET', '/servers/%s' % sid, chk.server_schema('get_server'))['server']
+    if _at_least(mv, '2.71'):
+        assert got['server_groups'] == [group['id']]
+    chk.call('DELETE', '/os-server-groups/%s' % group['id'], sg.delete_server_group)

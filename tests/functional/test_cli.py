@@ -224,6 +224,53 @@ def test_flavor_create_list_show_delete(api, run):
     assert '(HTTP 409)' in err
 
 
+def test_server_group_create_boot_show_list_delete(api, run):
+    out, _ = run('server-group-create', 'spread', '--policy', 'anti-affinity', '--rule',
+                 'max_server_per_host=2', '-f', 'json')
+    group = json.loads(out)
+    assert group['policy'] == 'anti-affinity'
+    assert group['rules'] == 'max_server_per_host=2' and group['members'] == ''
+    sids = []
+    for i in range(3):
+        out, _ = run('boot', f'g{i}', '--flavor', 'm1.tiny', '--image',
+                     'cirros-0.6.2-x86_64-disk', '--hint', f"group={group['id']}", '--poll',
+                     '-f', 'json')
+        sids.append(json.loads(out)['id'])
+    shown = json.loads(run('server-group-show', 'spread', '-f', 'json')[0])
+    assert sorted(shown['members'].split(', ')) == sorted(sids)
+    out, _ = run('server-group-list')
+    assert 'spread' in out and group['id'] in out and 'anti-affinity' in out
+    out, _ = run('server-group-list', '--all-projects', '-f', 'json')
+    assert [g['Name'] for g in json.loads(out)] == ['spread']
+    out, _ = run('server-group-create', 'together', '--policy', 'affinity', '-f', 'json')
+    together = json.loads(out)['id']
+    out, _ = run('server-group-delete', together)
+    assert f'Server group together ({together}) deleted.' in out
+    out, _ = run('server-group-delete', 'spread')
+    assert 'deleted' in out
+    _, err = run('server-group-show', 'spread', expect=1)
+    assert "No server group with a name or ID of 'spread' exists." in err
+
+
+def test_server_group_errors(api, run):
+    _, err = run('server-group-create', 'bad', '--policy', 'affinity', '--rule',
+                 'max_server_per_host=2', expect=1)
+    assert 'Only anti-affinity policy supports rules. (HTTP 400)' in err
+    _, err = run('server-group-create', 'bad', '--policy', 'anti-affinity', '--rule',
+                 'spread=yes', expect=1)
+    assert 'expected max_server_per_host=N' in err
+    _, err = run('--os-compute-api-version', '2.63', 'server-group-create', 'old',
+                 '--policy', 'anti-affinity', '--rule', 'max_server_per_host=2', expect=1)
+    assert 'needs compute API microversion 2.64' in err
+    out, _ = run('--os-compute-api-version', '2.63', 'server-group-create', 'old',
+                 '--policy', 'affinity', '-f', 'json')
+    assert json.loads(out)['policy'] == 'affinity'
+    _, err = run('boot', 'lost', '--flavor', 'm1.tiny', '--image',
+                 'cirros-0.6.2-x86_64-disk', '--hint',
+                 'group=9d1d8d0c-5b40-4d8e-9a56-7f9e0d4c1a11', expect=1)
+    assert 'Instance group 9d1d8d0c-5b40-4d8e-9a56-7f9e0d4c1a11 could not be found.' in err
+
+
 def test_hypervisors_services_versions(api, run):
     out, _ = run('hypervisor-list')
     assert 'compute1' in out and 'compute3' in out

@@ -19,9 +19,11 @@ def show(req):
         'maxTotalInstances': limits.get('instances', -1),
         'maxServerMeta': 128, 'maxImageMeta': 128, 'maxPersonality': 5,
         'maxPersonalitySize': 10240, 'maxTotalKeypairs': 100,
-        'maxServerGroups': 10, 'maxServerGroupMembers': 10,
+        'maxServerGroups': limits.get('server_groups', -1),
+        'maxServerGroupMembers': limits.get('server_group_members', -1),
         'totalCoresUsed': usage.get('cores', 0), 'totalRAMUsed': usage.get('ram', 0),
-        'totalInstancesUsed': usage.get('instances', 0), 'totalServerGroupsUsed': 0,
+        'totalInstancesUsed': usage.get('instances', 0),
+        'totalServerGroupsUsed': usage.get('server_groups', 0),
     }
     if common.mv_at_least(req, '2.36'):
         for key in ('maxSecurityGroups', 'maxSecurityGroupRules', 'maxTotalFloatingIps'):

@@ -2,6 +2,7 @@
 
 import base64
 import binascii
+import contextlib
 import secrets
 import string
 
@@ -372,7 +373,8 @@ def create(req):
             raise faults.bad_request('Userdata content cannot be decoded')
     admin_pass = _admin_pass(server)
     with faults.remap({exception.FlavorNotFound: 400, exception.ImageNotFound: 400,
-                       exception.ComputeHostNotFound: 400}):
+                       exception.ComputeHostNotFound: 400,
+                       exception.InstanceGroupNotFound: 400}), _group_quota():
         instances, reservation_id = req.app.compute_api.create(
             ctx, name=server['name'], flavor=flavor, image=image, min_count=min_count,
             max_count=max_count, availability_zone=az, host=host, node=node,
@@ -393,6 +395,17 @@ def create(req):
         out['adminPass'] = admin_pass
     return common.json_response({'server': out}, status=202,
                                 headers={'Location': out['links'][0]['href']})
+
+
+@contextlib.contextmanager
+def _group_quota():
+    """A full server group answers with Nova's words (403)."""
+    try:
+        yield
+    except exception.OverQuota as e:
+        if e.kwargs.get('overs') == 'server_group_members':
+            raise faults.forbidden('Quota exceeded, too many servers in group')
+        raise
 
 
 def _check_metadata_quota(ctx, metadata):

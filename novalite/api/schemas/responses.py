@@ -201,6 +201,14 @@ QUOTA_DETAIL = obj({'quota_set': {
     'additionalProperties': obj({'limit': INT, 'in_use': INT, 'reserved': INT},
                                 ['limit', 'in_use', 'reserved'])}}, ['quota_set'])
 
+SERVER_GROUP = obj({'id': STR, 'name': STR, 'policy': STR,
+                   'rules': obj({'max_server_per_host': INT}), 'policies': array(STR),
+                   'metadata': OBJ, 'members': array(STR), 'project_id': STR,
+                   'user_id': STR},
+                  ['id', 'name', 'members'])
+SERVER_GROUPS = obj({'server_groups': array(SERVER_GROUP)}, ['server_groups'])
+SERVER_GROUP_ONE = obj({'server_group': SERVER_GROUP}, ['server_group'])
+
 # ------------------------------------------------------------------ images
 
 COMPUTE_IMAGE = obj({'id': STR, 'name': STR, 'links': LINKS, 'status': STR,

@@ -199,7 +199,8 @@ def full(req, inst: dict, data: ViewData, show_server_groups: bool = False,
     if common.mv_at_least(req, '2.63'):
         out['trusted_image_certificates'] = None
     if show_server_groups and common.mv_at_least(req, '2.71'):
-        out['server_groups'] = []
+        group = db.group_uuid_of(inst['uuid'])
+        out['server_groups'] = [group] if group else []
     if common.mv_at_least(req, '2.73'):
         out['locked_reason'] = inst.get('locked_reason')
     if common.mv_at_least(req, '2.96'):

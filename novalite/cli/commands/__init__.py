@@ -5,7 +5,7 @@ adds its parsers; a command function takes (client, args) and returns something 
 from novalite.cli import waiter
 
 MODULES = ('servers', 'moves', 'migrations', 'actions', 'flavors', 'hypervisors',
-           'services', 'versions')
+           'services', 'server_groups', 'versions')
 
 
 def register_all(subparsers, common_parents):

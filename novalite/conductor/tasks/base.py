@@ -59,8 +59,8 @@ class Task:
 
 def claim_next_alternate(instance: dict, flavor: dict, host_list: list) -> dict | None:
     """Claim ``flavor`` for the instance on the first alternate of ``host_list`` that still
-    has room (replacing any claim the instance holds); pops the ones it tried. None when
-    no alternate is left."""
+    has room and that its server group allows (replacing any claim the instance holds);
+    pops the ones it tried. None when no alternate is left."""
     resources = flavor_resources(flavor)
     while host_list:
         candidate = host_list.pop(0)
@@ -69,7 +69,9 @@ def claim_next_alternate(instance: dict, flavor: dict, host_list: list) -> dict 
                                project_id=instance['project_id'],
                                user_id=instance['user_id'], replace=True)
         except (exception.InsufficientResources, exception.ResourceProviderNotFound,
-                exception.ResourceProviderGenerationConflict) as e:
+                exception.ResourceProviderGenerationConflict,
+                exception.ServerGroupGenerationConflict,
+                exception.GroupPolicyViolation) as e:
             LOG.info('Alternate %s cannot take %s: %s', candidate['host'], instance['uuid'],
                      e)
             continue

@@ -111,7 +111,7 @@ class LiveMigrationTask(Task):
                                {dest_node['uuid']: flavor_resources(self.instance['flavor'])},
                                project_id=self.instance['project_id'],
                                user_id=self.instance['user_id'], replace=True)
-        except exception.InsufficientResources as e:
+        except (exception.InsufficientResources, exception.GroupPolicyViolation) as e:
             raise exception.MigrationPreCheckError(
                 reason=f"Unable to migrate {self.instance_uuid} to {dest_node['host']}: {e}")
 
@@ -127,6 +127,10 @@ class LiveMigrationTask(Task):
     def _check_forced_destination(self):
         dest_node = db.compute_node_get_by_host_and_node(self.host)
         self._check_dest_basics(dest_node)
+        try:
+            db.check_host(self.instance_uuid, dest_node['host'])
+        except exception.GroupPolicyViolation as e:
+            raise exception.MigrationPreCheckError(reason=str(e))
         self._claim(dest_node)
         migrate_data = self._pre_checks(dest_node)
         return dest_node['host'], dest_node['hypervisor_hostname'], migrate_data

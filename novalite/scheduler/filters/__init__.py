@@ -61,11 +61,14 @@ def _registry() -> dict[str, type[BaseFilter]]:
         image_props,
         num_instances,
         resources,
+        server_group,
     )
     classes = (compute.ComputeFilter, availability_zone.AvailabilityZoneFilter,
                resources.RamFilter, resources.CoreFilter, resources.DiskFilter,
                affinity.SameHostFilter, affinity.DifferentHostFilter,
-               image_props.ImagePropertiesFilter, num_instances.NumInstancesFilter)
+               image_props.ImagePropertiesFilter, num_instances.NumInstancesFilter,
+               server_group.ServerGroupAntiAffinityFilter,
+               server_group.ServerGroupAffinityFilter)
     return {cls.name: cls for cls in classes}
 
 

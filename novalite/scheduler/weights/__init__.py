@@ -46,8 +46,10 @@ def weigh(weighers: list[BaseWeigher], view: HostStateArrays, idx: np.ndarray,
 
 
 def _registry() -> dict[str, type[BaseWeigher]]:
-    from novalite.scheduler.weights import resources
-    classes = (resources.RAMWeigher, resources.CPUWeigher, resources.DiskWeigher)
+    from novalite.scheduler.weights import resources, server_group
+    classes = (resources.RAMWeigher, resources.CPUWeigher, resources.DiskWeigher,
+               server_group.ServerGroupSoftAffinityWeigher,
+               server_group.ServerGroupSoftAntiAffinityWeigher)
     return {cls.name: cls for cls in classes}
 
 
