@@ -63,17 +63,21 @@ class EvacuateTask(Task):
         return db.compute_is_up(host, CONF.service_down_time)
 
     def _forced_destination(self):
-        """A named host the scheduler does not check: it must be up and have room."""
+        """A named host the scheduler does not check: it must be up, have room, and be
+        allowed by the server's group (checked first for a clear fault, then again in
+        the claim, atomically)."""
         node = db.compute_node_get_by_host_and_node(self.host)
         if not self._service_up(node['host']):
             raise exception.ComputeServiceUnavailable(host=node['host'])
         try:
+            db.check_host(self.instance_uuid, node['host'])
             db.claim_resources(self.instance_uuid,
                                {node['uuid']: flavor_resources(self.instance['flavor'])},
                                project_id=self.instance['project_id'],
                                user_id=self.instance['user_id'], replace=True)
         except (exception.InsufficientResources, exception.ResourceProviderNotFound,
-                exception.ResourceProviderGenerationConflict) as e:
+                exception.ResourceProviderGenerationConflict,
+                exception.GroupPolicyViolation) as e:
             raise exception.NoValidHost(reason=f"{node['host']} cannot take "
                                                f"{self.instance_uuid}: {e}")
         return node
