@@ -175,21 +175,26 @@ class API:
 
     def _check_group(self, context, group_uuid, count):
         """Before anything is written: the group exists (InstanceGroupNotFound) and has
-        room for ``count`` more members (OverQuota)."""
+        room for ``count`` more servers of this user (OverQuota: the member quota counts
+        per user, as Nova's does)."""
         group = db.group_get(group_uuid)
         if not context.is_admin and group['project_id'] != context.project_id:
             raise exception.InstanceGroupNotFound(group_uuid=group_uuid)
         limit = self._member_limit(context)
-        if 0 <= limit < len(group['members']) + count:
+        if limit < 0:
+            return
+        used = db.group_member_count(group_uuid, context.user_id)
+        if limit < used + count:
             raise exception.OverQuota(overs='server_group_members', req=count,
-                                      used=len(group['members']), allowed=limit)
+                                      used=used, allowed=limit)
 
     def _join_group(self, context, group_uuid, uuids):
         """The accepted servers become members, the member quota checked again in the
         same transaction (a concurrent boot into the group may have taken the room);
         when that fails the servers go and the request fails."""
         try:
-            db.group_add_members(group_uuid, uuids, limit=self._member_limit(context))
+            db.group_add_members(group_uuid, uuids, limit=self._member_limit(context),
+                                 user_id=context.user_id)
         except (exception.OverQuota, exception.InstanceGroupNotFound):
             for instance_uuid in uuids:
                 db.instance_destroy(instance_uuid)

@@ -19,7 +19,7 @@ opts = [
     cfg.IntOpt('server_groups', default=10, min=-1,
                help='Server groups each project may have.'),
     cfg.IntOpt('server_group_members', default=10, min=-1,
-               help='Servers each server group may hold.'),
+               help='Servers each user may have in one server group.'),
     cfg.IntOpt('injected_files', default=5, min=-1,
                help='Injected files per server (reported only; personality is gone '
                     'from 2.57).'),

@@ -84,6 +84,7 @@ from novalite.db.server_groups import (  # noqa: F401
     group_delete,
     group_get,
     group_get_all,
+    group_member_count,
     group_uuid_of,
 )
 from novalite.db.services import (  # noqa: F401

@@ -136,14 +136,29 @@ def group_uuid_of(instance_uuid: str) -> str | None:
                         .where(MEMBER.instance_uuid == instance_uuid))
 
 
-def _count_members(s, group_id: int) -> int:
-    return int(s.scalar(select(func.count(MEMBER.id)).where(MEMBER.group_id == group_id)))
+def _count_members(s, group_id: int, user_id: str | None = None) -> int:
+    """Members of a group; with ``user_id`` only that user's servers (the
+    ``server_group_members`` quota counts per user, as Nova's does)."""
+    q = select(func.count(MEMBER.id)).where(MEMBER.group_id == group_id)
+    if user_id is not None:
+        inst = models.Instance
+        q = q.join(inst, inst.uuid == MEMBER.instance_uuid).where(
+            inst.user_id == user_id, inst.deleted.is_(False))
+    return int(s.scalar(q))
 
 
 @retry_on_transient
-def group_add_members(group_uuid: str, instance_uuids: list[str], limit: int = -1) -> None:
-    """Make servers members of a group; OverQuota when the group would hold more than
-    ``limit`` members (InstanceGroupNotFound when the group is gone).
+def group_member_count(group_uuid: str, user_id: str) -> int:
+    """The servers of ``user_id`` in a group (InstanceGroupNotFound when it is gone)."""
+    with reader() as s:
+        return _count_members(s, _group_row(s, group_uuid).id, user_id)
+
+
+@retry_on_transient
+def group_add_members(group_uuid: str, instance_uuids: list[str], limit: int = -1,
+                      user_id: str | None = None) -> None:
+    """Make servers members of a group; OverQuota when ``user_id`` would hold more
+    than ``limit`` servers in it (InstanceGroupNotFound when the group is gone).
 
     The members are counted again once they are written (as the instance quota's
     recheck does): of two concurrent additions that both passed the first count, one
@@ -153,7 +168,7 @@ def group_add_members(group_uuid: str, instance_uuids: list[str], limit: int = -
     """
     with writer() as s:
         row = _group_row(s, group_uuid)
-        group_id, used = row.id, _count_members(s, row.id)
+        group_id, used = row.id, _count_members(s, row.id, user_id)
         if 0 <= limit < used + len(instance_uuids):
             raise exception.OverQuota(overs='server_group_members', req=len(instance_uuids),
                                       used=used, allowed=limit)
@@ -163,7 +178,7 @@ def group_add_members(group_uuid: str, instance_uuids: list[str], limit: int = -
     if limit < 0:
         return
     with writer() as s:
-        used = _count_members(s, group_id)
+        used = _count_members(s, group_id, user_id)
         if used > limit:
             s.execute(sa.delete(MEMBER).where(MEMBER.instance_uuid.in_(instance_uuids)))
             raise exception.OverQuota(overs='server_group_members', req=len(instance_uuids),

@@ -241,6 +241,17 @@ def test_member_quota_is_403_and_creates_nothing(cloud):
     _boot_in(cloud, group['id'], 'b')
     assert len(cloud.get_json(f"/os-server-groups/{group['id']}")['server_group'][
         'members']) == 2
+    resp = cloud.request('POST', '/servers', dict(body, server=dict(body['server'],
+                                                                     min_count=1)),
+                         expect=403)
+    # The quota counts per user, as Nova's does: another user of the project still has
+    # room in the same group.
+    other = cloud.request('POST', '/servers', dict(body, server=dict(body['server'],
+                                                                      min_count=2)),
+                          token='bob:admin', expect=202).data['server']
+    cloud.wait_for_server(other['id'], 'ACTIVE')
+    assert len(cloud.get_json(f"/os-server-groups/{group['id']}")['server_group'][
+        'members']) == 4
 
 
 def test_owner_deletes_own_group(cloud):
