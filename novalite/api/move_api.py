@@ -219,6 +219,12 @@ def evacuate(api, context, instance, host=None, force=False, stop=False):
         LOG.warning('Evacuation of %s refused: the compute service on %s is up',
                     instance['uuid'], source)
         raise exception.ComputeServiceInUse(host=source)
+    spec = db.request_spec_get(instance['uuid']) or {}
+    spec.update(instance_uuid=instance['uuid'], project_id=instance['project_id'],
+                user_id=instance['user_id'], flavor=instance['flavor'], num_instances=1,
+                instance_uuids=[instance['uuid']], force_hosts=[], force_nodes=[],
+                ignore_hosts=[source],
+                requested_destination={'host': host, 'node': None} if host else None)
     out = api._step(context, instance, 'evacuation_requested', action='evacuate',
                     new_migration={
                         'instance_uuid': instance['uuid'],
@@ -228,8 +234,6 @@ def evacuate(api, context, instance, host=None, force=False, stop=False):
                         'new_instance_type_id': instance['flavor'].get('id'),
                         'user_id': context.user_id, 'project_id': context.project_id})
     inst, mig = out['instance'], out['migration']
-    # The conductor turns the recorded request into this move's (task.evacuate).
     api.conductor_rpcapi.evacuate_instance(context, inst['uuid'], mig['uuid'], host,
-                                           bool(force), bool(stop),
-                                           db.request_spec_get(inst['uuid']) or {})
+                                           bool(force), bool(stop), spec)
     return mig

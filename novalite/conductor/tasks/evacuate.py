@@ -84,10 +84,8 @@ class EvacuateTask(Task):
 
     def _scheduled_destination(self):
         spec = dict(self.request_spec, instance_uuid=self.instance_uuid,
-                    project_id=self.instance['project_id'],
-                    user_id=self.instance['user_id'], flavor=self.instance['flavor'],
-                    num_instances=1, instance_uuids=[self.instance_uuid], force_hosts=[],
-                    force_nodes=[],
+                    flavor=self.instance['flavor'], num_instances=1,
+                    instance_uuids=[self.instance_uuid],
                     ignore_hosts=sorted(set(self.request_spec.get('ignore_hosts') or []) |
                                         {self.instance['host']}),
                     requested_destination={'host': self.host, 'node': None}
