@@ -212,6 +212,12 @@ class Migration(TimestampMixin, Base):
     user_id: Mapped[str | None] = mapped_column(String(255))
     project_id: Mapped[str | None] = mapped_column(String(255))
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The migration policy applied (live migrations) and its decisions, each
+    # {"at": ISO time, "decision": ..., "detail": ...}, oldest first.
+    policy: Mapped[str | None] = mapped_column(String(255))
+    policy_log: Mapped[list[Any] | None] = mapped_column(JSON)
+    # The host drain that started this move; NULL for a move a user asked for.
+    drain_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class InstanceAction(TimestampMixin, Base):
@@ -348,3 +354,45 @@ class ServerGroupMember(Base):
     # A server belongs to one group at most.
     instance_uuid: Mapped[str] = mapped_column(String(36), unique=True)
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class HostDrain(TimestampMixin, Base):
+    """An operator's request to empty one host; the conductors' drain loop drives it."""
+
+    __tablename__ = 'host_drains'
+    __table_args__ = (Index('host_drains_host_idx', 'host'),
+                      Index('host_drains_status_idx', 'status'))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    host: Mapped[str] = mapped_column(String(255))
+    mode: Mapped[str] = mapped_column(String(16))
+    max_parallel: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(32))
+    # The conductor driving the drain now (a lease, as instances.task_driver).
+    driver: Mapped[str | None] = mapped_column(String(255))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    project_id: Mapped[str | None] = mapped_column(String(255))
+    finished_at: Mapped[datetime.datetime | None] = mapped_column(DateTime)
+
+
+class HostDrainServer(Base):
+    """One server of a drain: what was tried for it and how it ended."""
+
+    __tablename__ = 'host_drain_servers'
+    __table_args__ = (
+        UniqueConstraint('drain_id', 'instance_uuid',
+                         name='uniq_host_drain_servers0drain_id0instance_uuid'),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    drain_id: Mapped[int] = mapped_column(ForeignKey('host_drains.id', ondelete='CASCADE'),
+                                          index=True)
+    instance_uuid: Mapped[str] = mapped_column(String(36))
+    state: Mapped[str] = mapped_column(String(32))
+    move: Mapped[str | None] = mapped_column(String(16))
+    migration_uuid: Mapped[str | None] = mapped_column(String(36))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime.datetime | None] = mapped_column(DateTime, default=utcnow,
+                                                                onupdate=utcnow)
