@@ -168,6 +168,18 @@ class UnexpectedTaskStateError(Conflict):
                '%(expected)s. Actual: %(actual)s')
 
 
+class HostDrainExists(Conflict):
+    msg_fmt = 'Host %(host)s is already being drained (drain %(drain_id)s).'
+
+
+class HostDrainFinished(Conflict):
+    msg_fmt = 'Drain %(drain_id)s has already ended (%(status)s).'
+
+
+class HostDrainNotFound(NotFound):
+    msg_fmt = 'Host drain %(drain_id)s could not be found.'
+
+
 class UnexpectedMigrationStatus(Conflict):
     msg_fmt = ('Migration %(migration_id)s is in status %(actual)s, expected one of '
                '%(expected)s')

@@ -130,7 +130,9 @@ def revert_resize(api, context, instance):
 @check_locked
 @_allowed('live_migrate')
 def live_migrate(api, context, instance, host, block_migration, disk_over_commit, force,
-                 async_=True):
+                 async_=True, drain_id=None):
+    """Start a live migration; the new migration's uuid (asynchronous) or the conductor's
+    answer (``async_=False``). ``drain_id`` marks a move a host drain started."""
     api._require_host(instance)
     if force and not host:
         raise exception.ValidationError(detail="Can't force to a non-provided destination")
@@ -146,14 +148,13 @@ def live_migrate(api, context, instance, host, block_migration, disk_over_commit
                         'source_node': instance['node'], 'dest_compute': host,
                         'old_instance_type_id': instance['flavor'].get('id'),
                         'new_instance_type_id': instance['flavor'].get('id'),
-                        'user_id': context.user_id, 'project_id': context.project_id})
+                        'user_id': context.user_id, 'project_id': context.project_id,
+                        'drain_id': drain_id})
     inst, mig = out['instance'], out['migration']
-    try:
-        return api.conductor_rpcapi.live_migrate_instance(
-            context, inst['uuid'], host, block_migration, disk_over_commit, bool(force),
-            mig['uuid'], sync=not async_)
-    except exception.NovaliteException:
-        raise
+    answer = api.conductor_rpcapi.live_migrate_instance(
+        context, inst['uuid'], host, block_migration, disk_over_commit, bool(force),
+        mig['uuid'], sync=not async_)
+    return mig['uuid'] if async_ else answer
 
 
 def _live_migration_for(instance, migration_id):

@@ -19,12 +19,14 @@ from novalite.api import common, microversion, router
 from novalite.api.handlers import images, quota_sets, services
 from novalite.api.handlers import server_actions as actions
 from novalite.api.schemas import flavors as flavor_schemas
+from novalite.api.schemas import host_drains as drain_schemas
 from novalite.api.schemas import responses as r
 from novalite.api.schemas import server_actions as action_schemas
 from novalite.api.schemas import server_groups as group_schemas
 from novalite.api.schemas import servers as server_schemas
 from novalite.api.schemas import types
 from novalite.api.views import servers as server_views
+from novalite.compute import states
 from novalite.db import listing
 
 PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'openapi.json')
@@ -192,6 +194,12 @@ OPERATIONS = {
                                       images.REGISTER, []),
     ('/os-novalite-images/{image_id}', 'DELETE'): ('deleteRegisteredImage', 204, None,
                                                    None, []),
+    ('/os-host-drains', 'GET'): ('listHostDrains', 200, r.DRAINS, None, [
+        _str('host'), _enum('status', states.DRAIN_ACTIVE + states.DRAIN_DONE)]),
+    ('/os-host-drains', 'POST'): ('createHostDrain', 202, r.DRAIN_ONE,
+                                  drain_schemas.CREATE, []),
+    ('/os-host-drains/{drain_id}', 'GET'): ('showHostDrain', 200, r.DRAIN_ONE, None, []),
+    ('/os-host-drains/{drain_id}', 'DELETE'): ('cancelHostDrain', 202, None, None, []),
 }
 
 

@@ -5,6 +5,7 @@ import routes
 from novalite.api import faults, microversion
 from novalite.api.handlers import (
     flavors,
+    host_drains,
     hypervisors,
     images,
     instance_actions,
@@ -68,6 +69,8 @@ ROUTES = [
     ('/images/{image_id}', {'GET': [('2.1', '2.35', images.compute_show)]}),
     ('/os-novalite-images', {'GET': images.admin_index, 'POST': images.admin_create}),
     ('/os-novalite-images/{image_id}', {'DELETE': images.admin_delete}),
+    ('/os-host-drains', {'GET': host_drains.index, 'POST': host_drains.create}),
+    ('/os-host-drains/{drain_id}', {'GET': host_drains.show, 'DELETE': host_drains.delete}),
 ]
 
 # First path segments that name a collection; anything else in that place is taken

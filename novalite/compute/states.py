@@ -499,3 +499,37 @@ def states_from_status(status: str) -> dict[str, list] | None:
     if not vm_states and not tasks:
         return None
     return {'vm_state': vm_states, 'task_overrides': tasks}
+
+
+# ---------------------------------------------------------------- host drains
+
+class DrainStatus:
+    """A host drain's status: running until every server is off the host or has failed
+    its attempts (``completed``, ``failed``); an operator's cancel makes it
+    ``cancelling`` until the moves under way have ended, then ``cancelled``."""
+    RUNNING = 'running'
+    CANCELLING = 'cancelling'
+    COMPLETED = 'completed'
+    FAILED = 'failed'
+    CANCELLED = 'cancelled'
+
+
+DRAIN_ACTIVE = (DrainStatus.RUNNING, DrainStatus.CANCELLING)
+DRAIN_DONE = (DrainStatus.COMPLETED, DrainStatus.FAILED, DrainStatus.CANCELLED)
+
+
+class DrainServerState:
+    """Where one server of a drain stands."""
+    PENDING = 'pending'      # waiting for a slot (or for its own task to end)
+    MOVING = 'moving'        # a move the drain started is under way
+    MOVED = 'moved'          # off the host
+    FAILED = 'failed'        # could not be moved; ``reason`` says why
+    GONE = 'gone'            # deleted while the drain ran
+    CANCELLED = 'cancelled'  # the drain was cancelled before it moved
+
+
+DRAIN_SERVER_STATES = (DrainServerState.PENDING, DrainServerState.MOVING,
+                       DrainServerState.MOVED, DrainServerState.FAILED, DrainServerState.GONE,
+                       DrainServerState.CANCELLED)
+DRAIN_SERVER_OPEN = (DrainServerState.PENDING, DrainServerState.MOVING)
+DRAIN_MODES = ('live', 'cold', 'auto')

@@ -10,9 +10,10 @@ import oslo_messaging as messaging
 
 from novalite import context as nl_context
 from novalite import exception, rpc, service
+from novalite.api import compute_api
 from novalite.compute import rpcapi as compute_rpcapi
+from novalite.conductor import drain, reconcile
 from novalite.conductor import host_requests as hosts
-from novalite.conductor import reconcile
 from novalite.conductor import rpcapi as conductor_rpcapi
 from novalite.conductor.tasks import build, evacuate, live_migrate, migrate
 from novalite.db import api as db
@@ -36,6 +37,8 @@ class ConductorManager(service.Manager):
         self.reconciler = reconcile.Reconciler(host, self.compute_rpcapi, self.driven,
                                                rebuild=self._build_again,
                                                answers=self._answers)
+        # Drains start their moves through the API's own checks and steps.
+        self.drainer = drain.Drainer(host, compute_api.API(transport_url), self.reconciler)
 
     def init_host(self):
         # Before consuming: whatever this conductor was driving when it stopped is
@@ -172,3 +175,8 @@ class ConductorManager(service.Manager):
     def reconcile_unfinished_work(self, context):
         """Drive every unfinished build and move from its recorded step."""
         self.reconciler.run(context)
+
+    @service.periodic_task(spacing='conductor.drain_interval')
+    def drive_host_drains(self, context):
+        """Settle the moves of every active host drain and start the next ones."""
+        self.drainer.run(context)

@@ -133,6 +133,12 @@ class Reconciler:
         return compute_utils.as_datetime(svc.get('last_seen_up') or svc.get('updated_at') or
                                          svc.get('created_at')) or datetime.datetime.min
 
+    def conductor_lost(self, host) -> bool:
+        """Whether the conductor ``host`` is dead: heartbeats older than
+        service_down_time (as of the last pass) and no answer to a ping."""
+        return self._down_since(host, CONDUCTOR) is not None and \
+            self._unreachable(None, host, 'conductor')
+
     # ------------------------------------------------------------ the pass
 
     def run(self, context, at_start=False) -> int:
@@ -173,8 +179,7 @@ class Reconciler:
         if driver == self.host:
             return at_start or inst['uuid'] not in self.driven
         if driver:
-            return self._down_since(driver, CONDUCTOR) is not None and \
-                self._unreachable(None, driver, 'conductor')
+            return self.conductor_lost(driver)
         return compute_utils.age(inst, mig) > CONF.conductor.stuck_operation_timeout
 
     def _fault(self, reason):

@@ -20,6 +20,13 @@ opts = [
                help='Seconds between two allocation audits: allocations that certainly '
                     'belong to no live instance or unfinished move are fixed, the rest is '
                     'logged (see novalite-manage placement audit).'),
+    cfg.FloatOpt('drain_interval', default=2, min=0.2,
+                 help='Seconds between two passes of the host-drain loop, which checks '
+                      'the moves of every running drain and starts the next ones.'),
+    cfg.IntOpt('drain_max_attempts', default=3, min=1,
+               help='Moves a host drain tries for one server before it reports the server '
+                    'as one that could not be moved. In mode auto a failed live migration '
+                    'of an active server is followed by a cold migration.'),
 ]
 
 

@@ -2,7 +2,7 @@
 
 Callers write ``from novalite.db import api as db``; the functions live in one module per
 table (services, placement, flavors, images, instances, actions, migration_records,
-quotas, server_groups, steps).
+quotas, server_groups, drains, steps).
 """
 
 from novalite.db.actions import (  # noqa: F401
@@ -16,6 +16,16 @@ from novalite.db.actions import (  # noqa: F401
     fault_get_latest,
 )
 from novalite.db.common import UNSET, as_list, coerce, to_dict  # noqa: F401
+from novalite.db.drains import (  # noqa: F401
+    drain_add_servers,
+    drain_cancel,
+    drain_create,
+    drain_finish,
+    drain_get,
+    drain_get_all,
+    drain_server_update,
+    drain_take,
+)
 from novalite.db.flavors import (  # noqa: F401
     DEFAULT_FLAVORS,
     ensure_default_flavors,

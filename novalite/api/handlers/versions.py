@@ -25,11 +25,19 @@ def root(req):
     return common.json_response({'versions': [_v21(req)]})
 
 
+# novalite's own resources beside Nova's, each shown as a link of the version document
+# (the only place the version schema clients check leaves open).
+EXTENSIONS = ('os-host-drains', 'os-novalite-images')
+
+
 def version_doc(req, **_kw):
     """GET /v2.1 — what novaclient and keystoneauth read to negotiate."""
     doc = _v21(req)
     doc['links'].append({'rel': 'describedby', 'type': 'text/html',
                          'href': 'http://docs.openstack.org/'})
+    for name in EXTENSIONS:
+        doc['links'].append({'rel': 'extension', 'type': 'application/json',
+                             'href': _host(req) + '/v2.1/' + name})
     doc['media-types'] = MEDIA_TYPES
     return common.json_response({'version': doc})
 

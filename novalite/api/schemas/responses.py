@@ -209,6 +209,27 @@ SERVER_GROUP = obj({'id': STR, 'name': STR, 'policy': STR,
 SERVER_GROUPS = obj({'server_groups': array(SERVER_GROUP)}, ['server_groups'])
 SERVER_GROUP_ONE = obj({'server_group': SERVER_GROUP}, ['server_group'])
 
+# ------------------------------------------------------------------ host drains
+
+_DRAIN_PROGRESS = {'anyOf': [obj({
+    'migration_status': STR, 'memory_total_bytes': INT_OR_NULL,
+    'memory_processed_bytes': INT_OR_NULL, 'memory_remaining_bytes': INT_OR_NULL,
+    'disk_total_bytes': INT_OR_NULL, 'disk_processed_bytes': INT_OR_NULL,
+    'disk_remaining_bytes': INT_OR_NULL}, ['migration_status']), {'type': 'null'}]}
+DRAIN_SERVER = obj({'server_id': STR, 'state': STR, 'move': STR_OR_NULL,
+                    'attempts': INT, 'reason': STR_OR_NULL, 'migration_id': STR_OR_NULL,
+                    'progress': _DRAIN_PROGRESS, 'updated_at': TIME_MICRO_OR_NULL},
+                   ['server_id', 'state', 'attempts'])
+_DRAIN_PROPS = {
+    'id': STR, 'host': STR, 'mode': STR, 'max_parallel': INT, 'status': STR, 'total': INT,
+    'moved': INT, 'moving': INT, 'failed': INT, 'gone': INT, 'cancelled': INT,
+    'remaining': INT, 'conductor': STR_OR_NULL, 'created_at': TIME_MICRO,
+    'updated_at': TIME_MICRO_OR_NULL, 'finished_at': TIME_MICRO_OR_NULL}
+_DRAIN_REQUIRED = ['id', 'host', 'mode', 'status', 'total', 'moved', 'failed', 'remaining']
+DRAIN = obj(dict(_DRAIN_PROPS, servers=array(DRAIN_SERVER)), _DRAIN_REQUIRED + ['servers'])
+DRAIN_ONE = obj({'drain': DRAIN}, ['drain'])
+DRAINS = obj({'drains': array(obj(_DRAIN_PROPS, _DRAIN_REQUIRED))}, ['drains'])
+
 # ------------------------------------------------------------------ images
 
 COMPUTE_IMAGE = obj({'id': STR, 'name': STR, 'links': LINKS, 'status': STR,
