@@ -173,3 +173,33 @@ class Reporter:
             self.stream.write('\r\x1b[K')
         self.stream.write(line + '\n')
         self.stream.flush()
+
+
+def drain_line(drain: dict, elapsed: float, width: int | None = None) -> str:
+    """One line of a host drain's progress: bar of servers done, counts, time and ETA
+    (at the pace of the servers done so far), shortened to fit ``width``."""
+    total = drain.get('total') or 0
+    moved, failed = drain.get('moved', 0), drain.get('failed', 0)
+    done = total - (drain.get('remaining') or 0)
+    left = eta_of(done, total, elapsed)
+    tail = f'  {elapsed:.1f}s' + (f' ETA {_clock(left)}' if left is not None else '')
+    counts = (f"{moved}/{total} moved, {failed} failed, {drain.get('remaining', 0)} left"
+              f" ({drain.get('moving', 0)} moving)")
+    short = f'{moved}/{total} moved, {failed} failed'
+    label = f"drain {drain.get('host', '?')} {drain.get('status', '?')}"
+    value = done / total if total else 1.0
+    line = ''
+    for bar_width, detail in ((BAR_WIDTH, counts), (10, counts), (10, short), (0, short)):
+        shown = f' {bar(value, bar_width)}' if bar_width else ''
+        line = f'{label}{shown} {detail}{tail}'
+        if width is None or len(line) < width:
+            return line
+    return line[:max(width - 2, 1)] + '…'
+
+
+def eta_of(done: int, total: int, elapsed: float) -> float | None:
+    """Seconds left when ``done`` of ``total`` items took ``elapsed`` (None until one
+    is done)."""
+    if done <= 0 or done >= total or elapsed <= 0:
+        return None
+    return elapsed * (total - done) / done

@@ -343,3 +343,37 @@ def test_evacuate_and_host_evacuate(api, run):
     # Nothing is left on the host to evacuate.
     out, _ = run('host-evacuate', host, '-f', 'json')
     assert json.loads(out) == []
+
+
+def test_host_drain_poll_list_show_cancel(api, run):
+    a, _ = _boot(run, 'a')
+    host = a['OS-EXT-SRV-ATTR:host']
+    b = api.boot(name='b', availability_zone=f'nova:{host}')
+    out, err = run('host-drain', host, '--max-parallel', '2', '--poll', '-f', 'json')
+    drain = json.loads(out)
+    assert (drain['status'], drain['moved'], drain['failed']) == ('completed', 2, 0)
+    assert f'drain {host} completed' in err and '2/2 moved, 0 failed' in err
+    for sid in (a['id'], b['id']):
+        assert api.server(sid)['OS-EXT-SRV-ATTR:host'] not in (host, None)
+    out, _ = run('host-drain-list', '--host', host, '-f', 'json')
+    assert [(d['Id'], d['Status']) for d in json.loads(out)] == [(drain['id'], 'completed')]
+    out, _ = run('host-drain-show', drain['id'], '--servers', '-f', 'json')
+    assert sorted((r['Server'], r['State'], r['Move']) for r in json.loads(out)) == sorted(
+        [(a['id'], 'moved', 'live'), (b['id'], 'moved', 'live')])
+    _, err = run('host-drain-cancel', drain['id'], expect=1)
+    assert 'ERROR (Conflict)' in err and 'has already ended' in err
+    _, err = run('host-drain', 'no-such-host', expect=1)
+    assert 'ERROR (NotFound)' in err
+
+    # A drain that cannot move its server: the report names it and why; exit non-zero.
+    c = api.boot(name='c', availability_zone=f'nova:{host}')
+    api.request('PUT', '/os-services/enable', {'host': host, 'binary': 'novalite-compute'},
+                version='2.1', expect=200)
+    for other in ('compute1', 'compute2', 'compute3'):
+        if other != host:
+            run('service-disable', other, 'novalite-compute')
+    out, err = run('host-drain', host, '--mode', 'live', '--poll', '-f', 'json', expect=1)
+    rows = json.loads(out)
+    assert [(r['Server'], r['State']) for r in rows] == [(c['id'], 'failed')]
+    assert 'No valid host' in rows[0]['Reason']
+    assert 'ERROR (DrainFailed): 1 of 1 servers could not be moved' in err

@@ -5,7 +5,7 @@ adds its parsers; a command function takes (client, args) and returns something 
 from novalite.cli import waiter
 
 MODULES = ('servers', 'moves', 'migrations', 'actions', 'flavors', 'hypervisors',
-           'services', 'server_groups', 'versions')
+           'services', 'server_groups', 'drains', 'versions')
 
 
 def register_all(subparsers, common_parents):

@@ -110,3 +110,16 @@ def test_the_tty_display_uses_the_terminal_width(monkeypatch):
     rep.update(Snapshot('MIGRATING', 'migrating', elapsed=5.0, migration=MIGRATION))
     line = out.getvalue().split('\r')[-1].replace('\x1b[K', '')
     assert 0 < len(line) < 40
+
+
+def test_drain_line_fits_and_estimates():
+    drain = {'host': 'compute1', 'status': 'running', 'total': 10, 'moved': 3, 'failed': 1,
+             'remaining': 6, 'moving': 2}
+    line = progress.drain_line(drain, 8.0)
+    # 4 of 10 done in 8 s: 12 s to go at that pace.
+    assert '3/10 moved, 1 failed, 6 left (2 moving)' in line and 'ETA 12s' in line
+    for width in (120, 80, 60, 40, 20):
+        assert len(progress.drain_line(drain, 8.0, width)) < width
+    assert progress.eta_of(0, 10, 5.0) is None and progress.eta_of(10, 10, 5.0) is None
+    done = dict(drain, status='completed', moved=9, remaining=0, moving=0)
+    assert 'ETA' not in progress.drain_line(done, 20.0)
