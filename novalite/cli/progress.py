@@ -35,7 +35,7 @@ class Snapshot:
 
 
 def migration_fraction(migration: dict | None) -> float | None:
-    """Share of memory + disk already copied by a live migration (None if unknown)."""
+    """Share of memory + disk already copied by a move (None if unknown)."""
     if not migration:
         return None
     total = (migration.get('memory_total_bytes') or 0) + (migration.get('disk_total_bytes')
@@ -71,11 +71,15 @@ def _amount(processed, total) -> str:
 
 
 def _bytes(mig: dict | None) -> str:
-    """'memory 1.0 GiB/2.0 GiB, disk ...' of a live migration ('' when unknown)."""
+    """'memory 1.0 GiB/2.0 GiB, disk ...' of a live migration, 'disk ...' of a cold move
+    ('' when unknown)."""
     if not mig or not (mig.get('memory_total_bytes') or mig.get('disk_total_bytes')):
         return ''
+    disk = 'disk ' + _amount(mig.get('disk_processed_bytes'), mig.get('disk_total_bytes'))
+    if not mig.get('memory_total_bytes'):
+        return disk
     return ('memory ' + _amount(mig.get('memory_processed_bytes'), mig.get('memory_total_bytes'))
-            + ', disk ' + _amount(mig.get('disk_processed_bytes'), mig.get('disk_total_bytes')))
+            + ', ' + disk)
 
 
 def describe(snap: Snapshot, with_bytes: bool = True) -> str:
@@ -95,8 +99,8 @@ def describe(snap: Snapshot, with_bytes: bool = True) -> str:
 
 
 def eta(snap: Snapshot) -> float | None:
-    """Seconds left of a live migration's copy at the rate seen so far (None until a
-    rate is known)."""
+    """Seconds left of a move's copy at the rate seen so far (None until a rate is
+    known)."""
     moved = migration_fraction(snap.migration)
     if not moved or moved >= 1.0 or snap.elapsed <= 0:
         return None
@@ -159,8 +163,9 @@ class Reporter:
             self.stream.flush()
             return
         # A new line when the state changes, or when byte figures first become known.
+        mig = snap.migration or {}
         key = (describe(snap, with_bytes=False),
-               bool((snap.migration or {}).get('memory_total_bytes')))
+               bool(mig.get('memory_total_bytes') or mig.get('disk_total_bytes')))
         now = time.monotonic()
         if key != self._last_key or now - self._last_time >= PLAIN_REPEAT_SECONDS:
             self.stream.write(render_plain_line(self.label, snap) + '\n')

@@ -27,6 +27,8 @@ class Operation:
     live: bool = False
     # The operation succeeds only if the server ends on another host (evacuate).
     moves_host: bool = False
+    # A cold move: its disk copy's bytes are in the migration record while it runs.
+    copies: bool = False
 
 
 def _op(name, success, leave=(), **kw):
@@ -39,8 +41,8 @@ OPERATIONS = {
     'start': _op('start', {'ACTIVE'}),
     'stop': _op('stop', {'SHUTOFF'}),
     'reboot': _op('reboot', {'ACTIVE'}),
-    'resize': _op('resize', {'VERIFY_RESIZE'}),
-    'migrate': _op('migrate', {'VERIFY_RESIZE'}),
+    'resize': _op('resize', {'VERIFY_RESIZE'}, copies=True),
+    'migrate': _op('migrate', {'VERIFY_RESIZE'}, copies=True),
     'resize-confirm': _op('resize-confirm', {'ACTIVE', 'SHUTOFF'}, {'VERIFY_RESIZE'}),
     'resize-revert': _op('resize-revert', {'ACTIVE', 'SHUTOFF'},
                          {'VERIFY_RESIZE', 'REVERT_RESIZE'}),
@@ -93,8 +95,8 @@ class Waiter:
                 return None
             raise
 
-    def _live_migration(self):
-        """The in-progress live migration record (memory/disk counters), if visible."""
+    def _move_record(self):
+        """The in-progress migration record (memory/disk counters), if visible."""
         if not self._can_watch_live or self.client.version < (2, 23):
             return None
         try:
@@ -122,8 +124,9 @@ class Waiter:
 
     def snapshot(self, server) -> progress.Snapshot:
         migration = None
-        if self.op.live and server.get('status') == 'MIGRATING':
-            migration = self._live_migration()
+        if (self.op.live and server.get('status') == 'MIGRATING') or (
+                self.op.copies and server.get('status') == 'RESIZE'):
+            migration = self._move_record()
         return progress.Snapshot(
             status=server.get('status', '?'), task_state=server.get('OS-EXT-STS:task_state'),
             progress=(None if server.get('progress') == self._stale_progress

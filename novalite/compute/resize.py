@@ -40,6 +40,12 @@ def old_vm_state(instance):
     return (instance.get('system_metadata') or {}).get('old_vm_state', states.ACTIVE)
 
 
+
+def disk_values(processed, total) -> dict:
+    """The migration record's disk counters for ``processed`` of ``total`` bytes."""
+    return {'disk_total': int(total), 'disk_processed': int(processed),
+            'disk_remaining': max(int(total) - int(processed), 0)}
+
 class ResizeFlow:
     """Runs this host's side of cold moves.
 
@@ -142,29 +148,35 @@ class ResizeFlow:
                 return
             self._move_disks(context, out['instance'], out['migration'], flavor, hop)
 
-    def _progress(self, instance_uuid):
-        # A copy that ends within the interval writes no progress at all; a write runs
-        # off the copy's thread and never holds it up.
+    def _progress(self, instance_uuid, migration_uuid, copied):
+        """The disk copy's progress callback: the instance's percent and the migration's
+        disk bytes, a few writes a second at most. A copy that ends within the interval
+        writes no progress at all (its final figures come with ``disks_moved``); a write
+        runs off the copy's thread and never holds it up. ``copied`` keeps the latest
+        (processed, total)."""
         last = [time.monotonic()]
         send = BackgroundWriter(
-            lambda percent: self.conductor.record_progress(instance_uuid, progress=percent),
-            name=f'progress-{instance_uuid}')
+            lambda percent, values: self.conductor.record_progress(
+                instance_uuid, progress=percent, migration_uuid=migration_uuid,
+                migration_values=values), name=f'progress-{instance_uuid}')
 
-        def write(percent):
-            # A fast copy reports many times; the record needs a few updates a second.
+        def write(processed, total):
+            copied[:] = [processed, total]
             now = time.monotonic()
-            if now - last[0] < PROGRESS_INTERVAL or percent >= 100:
+            if now - last[0] < PROGRESS_INTERVAL or processed >= total:
                 return
             last[0] = now
-            send(int(percent))
+            send(int(processed * 100 / total) if total else 0, disk_values(processed, total))
         return write
 
     def _move_disks(self, context, instance, migration, flavor, hop):
         notify_instance(context, instance, 'resize', 'start', self.host)
+        copied = []
         try:
             disk_info = self.driver.migrate_disk_and_power_off(
                 context, instance, migration['dest_host'] or migration['dest_compute'],
-                flavor, progress_callback=self._progress(instance['uuid']))
+                flavor, progress_callback=self._progress(instance['uuid'],
+                                                         migration['uuid'], copied))
         except Exception as exc:
             if isinstance(exc, _RESIZE_FAULT_ROLLBACK):
                 self._fail(context, instance, migration, exception.InstanceFaultRollback(exc),
@@ -173,15 +185,16 @@ class ResizeFlow:
                 self._fail(context, instance, migration, exc, hop, states.ERROR)
             notify_instance(context, instance, 'resize', 'error', self.host, error=str(exc))
             return
-        self._disks_moved(context, instance, migration, disk_info, hop)
+        self._disks_moved(context, instance, migration, disk_info, hop,
+                          disk_values(*copied) if copied else None)
 
-    def _disks_moved(self, context, instance, migration, disk_info, hop):
+    def _disks_moved(self, context, instance, migration, disk_info, hop, copied=None):
         out = self._step(context, 'disks_moved', instance, migration,
                          instance_values={'host': migration['dest_compute'],
                                           'node': migration['dest_node'],
                                           'old_flavor': instance['flavor'],
                                           'power_state': power_state.SHUTDOWN},
-                         events=[hop.ok()])
+                         migration_values=copied, events=[hop.ok()])
         notify_instance(context, out['instance'], 'resize', 'end', self.host)
         self.computes.finish_resize(context, migration['dest_compute'], out['instance'],
                                     out['migration'], disk_info)

@@ -95,6 +95,9 @@ MIGRATION_DONE = (MS.CONFIRMED, MS.REVERTED, MS.ERROR, MS.FAILED, MS.COMPLETED, 
                   MS.DONE)
 # A live migration the source is working on (queued on its executor or running).
 LIVE_MIGRATION_IN_PROGRESS = (MS.QUEUED, MS.PREPARING, MS.RUNNING, MS.POST_MIGRATING)
+# A cold move (resize or cold migration) on its way to VERIFY_RESIZE: its disk copy's
+# progress is in the record.
+COLD_MOVE_IN_PROGRESS = (MS.ACCEPTED, MS.PRE_MIGRATING, MS.MIGRATING, MS.POST_MIGRATING)
 # Statuses a client may abort or force-complete a live migration from (microversion 2.65
 # adds the queued and preparing ones to abort).
 LIVE_MIGRATION_FORCEABLE = (MS.RUNNING,)

@@ -401,8 +401,9 @@ class ComputeDriver(metaclass=abc.ABCMeta):
         instance['flavor'] is the current flavor, ``flavor`` the new one; a smaller
         root or ephemeral disk raises ResizeError('Unable to resize disk down.') before
         anything is touched. The guest is kept aside on this host so that
-        finish_revert_migration() can restore it. progress_callback(percent) is called
-        as the copy advances. Returns a JSON-safe disk_info dict for finish_migration().
+        finish_revert_migration() can restore it. progress_callback(processed, total)
+        is called with bytes as the copy advances. Returns a JSON-safe disk_info dict
+        for finish_migration().
         """
 
     @abc.abstractmethod

@@ -392,11 +392,12 @@ class FakeDriver(driver.ComputeDriver):
     def _copy_disks(self, size_mb, progress_callback):
         rate = self.conf.fake_driver.disk_copy_mb_per_s
         step_time = size_mb / rate / 10.0 if rate > 0 else 0
+        total = size_mb * driver.MiB
         for step in range(11):
             if step and step_time:
                 time.sleep(step_time)
             if progress_callback is not None:
-                progress_callback(step * 10)
+                progress_callback(total * step // 10, total)
 
     def finish_migration(self, context, migration, instance, disk_info, image,
                          resize_instance, power_on=True):

@@ -377,3 +377,19 @@ def test_host_drain_poll_list_show_cancel(api, run):
     assert [(r['Server'], r['State']) for r in rows] == [(c['id'], 'failed')]
     assert 'No valid host' in rows[0]['Reason']
     assert 'ERROR (DrainFailed): 1 of 1 servers could not be moved' in err
+
+
+def test_migrate_poll_shows_disk_copy_and_eta(cloud_factory, monkeypatch, run):
+    cloud = cloud_factory(**{'osapi_compute_listen_port': _free_port(),
+                             'fake_driver.disk_copy_mb_per_s': 256.0})
+    cloud.aio._start_http()
+    for var in ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv('NOVALITE_URL', cloud.aio.endpoint.replace('http://',
+                                                                  'http://admin:admin@'))
+    _boot(run, 'cold')
+    _, err = run('migrate', 'cold', '--poll')
+    assert 'VERIFY_RESIZE' in err and 'migrate finished in' in err
+    copying = [line for line in err.splitlines() if 'disk ' in line]
+    assert copying and '(migrating)' in copying[0] and 'GiB' in copying[0]
+    assert any('ETA' in line for line in copying)

@@ -295,3 +295,34 @@ def test_resize_notifications(cloud):
         assert t in types
     payload = seen.by_type('instance.resize_finish.end')[0]['payload']
     assert payload['novalite_object.data']['uuid'] == sid
+
+
+def test_cold_move_disk_copy_progress_in_server_migrations(cloud_factory):
+    # 1 GiB root disk at 256 MiB/s: four seconds of copy to watch.
+    cloud = cloud_factory(**{'fake_driver.disk_copy_mb_per_s': 256.0})
+    sid = cloud.boot('copy')['id']
+    cloud.action(sid, {'migrate': None})
+
+    def copying():
+        migs = cloud.get_json(f'/servers/{sid}/migrations', version='2.80')['migrations']
+        return migs and migs[0]['disk_processed_bytes'] and migs[0]
+    mig = cloud.wait_until(copying, message='disk copy progress shown')
+    total = 1024 ** 3
+    assert mig['status'] == 'migrating' and mig['disk_total_bytes'] == total
+    assert 0 < mig['disk_processed_bytes'] < total
+    assert mig['disk_remaining_bytes'] == total - mig['disk_processed_bytes']
+    assert mig['memory_total_bytes'] is None
+    shown = cloud.get_json(f"/servers/{sid}/migrations/{mig['id']}",
+                           version='2.80')['migration']
+    assert shown['uuid'] == mig['uuid']
+    # Abort and force-complete stay live-migration only: refused, the copy goes on.
+    cloud.request('DELETE', f"/servers/{sid}/migrations/{mig['id']}", version='2.80',
+                  expect=409)
+    cloud.request('POST', f"/servers/{sid}/migrations/{mig['id']}/action",
+                  {'force_complete': None}, version='2.80', expect=409)
+    cloud.wait_for_server(sid, 'VERIFY_RESIZE')
+    assert cloud.get_json(f'/servers/{sid}/migrations', version='2.80')['migrations'] == []
+    # The final figures came with the step that ended the copy.
+    rec = db.migration_get(mig['uuid'])
+    assert (rec['disk_total'], rec['disk_processed'], rec['disk_remaining']) == \
+        (total, total, 0)

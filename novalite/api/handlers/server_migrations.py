@@ -1,10 +1,16 @@
-"""/servers/{id}/migrations: in-progress live migrations, force-complete and abort."""
+"""/servers/{id}/migrations: in-progress moves, force-complete and abort.
+
+Nova lists in-progress live migrations here; novalite lists in-progress cold moves
+(resize, cold migration) too, with their disk copy's byte counters, so one place shows
+every move's progress. Force-complete and abort stay live-migration only.
+"""
 
 from novalite import exception
 from novalite.api import common, faults, validation
 from novalite.api.handlers.servers import RULE, load_server, target
 from novalite.api.schemas import server_actions as schemas
 from novalite.api.views import migrations as views
+from novalite.compute import states
 from novalite.db import api as db
 
 
@@ -20,8 +26,11 @@ def _migration_id(value: str, not_found_code: int = 404):
 
 
 def _in_progress(server_id: str) -> list[dict]:
-    return db.migration_get_all(instance_uuid=server_id, migration_type='live-migration',
-                                status=list(views.LIVE_IN_PROGRESS))
+    """The server's live migrations and cold moves under way, newest first."""
+    under_way = {states.LIVE_MIGRATION: views.LIVE_IN_PROGRESS,
+                 **dict.fromkeys(states.COLD_MOVES, states.COLD_MOVE_IN_PROGRESS)}
+    return [m for m in db.migration_get_all(instance_uuid=server_id)
+            if m['status'] in under_way.get(m['migration_type'], ())]
 
 
 def index(req, server_id):

@@ -225,28 +225,33 @@ def copy_file(src, dst, progress=None):
     return done
 
 
+def _tree_files(src_dir, exclude):
+    return sorted(n for n in os.listdir(src_dir)
+                  if n not in exclude and os.path.isfile(os.path.join(src_dir, n)))
+
+
 def copy_tree(src_dir, dst_dir, progress_callback=None, exclude=()):
-    """Copy the files of one instance directory, calling progress_callback(percent)."""
-    names = sorted(n for n in os.listdir(src_dir)
-                   if n not in exclude and os.path.isfile(os.path.join(src_dir, n)))
-    total = sum(os.path.getsize(os.path.join(src_dir, n)) for n in names) or 1
+    """Copy the files of one instance directory, calling progress_callback(copied,
+    total) in bytes (at most once per percent)."""
+    names = _tree_files(src_dir, exclude)
+    total = sum(os.path.getsize(os.path.join(src_dir, n)) for n in names)
     copied = [0]
     last = [-1]
 
     def report(nbytes):
         copied[0] += nbytes
-        percent = min(100, int(copied[0] * 100 / total))
+        percent = min(100, int(copied[0] * 100 / (total or 1)))
         if progress_callback is not None and percent != last[0]:
             last[0] = percent
-            progress_callback(percent)
+            progress_callback(min(copied[0], total), total)
 
     os.makedirs(dst_dir, exist_ok=True)
     if progress_callback is not None:
-        progress_callback(0)
+        progress_callback(0, total)
     for name in names:
         copy_file(os.path.join(src_dir, name), os.path.join(dst_dir, name), report)
     if progress_callback is not None and last[0] != 100:
-        progress_callback(100)
+        progress_callback(total, total)
 
 
 def rsync_tree(rsync_command, src_dir, address, dst_dir, progress_callback=None,
@@ -257,11 +262,13 @@ def rsync_tree(rsync_command, src_dir, address, dst_dir, progress_callback=None,
     for name in exclude:
         cmd += ['--exclude', name]
     cmd += [src_dir.rstrip('/') + '/', '%s:%s/' % (address, dst_dir.rstrip('/'))]
+    total = sum(os.path.getsize(os.path.join(src_dir, n))
+                for n in _tree_files(src_dir, exclude))
     if progress_callback is not None:
-        progress_callback(0)
+        progress_callback(0, total)
     _run(cmd, 'rsync of %s to %s' % (src_dir, address))
     if progress_callback is not None:
-        progress_callback(100)
+        progress_callback(total, total)
 
 
 # --------------------------------------------------------------------------- instances

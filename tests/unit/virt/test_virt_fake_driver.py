@@ -132,11 +132,13 @@ def _cold_move(src, dst, instance, new_flavor, migration=None):
     migration = migration or {'uuid': 'm1', 'source_compute': src.host,
                               'dest_compute': dst.host, 'source_node': src.host,
                               'dest_node': dst.host, 'status': 'migrating'}
-    percents = []
+    copied = []
     disk_info = src.migrate_disk_and_power_off(None, instance, dst.host, new_flavor,
-                                               percents.append)
+                                               lambda done, total: copied.append((done, total)))
     json.dumps(disk_info)
-    assert percents[0] == 0 and percents[-1] == 100 and len(percents) > 2
+    total = copied[0][1]
+    assert total > 0 and {t for _, t in copied} == {total} and len(copied) > 2
+    assert copied[0][0] == 0 and copied[-1][0] == total and copied == sorted(copied)
     old_flavor = instance['flavor']
     instance['flavor'] = new_flavor
     resize = new_flavor != old_flavor

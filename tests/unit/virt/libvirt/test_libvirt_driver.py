@@ -119,7 +119,8 @@ def _resize(hosts, inst, new_flavor, progress):
     a, b = hosts['hostA'], hosts['hostB']
     b.prepare_for_incoming_move(None, inst, new_flavor)
     disk_info = a.migrate_disk_and_power_off(None, inst, '127.0.0.3', new_flavor,
-                                             progress_callback=progress.append)
+                                             progress_callback=lambda done, total:
+                                             progress.append(done * 100 // total))
     moved = dict(inst, flavor=new_flavor, host='hostB', node='hostB')
     b.finish_migration(None, {'dest_compute': 'hostB', 'source_compute': 'hostA'}, moved,
                        disk_info, None, True)
