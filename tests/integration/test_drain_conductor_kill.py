@@ -26,9 +26,11 @@ def _guests(cluster, host):
 
 
 def test_drain_finishes_after_conductor_sigkill(start_slow_cluster):
-    # About 2.5 s per 512 MiB guest: the kill lands while moves run.
-    cluster = start_slow_cluster(0, fake_driver__live_migration_bandwidth_mb_s=200,
-                                 conductor__drain_interval=0.5)
+    # About 2.5 s per guest (512 MiB of memory and a 1 GiB disk), one at a time per
+    # source host: the kill lands while moves run.
+    cluster = start_slow_cluster(0, fake_driver__live_migration_bandwidth_mb_s=600,
+                                 conductor__drain_interval=0.5,
+                                 DEFAULT__graceful_shutdown_timeout=1)
     client = RestClient(cluster.endpoint)
     sids = [client.boot(f'd{i}', wait=False, availability_zone=f'nova:{SRC}')['id']
             for i in range(4)]
