@@ -153,6 +153,16 @@ class Cluster:
                 p.wait()
         return p.returncode
 
-    def stop(self):
-        for name in list(self.procs):
-            self.stop_process(name)
+    def stop(self, timeout=20):
+        """Stop every process: all are signalled first, so their graceful stops overlap."""
+        procs, self.procs = self.procs, {}
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for p in procs.values():
+            try:
+                p.wait(max(deadline - time.monotonic(), 0.1))
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
