@@ -12,7 +12,7 @@ from novalite import context as nl_context
 from novalite import exception, rpc, service
 from novalite.compute import rpcapi as compute_rpcapi
 from novalite.conductor import host_requests as hosts
-from novalite.conductor import reconcile
+from novalite.conductor import policies, reconcile
 from novalite.conductor import rpcapi as conductor_rpcapi
 from novalite.conductor.tasks import build, evacuate, live_migrate, migrate
 from novalite.db import api as db
@@ -29,6 +29,7 @@ class ConductorManager(service.Manager):
 
     def __init__(self, host, transport_url=None):
         super().__init__(host, 'novalite-conductor')
+        policies.check_at_start()  # a bad policy file stops the conductor here
         self.compute_rpcapi = compute_rpcapi.ComputeAPI(url=transport_url)
         self.scheduler_rpcapi = scheduler_rpcapi.SchedulerAPI(url=transport_url)
         self.conductor_rpcapi = conductor_rpcapi.ConductorAPI(url=transport_url)
@@ -80,9 +81,9 @@ class ConductorManager(service.Manager):
 
     @messaging.expected_exceptions(exception.NovaliteException)
     def record_progress(self, context, caller, instance_uuid, progress=None,
-                        migration_uuid=None, migration_values=None):
+                        migration_uuid=None, migration_values=None, decisions=None):
         return hosts.record_progress(caller, instance_uuid, progress, migration_uuid,
-                                     migration_values)
+                                     migration_values, decisions)
 
     @messaging.expected_exceptions(exception.NovaliteException)
     def instance_power_synced(self, context, caller, instance_uuid, power_state,

@@ -48,6 +48,7 @@ from novalite.db.migration_records import (  # noqa: F401
     migration_create,
     migration_get,
     migration_get_all,
+    migration_log_append,
     migration_update,
 )
 from novalite.db.placement import (  # noqa: F401

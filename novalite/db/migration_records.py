@@ -66,6 +66,25 @@ def migration_cas(s, migration_id, values: dict, expected_status=UNSET, row=None
 
 
 @retry_on_transient
+def migration_log_append(migration_id, entries: list, values: dict | None = None) -> dict:
+    """Append ``entries`` ({'at', 'decision', 'detail'}) to the migration's policy_log,
+    oldest first, with ``values`` written in the same transaction. The row is locked for
+    the append so two writers never lose each other's entries."""
+    with writer() as s:
+        col = models.Migration.uuid if isinstance(migration_id, str) else models.Migration.id
+        row = s.scalars(select(models.Migration).where(col == migration_id)
+                        .with_for_update()).first()
+        if row is None:
+            raise exception.MigrationNotFound(migration_id=migration_id)
+        changes = dict(values or {}, policy_log=list(row.policy_log or []) + list(entries))
+        for key, value in changes.items():
+            setattr(row, key, value)
+        row.updated_at = utcnow()
+        s.flush()
+        return to_dict(row)
+
+
+@retry_on_transient
 def migration_get_all(instance_uuid=None, status=None, migration_type=None, host=None,
                       source_compute=None, dest_compute=None) -> list[dict]:
     with reader() as s:

@@ -14,12 +14,14 @@ from novalite import exception
 from novalite.compute import states
 from novalite.compute import utils as compute_utils
 from novalite.compute.live_migration import EVENTS
+from novalite.conductor import policies
 from novalite.conductor.tasks.base import NotDriving, Task, take_lease
 from novalite.conf import CONF
 from novalite.db import api as db
 from novalite.db import steps
 from novalite.scheduler.host_state import flavor_resources
 from novalite.virt import power_state
+from novalite.virt.migration_tuning import utc_iso
 
 LOG = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ class LiveMigrationTask(Task):
         self.source_node = None
         self.hop = compute_utils.Hop(context, 'conductor_live_migrate_instance')
         self.events = []
+        self.policy = None
 
     def run(self):
         with self.manager.driven.driving([self.instance_uuid]):
@@ -66,7 +69,7 @@ class LiveMigrationTask(Task):
         # it back if this process dies first.
         take_lease(self.manager, self.instance_uuid, states.MIGRATING)
         self.instance = inst = db.instance_get(self.instance_uuid)
-        self.migration = db.migration_get(self.migration_uuid)
+        self.migration = self._record_policy(inst)
         if inst['power_state'] not in (power_state.RUNNING, power_state.PAUSED):
             raise exception.InstanceInvalidState(
                 action='live_migrate', instance_uuid=inst['uuid'], attr='power_state',
@@ -79,6 +82,8 @@ class LiveMigrationTask(Task):
             dest, dest_node, migrate_data = self._check_forced_destination()
         else:
             dest, dest_node, migrate_data = self._find_destination()
+        migrate_data.update(self.policy.settings(
+            inst['flavor'], bool(migrate_data.get('block_migration'))))
         self.migration = steps.apply_step(
             'live_destination_chosen', self.instance_uuid, self.migration_uuid,
             migration_values={'source_node': inst['node'], 'dest_compute': dest,
@@ -89,6 +94,22 @@ class LiveMigrationTask(Task):
         self.manager.compute_rpcapi.live_migration(self.context, source, inst, dest,
                                                    self.migration, migrate_data)
         return {'dest': dest, 'migration_uuid': self.migration_uuid}
+
+    def _record_policy(self, inst):
+        """Choose the migration's policy (flavor, image, project, default) and record it
+        with the decisions that chose it."""
+        image = None
+        if inst.get('image_ref'):
+            try:
+                image = db.image_get(inst['image_ref'])
+            except exception.ImageNotFound:
+                pass
+        self.policy, decisions = policies.select(policies.current(), inst['flavor'], image,
+                                                 inst['project_id'])
+        at = utc_iso()
+        return db.migration_log_append(self.migration_uuid,
+                                       [dict(d, at=at) for d in decisions],
+                                       values={'policy': self.policy.name})
 
     def _service_up(self, host) -> bool:
         return db.compute_is_up(host, CONF.service_down_time)
