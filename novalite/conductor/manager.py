@@ -5,6 +5,7 @@ against the calling host) and the orchestration of builds and moves (``tasks``).
 """
 
 import logging
+import threading
 
 import oslo_messaging as messaging
 
@@ -34,6 +35,7 @@ class ConductorManager(service.Manager):
         self.scheduler_rpcapi = scheduler_rpcapi.SchedulerAPI(url=transport_url)
         self.conductor_rpcapi = conductor_rpcapi.ConductorAPI(url=transport_url)
         self.driven = reconcile.Driven()  # instances this process's tasks are driving
+        self.admission_stop = threading.Event()  # ends the waits for a live-migration slot
         self.reconciler = reconcile.Reconciler(host, self.compute_rpcapi, self.driven,
                                                rebuild=self._build_again,
                                                answers=self._answers)
@@ -43,6 +45,9 @@ class ConductorManager(service.Manager):
         # rolled back now, not when a timeout notices.
         self.reconciler.run(nl_context.get_admin_context(), at_start=True)
 
+
+    def cleanup_host(self):
+        self.admission_stop.set()
 
     def ping(self, context):
         return {'host': self.host, 'service': self.service_name}

@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy import select, update
 
 from novalite import exception
+from novalite.compute import states
 from novalite.db import models
 from novalite.db.common import UNSET, as_list, coerce, merged, to_dict
 from novalite.db.models import utcnow
@@ -82,6 +83,21 @@ def migration_log_append(migration_id, entries: list, values: dict | None = None
         row.updated_at = utcnow()
         s.flush()
         return to_dict(row)
+
+
+@retry_on_transient
+def live_migrations_in_flight() -> list[dict]:
+    """Live migrations that hold a slot under the policies' limits or wait for one,
+    oldest first, each with its instance's ``task_driver`` (set while a conductor still
+    drives the move: pre-checks, or waiting for a slot)."""
+    M, Inst = models.Migration, models.Instance
+    with reader() as s:
+        rows = s.execute(select(M, Inst.task_driver).join(
+            Inst, Inst.uuid == M.instance_uuid).where(
+            M.migration_type == states.LIVE_MIGRATION, M.hidden.is_(False),
+            M.status.in_(states.LIVE_MIGRATION_SLOT_HOLDING),
+            Inst.deleted.is_(False)).order_by(M.id))
+        return [dict(to_dict(m), task_driver=driver) for m, driver in rows]
 
 
 @retry_on_transient
