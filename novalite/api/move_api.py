@@ -198,6 +198,18 @@ def live_migrate_abort(api, context, instance, migration_id, support_abort_in_qu
             message=f"Migration {migration_id} state of instance {instance['uuid']} is "
                     f"{mig['status']}. Cannot abort live migration while the migration "
                     "is in this state.")
+    if states.waiting_for_slot(mig, instance):
+        # A conductor holds it until a slot frees: nothing started anywhere, so the
+        # records alone end it (the waiting conductor sees the move gone).
+        vm = instance['vm_state'] if instance['vm_state'] in (states.ACTIVE,
+                                                             states.PAUSED) else states.ERROR
+        try:
+            api._step(context, instance, 'live_migration_failed', action='live_migration_cancel',
+                      migration_uuid=mig['uuid'], status=MS.CANCELLED, vm_state=vm,
+                      expected_driver=instance['task_driver'])
+        except exception.UnexpectedMigrationStatus as e:
+            raise exception.Invalid(message=f'Migration {migration_id} changed: {e}') from e
+        return
     api._record_action(context, instance, 'live_migration_cancel')
     api.compute_rpcapi.live_migration_abort(context, mig['source_compute'], instance, mig)
 

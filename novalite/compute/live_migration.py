@@ -18,7 +18,7 @@ import time
 
 from novalite import exception
 from novalite.compute import states
-from novalite.compute.utils import BackgroundWriter, Hop, fault_record
+from novalite.compute.utils import BackgroundWriter, Hop, OrderedWriter, fault_record
 from novalite.conf import CONF
 from novalite.notifications import notify_instance
 from novalite.virt import driver as virt_driver
@@ -28,6 +28,7 @@ LOG = logging.getLogger(__name__)
 MS = states.MS
 
 PROGRESS_INTERVAL = 0.25  # seconds between progress writes
+DECISIONS_FLUSH_TIMEOUT = 10  # seconds the end of a job waits for its decisions' write
 EVENTS = '_events'  # key of the events a no-state step hands back in its result
 
 
@@ -183,6 +184,14 @@ class LiveMigrationFlow:
                                     'disk_total', 'disk_processed', 'disk_remaining')})
         return write
 
+    def _decision_writer(self, migration_uuid, instance_uuid):
+        """The job's policy decisions go to the migration's policy_log, in order, off
+        the job's thread."""
+        return OrderedWriter(
+            lambda entries: self.conductor.record_progress(
+                instance_uuid, migration_uuid=migration_uuid, decisions=entries),
+            name=f'decisions-{instance_uuid}')
+
     def _run(self, context, instance, dest, state, migrate_data):
         self._enter()
         try:
@@ -201,6 +210,8 @@ class LiveMigrationFlow:
         mig = self._step(context, 'live_migration_preparing', instance, mig)['migration']
         notify_instance(context, instance, 'live_migration_pre', 'start', self.host)
         pre_hop = Hop(context, 'compute_pre_live_migration')
+        # The settings of the migration's policy, as the conductor resolved it.
+        policy = {k: migrate_data[k] for k in virt_driver.POLICY_KEYS if k in migrate_data}
         try:
             migrate_data = self.computes.pre_live_migration(context, dest, instance,
                                                             migrate_data)
@@ -209,14 +220,20 @@ class LiveMigrationFlow:
             return self._rollback(context, instance, dest, mig, migrate_data, MS.ERROR,
                                   dest_ready=True, exc=exc, events=[pre_hop.error(exc)])
         events = migrate_data.pop(EVENTS, [])
-        block = bool(migrate_data.get('block_migration'))
-        migrate_data.update(virt_driver.live_migration_settings(CONF, instance, block))
+        if policy.get('policy'):
+            migrate_data.update(policy)
+        else:
+            # A conductor that chose no policy: the [libvirt] options of this host.
+            block = bool(migrate_data.get('block_migration'))
+            migrate_data.update(virt_driver.live_migration_settings(CONF, instance, block))
         with state.lock:
             aborted = state.abort_requested
             if not aborted:
                 mig = self._step(context, 'live_migration_running', instance, mig,
                                  events=events)['migration']
                 state.job = self.driver.live_migration(context, instance, dest, migrate_data)
+                state.job.on_decision = decisions = self._decision_writer(
+                    mig['uuid'], instance['uuid'])
                 if state.force_requested:
                     state.job.force_complete()
         if aborted:
@@ -225,8 +242,11 @@ class LiveMigrationFlow:
         try:
             result = state.job.run(self._progress_writer(mig['uuid'], instance['uuid']))
         except Exception as exc:
+            decisions.flush(DECISIONS_FLUSH_TIMEOUT)
             return self._rollback(context, instance, dest, mig, migrate_data, MS.ERROR,
                                   dest_ready=True, exc=exc, vm_error=True)
+        # The policy's decisions are in the record before the move's final step.
+        decisions.flush(DECISIONS_FLUSH_TIMEOUT)
         if result == virt_driver.JOB_COMPLETED:
             return self._post(context, instance, dest, mig, migrate_data)
         exc = exception.MigrationError(reason=state.job.error) if state.job.error else None

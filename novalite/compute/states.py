@@ -93,7 +93,8 @@ MS = MigrationStatus
 # Final for the migration record: nothing drives it any more.
 MIGRATION_DONE = (MS.CONFIRMED, MS.REVERTED, MS.ERROR, MS.FAILED, MS.COMPLETED, MS.CANCELLED,
                   MS.DONE)
-# A live migration the source is working on (queued on its executor or running).
+# A live migration the source is working on (queued on its executor or running), or
+# one a conductor holds until a slot frees (queued too, see waiting_for_slot).
 LIVE_MIGRATION_IN_PROGRESS = (MS.QUEUED, MS.PREPARING, MS.RUNNING, MS.POST_MIGRATING)
 # A cold move (resize or cold migration) on its way to VERIFY_RESIZE: its disk copy's
 # progress is in the record.
@@ -103,6 +104,10 @@ COLD_MOVE_IN_PROGRESS = (MS.ACCEPTED, MS.PRE_MIGRATING, MS.MIGRATING, MS.POST_MI
 LIVE_MIGRATION_FORCEABLE = (MS.RUNNING,)
 LIVE_MIGRATION_ABORTABLE = (MS.RUNNING,)
 LIVE_MIGRATION_ABORTABLE_IN_QUEUE = (MS.RUNNING, MS.QUEUED, MS.PREPARING)
+# Live migrations that hold (or are about to hold) a slot under the policies' limits
+# once a conductor handed them to their source (instances.task_driver is None).
+LIVE_MIGRATION_SLOT_HOLDING = (MS.ACCEPTED, MS.QUEUED, MS.PREPARING, MS.RUNNING,
+                               MS.POST_MIGRATING)
 
 # Migration types (the ``migration_type`` column).
 RESIZE = 'resize'
@@ -255,8 +260,13 @@ RESIZE_MOVE = MoveType('resize', COLD_MOVES, (ACTIVE, STOPPED), _COLD_STEPS, _CO
 _LIVE_STEPS = (
     Step('live_migration_requested', CONDUCTOR, (None,), MIGRATING, (None,), MS.ACCEPTED,
          ROLLBACK, allocations='source_to_migration', vm_before=(ACTIVE, PAUSED)),
-    Step('live_destination_chosen', CONDUCTOR, (MIGRATING,), MIGRATING, (MS.ACCEPTED,),
-         MS.ACCEPTED, ROLLBACK),
+    # The destination is chosen and checked but the policy's limits (outbound, inbound,
+    # cluster-wide) have no free slot: the conductor holds the move, still driving it
+    # (instances.task_driver), until one frees.
+    Step('live_migration_waiting', CONDUCTOR, (MIGRATING,), MIGRATING, (MS.ACCEPTED,),
+         MS.QUEUED, ROLLBACK),
+    Step('live_destination_chosen', CONDUCTOR, (MIGRATING,), MIGRATING,
+         (MS.ACCEPTED, MS.QUEUED), MS.ACCEPTED, ROLLBACK),
     Step('live_migration_queued', SOURCE, (MIGRATING,), MIGRATING, (MS.ACCEPTED,),
          MS.QUEUED, ROLLBACK, opens=True),
     Step('live_migration_preparing', SOURCE, (MIGRATING,), MIGRATING, (MS.QUEUED,),
@@ -275,9 +285,9 @@ _LIVE_FAILURES = (
          (MS.ACCEPTED, MS.QUEUED, MS.PREPARING, MS.RUNNING), MS.ERROR, ROLLBACK,
          vm_choices=(ACTIVE, PAUSED, ERROR), allocations='migration_to_instance',
          status_choices=(MS.CANCELLED, MS.FAILED)),
-    Step('live_migration_failed', CONDUCTOR, (MIGRATING,), None, (MS.ACCEPTED,), MS.ERROR,
-         ROLLBACK, vm_choices=(ACTIVE, PAUSED, ERROR), allocations='migration_to_instance',
-         status_choices=(MS.FAILED,)),
+    Step('live_migration_failed', CONDUCTOR, (MIGRATING,), None, (MS.ACCEPTED, MS.QUEUED),
+         MS.ERROR, ROLLBACK, vm_choices=(ACTIVE, PAUSED, ERROR),
+         allocations='migration_to_instance', status_choices=(MS.FAILED, MS.CANCELLED)),
     # The copy finished, so the guest runs on the destination whatever failed after it:
     # the instance is recorded there (in ERROR) and the source's claim is released.
     Step('live_post_failed', SOURCE, (MIGRATING,), None, (MS.RUNNING, MS.POST_MIGRATING),
@@ -434,10 +444,19 @@ def pending_step(migration: dict | None, instance: dict) -> Step | None:
         else:
             want = SOURCE
         steps = [s for s in steps if s.owner == want]
+    elif move is LIVE_MOVE and waiting_for_slot(migration, instance):
+        steps = [s for s in steps if s.owner == CONDUCTOR]
     elif move is LIVE_MOVE:
         # The source runs the job and drives the destination's part.
         steps = [s for s in steps if s.owner == SOURCE] or steps
     return steps[0] if steps else None
+
+
+def waiting_for_slot(migration: dict, instance: dict) -> bool:
+    """A live migration a conductor holds until its policy's limits let it start: queued
+    while a conductor still drives it (once handed to its source the driver is None)."""
+    return migration.get('migration_type') == LIVE_MIGRATION and \
+        migration.get('status') == MS.QUEUED and bool(instance.get('task_driver'))
 
 
 def owner_host(step_: Step, migration: dict | None, instance: dict) -> str | None:

@@ -217,3 +217,43 @@ class BackgroundWriter:
             logging.getLogger(__name__).debug('Progress write failed', exc_info=True)
         finally:
             self._busy.release()
+
+
+class OrderedWriter:
+    """Runs writes off the caller's thread, each one and in order (unlike
+    BackgroundWriter, nothing is dropped): records such as a migration's policy
+    decisions. Items queued while a write is in flight go together in the next one."""
+
+    def __init__(self, write, name='writer'):
+        self._write = write
+        self._name = name
+        self._pending = []
+        self._busy = False
+        self._cond = threading.Condition()
+
+    def __call__(self, item):
+        with self._cond:
+            self._pending.append(item)
+            if self._busy:
+                return
+            self._busy = True
+        threading.Thread(target=self._run, daemon=True, name=self._name).start()
+
+    def _run(self):
+        while True:
+            with self._cond:
+                batch, self._pending = self._pending, []
+                if not batch:
+                    self._busy = False
+                    self._cond.notify_all()
+                    return
+            try:
+                self._write(batch)
+            except Exception:  # noqa: BLE001 - a record never fails the work
+                logging.getLogger(__name__).warning('%s: a write of %d item(s) failed',
+                                                    self._name, len(batch), exc_info=True)
+
+    def flush(self, timeout):
+        """Wait (at most ``timeout`` seconds) until everything queued was written."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._busy, timeout)

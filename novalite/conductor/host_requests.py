@@ -79,9 +79,25 @@ def record_step(caller, step, instance_uuid, migration_uuid, changes):
         events=changes.get('events'), fault=changes.get('fault'), host=caller)
 
 
+_DECISION_KEYS = frozenset({'at', 'decision', 'detail'})
+
+
+def _decisions(entries):
+    out = []
+    for entry in entries or []:
+        if not isinstance(entry, dict) or set(entry) - _DECISION_KEYS or \
+                not entry.get('decision'):
+            raise exception.Invalid(message=f'Not a policy decision: {entry!r}')
+        out.append({'at': str(entry.get('at') or ''), 'decision': str(entry['decision']),
+                    'detail': str(entry.get('detail') or '')})
+    return out
+
+
 def record_progress(caller, instance_uuid, progress=None, migration_uuid=None,
-                    migration_values=None):
+                    migration_values=None, decisions=None):
     steps.check_host(caller, instance_uuid, migration_uuid)
+    if migration_uuid and decisions:
+        db.migration_log_append(migration_uuid, _decisions(decisions))
     if migration_uuid and migration_values:
         db.migration_update(migration_uuid, _checked(migration_values, _MIGRATION_COLUMNS,
                                                      'migration'))

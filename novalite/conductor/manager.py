@@ -5,6 +5,7 @@ against the calling host) and the orchestration of builds and moves (``tasks``).
 """
 
 import logging
+import threading
 
 import oslo_messaging as messaging
 
@@ -12,7 +13,7 @@ from novalite import context as nl_context
 from novalite import exception, rpc, service
 from novalite.api import compute_api
 from novalite.compute import rpcapi as compute_rpcapi
-from novalite.conductor import drain, reconcile
+from novalite.conductor import admission, drain, policies, reconcile
 from novalite.conductor import host_requests as hosts
 from novalite.conductor import rpcapi as conductor_rpcapi
 from novalite.conductor.tasks import build, evacuate, live_migrate, migrate
@@ -30,21 +31,27 @@ class ConductorManager(service.Manager):
 
     def __init__(self, host, transport_url=None):
         super().__init__(host, 'novalite-conductor')
+        policies.check_at_start()  # a bad policy file stops the conductor here
         self.compute_rpcapi = compute_rpcapi.ComputeAPI(url=transport_url)
         self.scheduler_rpcapi = scheduler_rpcapi.SchedulerAPI(url=transport_url)
         self.conductor_rpcapi = conductor_rpcapi.ConductorAPI(url=transport_url)
         self.driven = reconcile.Driven()  # instances this process's tasks are driving
+        self.admission_stop = threading.Event()  # ends the waits for a live-migration slot
         self.reconciler = reconcile.Reconciler(host, self.compute_rpcapi, self.driven,
                                                rebuild=self._build_again,
                                                answers=self._answers)
         # Drains start their moves through the API's own checks and steps.
-        self.drainer = drain.Drainer(host, compute_api.API(transport_url), self.reconciler)
+        self.drainer = drain.Drainer(host, compute_api.API(transport_url), self.reconciler,
+                                     live_slots=admission.live_slots_free)
 
     def init_host(self):
         # Before consuming: whatever this conductor was driving when it stopped is
         # rolled back now, not when a timeout notices.
         self.reconciler.run(nl_context.get_admin_context(), at_start=True)
 
+
+    def cleanup_host(self):
+        self.admission_stop.set()
 
     def ping(self, context):
         return {'host': self.host, 'service': self.service_name}
@@ -83,9 +90,9 @@ class ConductorManager(service.Manager):
 
     @messaging.expected_exceptions(exception.NovaliteException)
     def record_progress(self, context, caller, instance_uuid, progress=None,
-                        migration_uuid=None, migration_values=None):
+                        migration_uuid=None, migration_values=None, decisions=None):
         return hosts.record_progress(caller, instance_uuid, progress, migration_uuid,
-                                     migration_values)
+                                     migration_values, decisions)
 
     @messaging.expected_exceptions(exception.NovaliteException)
     def instance_power_synced(self, context, caller, instance_uuid, power_state,

@@ -12,6 +12,8 @@ Version history:
         or image, the conductor schedules the build again from its recorded request,
         that host excluded (a compute that restarted during the build)
   2.2 - evacuate_instance
+  2.3 - record_progress takes ``decisions``: a live migration's policy decisions
+        ({'at', 'decision', 'detail'}), appended to the migration's policy_log
 
 A conductor also serves ``PRIORITY_METHODS`` on topic ``conductor_priority`` from a
 pool of its own, so heartbeats and pings never queue behind busy workers. A compute's
@@ -26,7 +28,7 @@ from novalite import rpc
 from novalite.conf import CONF
 
 TOPIC = 'conductor'
-VERSION = '2.2'
+VERSION = '2.3'
 
 # Everything a conductor serves; its RPC server dispatches nothing else.
 METHODS = ('ping', 'schedule_and_build_instances', 'build_instances', 'migrate_server',
@@ -125,7 +127,7 @@ class HostConductor:
         self.host = host
         self._context_factory = context_factory
 
-    def _call(self, method, context=None, priority_timeout=None, **kwargs):
+    def _call(self, method, context=None, priority_timeout=None, version=None, **kwargs):
         """Bounded by the conductors' liveness: a call lost with a conductor that died
         is sent again to the topic, where another or a restarted conductor takes it
         (each method is a read or an idempotent, compare-and-swap guarded write).
@@ -134,8 +136,9 @@ class HostConductor:
         if priority_timeout is not None:
             return self._priority_client.prepare(timeout=priority_timeout).call(
                 ctxt, method, caller=self.host, **kwargs)
+        client = self._client.prepare(version=version) if version else self._client
         return rpc.call_while_alive(
-            self._client, ctxt, method, timeout=CONF.rpc_response_timeout,
+            client, ctxt, method, timeout=CONF.rpc_response_timeout,
             alive=lambda: rpc.is_alive(self._client, ctxt, TOPIC),
             caller=self.host, **kwargs)
 
@@ -172,7 +175,13 @@ class HostConductor:
                           migration_uuid=migration_uuid, changes=changes)
 
     def record_progress(self, instance_uuid, progress=None, migration_uuid=None,
-                        migration_values=None):
+                        migration_values=None, decisions=None):
+        """Progress figures of a move; ``decisions`` (2.3) are policy decisions of a
+        live migration, appended to its policy_log."""
+        if decisions:
+            return self._call('record_progress', version='2.3', instance_uuid=instance_uuid,
+                              progress=progress, migration_uuid=migration_uuid,
+                              migration_values=migration_values, decisions=decisions)
         return self._call('record_progress', instance_uuid=instance_uuid, progress=progress,
                           migration_uuid=migration_uuid, migration_values=migration_values)
 

@@ -12,6 +12,7 @@ from novalite.conf import (
     default,
     fake_driver,
     libvirt,
+    migration,
     notifications,
     quota,
     scheduler,
@@ -20,7 +21,7 @@ from novalite.conf import (
 CONF = cfg.CONF
 
 for _mod in (default, api, database, scheduler, compute, conductor, all_in_one,
-             fake_driver, libvirt, notifications, quota):
+             fake_driver, libvirt, migration, notifications, quota):
     _mod.register_opts(CONF)
 
 # The API's body size limit ([oslo_middleware] max_request_body_size) is read by

@@ -9,6 +9,7 @@ from novalite.conf import (
     default,
     fake_driver,
     libvirt,
+    migration,
     notifications,
     quota,
     scheduler,
@@ -18,7 +19,7 @@ from novalite.conf import (
 def list_opts():
     groups = {}
     for mod in (default, api, database, scheduler, compute, conductor, all_in_one,
-                fake_driver, libvirt, notifications, quota):
+                fake_driver, libvirt, migration, notifications, quota):
         for group, opts in mod.list_opts().items():
             groups.setdefault(group, []).extend(opts)
     return sorted(groups.items(), key=lambda kv: (kv[0] != 'DEFAULT', kv[0]))

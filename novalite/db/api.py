@@ -55,9 +55,11 @@ from novalite.db.instances import (  # noqa: F401
     request_spec_save,
 )
 from novalite.db.migration_records import (  # noqa: F401
+    live_migrations_in_flight,
     migration_create,
     migration_get,
     migration_get_all,
+    migration_log_append,
     migration_update,
 )
 from novalite.db.placement import (  # noqa: F401

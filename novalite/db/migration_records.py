@@ -6,6 +6,7 @@ import sqlalchemy as sa
 from sqlalchemy import select, update
 
 from novalite import exception
+from novalite.compute import states
 from novalite.db import models
 from novalite.db.common import UNSET, as_list, coerce, merged, to_dict
 from novalite.db.models import utcnow
@@ -63,6 +64,40 @@ def migration_cas(s, migration_id, values: dict, expected_status=UNSET, row=None
                                                   actual=row.status,
                                                   expected=expected_status)
     return to_dict(row)
+
+
+@retry_on_transient
+def migration_log_append(migration_id, entries: list, values: dict | None = None) -> dict:
+    """Append ``entries`` ({'at', 'decision', 'detail'}) to the migration's policy_log,
+    oldest first, with ``values`` written in the same transaction. The row is locked for
+    the append so two writers never lose each other's entries."""
+    with writer() as s:
+        col = models.Migration.uuid if isinstance(migration_id, str) else models.Migration.id
+        row = s.scalars(select(models.Migration).where(col == migration_id)
+                        .with_for_update()).first()
+        if row is None:
+            raise exception.MigrationNotFound(migration_id=migration_id)
+        changes = dict(values or {}, policy_log=list(row.policy_log or []) + list(entries))
+        for key, value in changes.items():
+            setattr(row, key, value)
+        row.updated_at = utcnow()
+        s.flush()
+        return to_dict(row)
+
+
+@retry_on_transient
+def live_migrations_in_flight() -> list[dict]:
+    """Live migrations that hold a slot under the policies' limits or wait for one,
+    oldest first, each with its instance's ``task_driver`` (set while a conductor still
+    drives the move: pre-checks, or waiting for a slot)."""
+    M, Inst = models.Migration, models.Instance
+    with reader() as s:
+        rows = s.execute(select(M, Inst.task_driver).join(
+            Inst, Inst.uuid == M.instance_uuid).where(
+            M.migration_type == states.LIVE_MIGRATION, M.hidden.is_(False),
+            M.status.in_(states.LIVE_MIGRATION_SLOT_HOLDING),
+            Inst.deleted.is_(False)).order_by(M.id))
+        return [dict(to_dict(m), task_driver=driver) for m, driver in rows]
 
 
 @retry_on_transient

@@ -6,6 +6,24 @@ import json
 import logging
 import threading
 
+from novalite.virt.migration_tuning import (  # noqa: F401 - part of the interface
+    DECISION_ABORT,
+    DECISION_PAUSE,
+    DECISION_POST_COPY,
+    DECISION_STALL,
+    DECISION_TIMEOUT,
+    POLICY_KEYS,
+    STALL_ABORT,
+    STALL_PAUSE,
+    STALL_POST_COPY,
+    StallWatch,
+    completion_timeout,
+    completion_timeout_for,
+    live_migration_settings,
+    stall_action,
+    utc_iso,
+)
+
 LOG = logging.getLogger(__name__)
 
 # Results of LiveMigrationJob.run().
@@ -136,35 +154,6 @@ def empty_progress():
                 disk_total=0, disk_processed=0, disk_remaining=0)
 
 
-def completion_timeout(conf, instance, block_migration):
-    """Seconds a live migration of ``instance`` may run before its timeout action.
-
-    [libvirt]live_migration_completion_timeout is per GiB of data: the guest memory
-    plus, for a block migration, each local disk, every part counted as at least 2 GiB.
-    0 disables the timeout.
-    """
-    per_gib = conf.libvirt.live_migration_completion_timeout
-    if not per_gib:
-        return 0
-    flavor = instance['flavor']
-    gib = max(flavor.get('memory_mb', 0) / 1024.0, 2)
-    if block_migration:
-        for size in (flavor.get('root_gb') or 0, flavor.get('ephemeral_gb') or 0):
-            if size:
-                gib += max(size, 2)
-    return per_gib * gib
-
-
-def live_migration_settings(conf, instance, block_migration):
-    """The migrate_data keys that tune a live migration, taken from [libvirt] options."""
-    return {
-        'permit_post_copy': conf.libvirt.live_migration_permit_post_copy,
-        'permit_auto_converge': conf.libvirt.live_migration_permit_auto_converge,
-        'completion_timeout': completion_timeout(conf, instance, block_migration),
-        'timeout_action': conf.libvirt.live_migration_timeout_action,
-    }
-
-
 class LiveMigrationJob(metaclass=abc.ABCMeta):
     """One live migration of one guest, run synchronously by the thread that owns it.
 
@@ -187,6 +176,16 @@ class LiveMigrationJob(metaclass=abc.ABCMeta):
         self._wake = threading.Event()
         self._abort_requested = False
         self._force_requested = False
+        # Why completion was forced, and whether by pausing even with post-copy
+        # permitted (a policy's stall action "pause").
+        self._force_reason = 'force-complete requested'
+        self._force_pause = False
+        self._migrate_data = {}
+        self._stall = None
+        # on_decision(entry) is called with each decision the job takes on its own
+        # ({'at', 'decision', 'detail'}); ``decisions`` keeps them all.
+        self.on_decision = None
+        self.decisions = []
 
     def run(self, progress_callback=None):
         with self._lock:
@@ -239,6 +238,62 @@ class LiveMigrationJob(metaclass=abc.ABCMeta):
             # A broken progress consumer must not break the guest's migration.
             LOG.exception('Live migration progress callback failed for %s',
                           self.instance_uuid)
+
+    def _decide(self, decision, detail):
+        entry = {'at': utc_iso(), 'decision': decision, 'detail': detail}
+        self.decisions.append(entry)
+        LOG.info('Live migration of %s: %s (%s)', self.instance_uuid, decision, detail)
+        if self.on_decision is None:
+            return
+        try:
+            self.on_decision(dict(entry))
+        except Exception:
+            LOG.exception('Live migration decision callback failed for %s',
+                          self.instance_uuid)
+
+    def _policy_stalled(self, now, progress=None):
+        """Stall detection on ``progress`` (default: the latest reported), called by
+        the monitor after each read. A stall takes the policy's action: it asks for
+        post-copy, a pause or an abort, which the monitor then carries out."""
+        data = self._migrate_data
+        if self._stall is None:
+            self._stall = StallWatch(data.get('stall_seconds'))
+        if not self._stall.update(progress or self.progress, now):
+            return
+        action = stall_action(data)
+        reason = 'no memory copy progress for %ss' % data.get('stall_seconds')
+        self._decide(DECISION_STALL, '%s; action: %s' % (reason, action))
+        with self._lock:
+            if self.status in self.FINISHED:
+                return
+            if action == STALL_ABORT:
+                if not self._abortable():
+                    return
+                self._abort_requested = True
+                self.error = 'Live migration aborted by its policy: %s' % reason
+                aborted = True
+            else:
+                aborted = False
+                self._force_requested = True
+                self._force_pause = action == STALL_PAUSE
+                self._force_reason = 'stall: ' + reason
+        if aborted:
+            self._decide(DECISION_ABORT, 'stall: ' + reason)
+        self._wake.set()
+
+    def _policy_timeout(self, timeout, action):
+        """The completion timeout passed: abort, or force completion."""
+        self._decide(DECISION_TIMEOUT, 'exceeded %ss; action: %s' % (round(timeout, 1),
+                                                                     action))
+        with self._lock:
+            if action == 'force_complete':
+                self._force_requested = True
+                self._force_reason = 'completion timeout of %ss' % round(timeout, 1)
+                return
+            if not self._abortable():
+                return
+            self._abort_requested = True
+        self._decide(DECISION_ABORT, 'completion timeout of %ss' % round(timeout, 1))
 
     @abc.abstractmethod
     def _run(self, progress_callback):
@@ -455,9 +510,11 @@ class ComputeDriver(metaclass=abc.ABCMeta):
     def live_migration(self, context, instance, dest, migrate_data):
         """Source: return a LiveMigrationJob moving the guest to ``dest``; nothing moves
         until job.run(). migrate_data keys honoured: block_migration, permit_post_copy,
-        permit_auto_converge, completion_timeout (seconds, 0 none) and timeout_action
-        ('abort' | 'force_complete'). On JOB_COMPLETED the guest is gone from this host;
-        on JOB_CANCELLED / JOB_FAILED it still runs here as before."""
+        permit_auto_converge, completion_timeout (seconds, 0 none), timeout_action
+        ('abort' | 'force_complete'), bandwidth (MiB/s, 0 the [libvirt] option),
+        stall_seconds (0 none) and stall_action (STALL_*). On JOB_COMPLETED the guest
+        is gone from this host; on JOB_CANCELLED / JOB_FAILED it still runs here as
+        before."""
 
     @abc.abstractmethod
     def post_live_migration(self, context, instance, migrate_data):

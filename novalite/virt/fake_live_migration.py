@@ -89,7 +89,8 @@ class FakeLiveMigrationJob(driver.LiveMigrationJob):
 
     def _bandwidth(self):
         mb_s = self._hv.live_migration_bandwidth_mb_s
-        cap = self._driver.conf.libvirt.live_migration_bandwidth
+        cap = self._migrate_data.get('bandwidth') or \
+            self._driver.conf.libvirt.live_migration_bandwidth
         if cap:
             mb_s = min(mb_s, cap)
         return max(mb_s, 0.001) * MiB
@@ -115,6 +116,7 @@ class FakeLiveMigrationJob(driver.LiveMigrationJob):
             transfer = _Transfer(guest['memory_mb'] * MiB, disk)
         timeout = data.get('completion_timeout') or 0
         throttle = 1.0
+        timed_out = False
         started = last = time.monotonic()
         self._publish(progress_callback, transfer, final=True)
         while True:
@@ -127,8 +129,10 @@ class FakeLiveMigrationJob(driver.LiveMigrationJob):
             if self.instance_uuid not in self._hv.guests:
                 raise driver.VirtDriverError('Guest %s vanished during live migration.'
                                              % self.instance_uuid)
-            if timeout and last - started > timeout and not self._force_requested:
-                self._on_timeout(timeout, data.get('timeout_action') or 'abort')
+            if timeout and not timed_out and last - started > timeout and \
+                    not self._force_requested:
+                timed_out = True
+                self._policy_timeout(timeout, data.get('timeout_action') or 'abort')
                 continue
             if self._force_requested and self.phase == 'pre-copy':
                 self._switch_to_completion()
@@ -151,6 +155,8 @@ class FakeLiveMigrationJob(driver.LiveMigrationJob):
                 if data.get('permit_auto_converge'):
                     throttle = max(throttle * 0.5, 0.01)
             self._publish(progress_callback, transfer)
+            if self.phase == 'pre-copy':
+                self._policy_stalled(now, transfer.progress())
 
         if self._failure is not None:
             # A fast transfer finished before the failure could strike mid-way.
@@ -169,19 +175,13 @@ class FakeLiveMigrationJob(driver.LiveMigrationJob):
     def _downtime(self):
         return self._hv.max_downtime_ms / 1000.0
 
-    def _on_timeout(self, timeout, action):
-        LOG.info('Live migration of %s exceeded %ss: %s', self.instance_uuid, timeout, action)
-        with self._lock:
-            if action == 'force_complete':
-                self._force_requested = True
-            else:
-                self._abort_requested = True
-
     def _switch_to_completion(self):
         with self._lock:
-            if self._migrate_data.get('permit_post_copy'):
+            if self._migrate_data.get('permit_post_copy') and not self._force_pause:
                 self.phase = 'post-copy'
-                return
+        if self.phase == 'post-copy':
+            self._decide(driver.DECISION_POST_COPY, self._force_reason)
+            return
         with self._hv.lock:
             guest = self._hv.guests.get(self.instance_uuid)
             if guest is not None and guest['power_state'] == power_state.RUNNING:
@@ -189,6 +189,7 @@ class FakeLiveMigrationJob(driver.LiveMigrationJob):
                 self._paused_by_job = True
                 self._hv.save(self._driver.conf)
         self.phase = 'paused'
+        self._decide(driver.DECISION_PAUSE, self._force_reason)
 
     def _restore_source(self):
         if not self._paused_by_job:

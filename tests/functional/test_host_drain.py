@@ -121,6 +121,31 @@ def test_cluster_of_ten_never_more_than_max_parallel(cloud):
     assert {s['server_id'] for s in done['servers']} == set(sids)
 
 
+def test_ten_guests_under_a_cluster_limit_of_three(cloud_factory, tmp_path):
+    """The drain asks for 10 at once; the default policy allows 3 live migrations in
+    the cloud, and the computes no limit of their own."""
+    policies = tmp_path / 'policies.yaml'
+    policies.write_text('policies:\n  default:\n    max_parallel: 3\n')
+    cloud = cloud_factory(**{'conductor.drain_interval': 0.2,
+                             'migration.policy_file': str(policies),
+                             'max_concurrent_live_migrations': 0})
+    _slow_live(cloud, 2000)
+    sids = [_boot_on(cloud, f'l{i}') for i in range(10)]
+    drain = _drain(cloud, mode='live', max_parallel=10)
+    done = _wait_ended(cloud, drain['id'], timeout=60)
+    assert (done['status'], done['moved'], done['failed']) == ('completed', 10, 0)
+    assert db.instance_get_all_by_host(SRC) == [] and cloud.hypervisor(SRC).guests == {}
+    migs = db.migration_get_all(source_compute=SRC)
+    assert len(migs) == 10 and {m['status'] for m in migs} == {'completed'}
+    assert _max_overlap(migs) <= 3
+    # The drain waited for slots instead of queueing moves in the conductor.
+    assert not any(e['decision'] == 'waiting_for_slot'
+                   for m in migs for e in (m['policy_log'] or []))
+    for sid in sids:
+        host = _host(cloud, sid)
+        assert host != SRC and list(db.get_allocations(sid)) == [_node_uuid(host)]
+
+
 def test_report_names_servers_that_could_not_move_and_why(cloud):
     movable = _boot_on(cloud, 'ok')
     broken = _boot_on(cloud, 'broken')

@@ -122,6 +122,10 @@ _MIG_COMMON = {
     'source_compute': STR_OR_NULL, 'source_node': STR_OR_NULL, 'dest_compute': STR_OR_NULL,
     'dest_node': STR_OR_NULL, 'dest_host': STR_OR_NULL, 'uuid': STR,
     'user_id': STR_OR_NULL, 'project_id': STR_OR_NULL,
+    # novalite's own: the live-migration policy applied and its decisions
+    'policy': STR_OR_NULL,
+    'policy_log': array(obj({'at': STR, 'decision': STR, 'detail': STR},
+                            ['at', 'decision', 'detail'])),
 }
 MIGRATION = obj(dict(_MIG_COMMON, **{
     'instance_uuid': STR, 'old_instance_type_id': INT_OR_NULL,

@@ -7,6 +7,13 @@ LIVE_IN_PROGRESS = states.LIVE_MIGRATION_IN_PROGRESS
 HOST_FIELDS = ('source_compute', 'source_node', 'dest_compute', 'dest_node', 'dest_host')
 
 
+def _policy(mig: dict) -> dict:
+    """novalite's own fields: the live-migration policy applied and its decisions
+    ({'at', 'decision', 'detail'}, oldest first)."""
+    return {'policy': mig.get('policy'),
+            'policy_log': [dict(e) for e in mig.get('policy_log') or []]}
+
+
 def server_migration(req, mig: dict, show_host: bool = True) -> dict:
     out = {
         'created_at': common.iso_micro(mig['created_at']),
@@ -21,6 +28,7 @@ def server_migration(req, mig: dict, show_host: bool = True) -> dict:
         'disk_processed_bytes': mig.get('disk_processed'),
         'disk_remaining_bytes': mig.get('disk_remaining'),
     }
+    out.update(_policy(mig))
     for key in HOST_FIELDS:
         out[key] = mig.get(key) if show_host else None
     if common.mv_at_least(req, '2.59'):
@@ -41,6 +49,7 @@ def migration(req, mig: dict, show_host: bool = True) -> dict:
         'created_at': common.iso_micro(mig['created_at']),
         'updated_at': common.iso_micro(mig.get('updated_at')),
     }
+    out.update(_policy(mig))
     for key in HOST_FIELDS:
         out[key] = mig.get(key) if show_host else None
     if common.mv_at_least(req, '2.23'):

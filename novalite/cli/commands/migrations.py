@@ -79,7 +79,15 @@ def do_server_migration_show(client, args):
     mig = client.get(f"/servers/{server['id']}/migrations/{mid}")['migration']
     if args.format == 'table':
         mig = {k: (human_bytes(v) if k.endswith('_bytes') else v) for k, v in mig.items()}
+        if 'policy_log' in mig:
+            mig['policy_log'] = policy_log_text(mig['policy_log'])
     return Record(mig)
+
+
+def policy_log_text(entries) -> str:
+    """A migration's policy decisions, one a line: time, decision, detail."""
+    return '\n'.join(f"{e.get('at', '')} {e.get('decision', '')}: {e.get('detail', '')}"
+                     for e in entries or [])
 
 
 def register(sub, parents):

@@ -14,12 +14,14 @@ from novalite import exception
 from novalite.compute import states
 from novalite.compute import utils as compute_utils
 from novalite.compute.live_migration import EVENTS
+from novalite.conductor import admission, policies
 from novalite.conductor.tasks.base import NotDriving, Task, take_lease
 from novalite.conf import CONF
 from novalite.db import api as db
 from novalite.db import steps
 from novalite.scheduler.host_state import flavor_resources
 from novalite.virt import power_state
+from novalite.virt.migration_tuning import utc_iso
 
 LOG = logging.getLogger(__name__)
 
@@ -46,6 +48,8 @@ class LiveMigrationTask(Task):
         self.source_node = None
         self.hop = compute_utils.Hop(context, 'conductor_live_migrate_instance')
         self.events = []
+        self.policy = None
+        self.dest = self.migrate_data = self.dest_values = None
 
     def run(self):
         with self.manager.driven.driving([self.instance_uuid]):
@@ -66,7 +70,7 @@ class LiveMigrationTask(Task):
         # it back if this process dies first.
         take_lease(self.manager, self.instance_uuid, states.MIGRATING)
         self.instance = inst = db.instance_get(self.instance_uuid)
-        self.migration = db.migration_get(self.migration_uuid)
+        self.migration = self._record_policy(inst)
         if inst['power_state'] not in (power_state.RUNNING, power_state.PAUSED):
             raise exception.InstanceInvalidState(
                 action='live_migrate', instance_uuid=inst['uuid'], attr='power_state',
@@ -79,16 +83,72 @@ class LiveMigrationTask(Task):
             dest, dest_node, migrate_data = self._check_forced_destination()
         else:
             dest, dest_node, migrate_data = self._find_destination()
+        migrate_data.update(self.policy.settings(
+            inst['flavor'], bool(migrate_data.get('block_migration'))))
+        self.dest, self.migrate_data = dest, migrate_data
+        self.dest_values = {'source_node': inst['node'], 'dest_compute': dest,
+                            'dest_node': dest_node,
+                            'dest_host': migrate_data.get('dest_host_ip')}
+        with admission.deciding:
+            start, why = admission.may_start(self.migration, source, dest)
+            if start:
+                self.record_hand_over()
+            else:
+                self._record_waiting(why)
+        if start:
+            self.cast_to_source()
+        else:
+            self._wait_for_slot()
+        return {'dest': dest, 'migration_uuid': self.migration_uuid}
+
+    def _record_waiting(self, why):
+        """No slot under the policy's limits: the move is recorded queued, with the
+        destination it keeps its claim on."""
+        # The decision goes first: whoever sees the move queued sees why.
+        admission.log(self.migration_uuid, admission.WAITING, why)
+        self.migration = steps.apply_step(
+            'live_migration_waiting', self.instance_uuid, self.migration_uuid,
+            migration_values=self.dest_values, events=self.events,
+            host=self.manager.host)['migration']
+        self.events = []
+
+    def _wait_for_slot(self):
+        """Wait in another thread (the caller, maybe a synchronous API call, gets its
+        answer now), this process still driving the instance meanwhile."""
+        driving = self.manager.driven.driving([self.instance_uuid])
+        driving.__enter__()
+        admission.wait_for_slot(self.manager, self, driving)
+
+    def record_hand_over(self, admitted=False):
+        """The destination chosen (and, after a wait, the slot): the source's now."""
+        if admitted:
+            admission.log(self.migration_uuid, admission.ADMITTED,
+                          f"{self.instance['host']} -> {self.dest}")
         self.migration = steps.apply_step(
             'live_destination_chosen', self.instance_uuid, self.migration_uuid,
-            migration_values={'source_node': inst['node'], 'dest_compute': dest,
-                              'dest_node': dest_node,
-                              'dest_host': migrate_data.get('dest_host_ip')},
-            events=self.events + [self.hop.ok()], host=self.manager.host,
-            driver=None)['migration']
-        self.manager.compute_rpcapi.live_migration(self.context, source, inst, dest,
-                                                   self.migration, migrate_data)
-        return {'dest': dest, 'migration_uuid': self.migration_uuid}
+            migration_values=self.dest_values, events=self.events + [self.hop.ok()],
+            host=self.manager.host, driver=None)['migration']
+
+    def cast_to_source(self):
+        self.manager.compute_rpcapi.live_migration(self.context, self.instance['host'],
+                                                   self.instance, self.dest, self.migration,
+                                                   self.migrate_data)
+
+    def _record_policy(self, inst):
+        """Choose the migration's policy (flavor, image, project, default) and record it
+        with the decisions that chose it."""
+        image = None
+        if inst.get('image_ref'):
+            try:
+                image = db.image_get(inst['image_ref'])
+            except exception.ImageNotFound:
+                pass
+        self.policy, decisions = policies.select(policies.current(), inst['flavor'], image,
+                                                 inst['project_id'])
+        at = utc_iso()
+        return db.migration_log_append(self.migration_uuid,
+                                       [dict(d, at=at) for d in decisions],
+                                       values={'policy': self.policy.name})
 
     def _service_up(self, host) -> bool:
         return db.compute_is_up(host, CONF.service_down_time)

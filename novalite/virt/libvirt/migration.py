@@ -5,7 +5,8 @@ destination libvirtd) in a worker thread and, from the thread that called run(),
 watches virDomainGetJobStats, turning the byte counters into progress dicts. abort()
 becomes virDomainAbortJob; force_complete() becomes virDomainMigrateStartPostCopy when
 post-copy is permitted, else the guest is paused so the copy converges. The completion
-timeout from migrate_data triggers the same two actions.
+timeout and the stall detection of the migration's policy (migrate_data) trigger the
+same actions.
 """
 
 import logging
@@ -139,15 +140,14 @@ class LibvirtLiveMigrationJob(driver.LiveMigrationJob):
                 self._timeout_fired = True
                 LOG.warning('Live migration of %s exceeded %ss: %s', self.instance_uuid,
                             timeout, action)
-                with self._lock:
-                    if action == 'force_complete':
-                        self._force_requested = True
-                    elif self.phase != 'post-copy':
-                        self._abort_requested = True
+                self._policy_timeout(timeout, action)
             forcing = self._force_requested and self.phase == 'pre-copy'
             if now - last_read >= interval or forcing:
                 last_read = now
                 self._read_stats(dom, progress_callback)
+                if self.phase == 'pre-copy':
+                    self._policy_stalled(now)
+                    forcing = self._force_requested and self.phase == 'pre-copy'
             if self._abort_requested and not self._abort_sent:
                 self._try_abort(dom)
             elif forcing:
@@ -199,7 +199,7 @@ class LibvirtLiveMigrationJob(driver.LiveMigrationJob):
 
     def _try_force(self, dom):
         lv = self._libvirt
-        if self.flags & lv.VIR_MIGRATE_POSTCOPY:
+        if self.flags & lv.VIR_MIGRATE_POSTCOPY and not self._force_pause:
             if not self.progress.get('memory_processed'):
                 # Disks are still being copied: QEMU can only switch to post-copy once
                 # memory is being sent. The request stands until then.
@@ -215,7 +215,7 @@ class LibvirtLiveMigrationJob(driver.LiveMigrationJob):
                 return
             with self._lock:
                 self.phase = 'post-copy'
-            LOG.info('Live migration of %s switched to post-copy', self.instance_uuid)
+            self._decide(driver.DECISION_POST_COPY, self._force_reason)
             return
         try:
             state = dom.state()[0]
@@ -226,7 +226,7 @@ class LibvirtLiveMigrationJob(driver.LiveMigrationJob):
             LOG.debug('Pausing %s to force completion: %s', self.instance_uuid, exc)
             return
         self.phase = 'paused'
-        LOG.info('Paused %s so its live migration completes', self.instance_uuid)
+        self._decide(driver.DECISION_PAUSE, self._force_reason)
 
     def _restore_source(self, dom):
         if not self._paused_by_job:

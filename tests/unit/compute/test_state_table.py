@@ -114,8 +114,9 @@ def test_recorded_step_and_next_steps_agree():
     assert [s.name for s in states.next_steps(mig, states.RESIZE_MIGRATED)] == \
         ['finish_resize']
     live = {'migration_type': states.LIVE_MIGRATION, 'status': MS.QUEUED}
+    # Queued is the conductor's (waiting for a slot) or the source's (on its executor).
     assert [s.name for s in states.next_steps(live, states.MIGRATING)] == \
-        ['live_migration_preparing']
+        ['live_destination_chosen', 'live_migration_preparing']
     assert states.recorded_step({'migration_type': states.RESIZE,
                                  'status': MS.CONFIRMED}, None) is None
 
@@ -158,3 +159,21 @@ def test_no_migration_status_literal_outside_the_state_module():
             if isinstance(node, ast.Constant) and node.value in statuses:
                 offenders.append(f'{path.relative_to(root)}:{node.lineno} {node.value!r}')
     assert not offenders, offenders
+
+
+def test_a_queued_live_migration_is_the_conductors_while_it_drives_it():
+    """Waiting for a slot under the policy's limits: the conductor's step (rolled back
+    if that conductor dies); handed to the source: the source's."""
+    mig = {'migration_type': states.LIVE_MIGRATION, 'status': MS.QUEUED,
+           'dest_compute': 'b', 'source_compute': 'a'}
+    waiting = {'task_state': states.MIGRATING, 'task_driver': 'conductor1'}
+    handed = {'task_state': states.MIGRATING, 'task_driver': None}
+    assert states.waiting_for_slot(mig, waiting) and not states.waiting_for_slot(mig, handed)
+    step = states.pending_step(mig, waiting)
+    assert step.name == 'live_destination_chosen' and step.owner == states.CONDUCTOR
+    assert step.recovery == states.ROLLBACK
+    assert states.owner_host(step, mig, waiting) is None
+    step = states.pending_step(mig, handed)
+    assert step.name == 'live_migration_preparing'
+    assert states.owner_host(step, mig, handed) == 'a'
+    assert MS.QUEUED in states.step('live_migration_failed').status_before
