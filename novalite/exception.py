@@ -176,6 +176,10 @@ class HostDrainFinished(Conflict):
     msg_fmt = 'Drain %(drain_id)s has already ended (%(status)s).'
 
 
+class FlavorExtraSpecNotFound(NotFound):
+    msg_fmt = 'Flavor %(flavor_id)s has no extra specs with key %(key)s.'
+
+
 class HostDrainNotFound(NotFound):
     msg_fmt = 'Host drain %(drain_id)s could not be found.'
 

@@ -145,6 +145,12 @@ OPERATIONS = {
         'listFlavorExtraSpecs', 200, r.EXTRA_SPECS, None, []),
     ('/flavors/{flavor_id}/os-extra_specs/{key}', 'GET'): (
         'showFlavorExtraSpec', 200, r.EXTRA_SPEC, None, []),
+    ('/flavors/{flavor_id}/os-extra_specs', 'POST'): (
+        'createFlavorExtraSpecs', 200, r.EXTRA_SPECS, flavor_schemas.EXTRA_SPECS_CREATE, []),
+    ('/flavors/{flavor_id}/os-extra_specs/{key}', 'PUT'): (
+        'updateFlavorExtraSpec', 200, r.EXTRA_SPEC, flavor_schemas.EXTRA_SPEC_UPDATE, []),
+    ('/flavors/{flavor_id}/os-extra_specs/{key}', 'DELETE'): (
+        'deleteFlavorExtraSpec', 200, None, None, []),
     ('/os-hypervisors', 'GET'): ('listHypervisors', 200, r.HYPERVISORS_BASIC, None,
                                  HYPERVISOR_QUERY),
     ('/os-hypervisors/detail', 'GET'): ('listHypervisorsDetail', 200,

@@ -31,6 +31,8 @@ from novalite.db.flavors import (  # noqa: F401
     ensure_default_flavors,
     flavor_create,
     flavor_destroy,
+    flavor_extra_spec_delete,
+    flavor_extra_specs_update,
     flavor_get,
     flavor_get_all,
     flavor_get_by_flavorid,

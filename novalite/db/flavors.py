@@ -103,6 +103,38 @@ def flavor_update(flavorid, **values) -> dict:
 
 
 @retry_on_transient
+def flavor_extra_specs_update(flavorid, specs: dict) -> dict:
+    """Set (create or replace) extra specs of a flavor; its extra specs after."""
+    with writer() as s:
+        row = s.scalars(select(models.Flavor).where(
+            models.Flavor.flavorid == str(flavorid))).first()
+        if row is None:
+            raise exception.FlavorNotFound(flavor_id=flavorid)
+        current = {e.key: e for e in s.scalars(select(models.FlavorExtraSpec).where(
+            models.FlavorExtraSpec.flavor_id == row.id))}
+        for key, value in specs.items():
+            if key in current:
+                current[key].value = str(value)
+            else:
+                s.add(models.FlavorExtraSpec(flavor_id=row.id, key=key, value=str(value)))
+        s.flush()
+        return _flavor_dict(s, row)['extra_specs']
+
+
+@retry_on_transient
+def flavor_extra_spec_delete(flavorid, key: str) -> None:
+    with writer() as s:
+        row = s.scalars(select(models.Flavor).where(
+            models.Flavor.flavorid == str(flavorid))).first()
+        if row is None:
+            raise exception.FlavorNotFound(flavor_id=flavorid)
+        if not s.execute(sa.delete(models.FlavorExtraSpec).where(
+                models.FlavorExtraSpec.flavor_id == row.id,
+                models.FlavorExtraSpec.key == key)).rowcount:
+            raise exception.FlavorExtraSpecNotFound(flavor_id=flavorid, key=key)
+
+
+@retry_on_transient
 def flavor_destroy(flavorid) -> None:
     with writer() as s:
         row = s.scalars(select(models.Flavor).where(

@@ -110,3 +110,37 @@ def test_extra_specs(client):
     assert client.get('/v2.1/flavors/s/os-extra_specs/nope').status_int == 404
     detail = client.get('/v2.1/flavors/s', version='2.61').data['flavor']
     assert detail['extra_specs'] == {'hw:cpu_policy': 'shared'}
+
+
+def test_extra_specs_set_update_delete(client):
+    db.flavor_create('spec', 256, 1, flavorid='w')
+    base = '/v2.1/flavors/w/os-extra_specs'
+    resp = client.request('POST', base, {'extra_specs': {
+        'novalite:migration_policy': 'standard', 'hw:numa_nodes': 2, 'trait:X': True}})
+    assert resp.status_int == 200
+    assert resp.data == {'extra_specs': {'novalite:migration_policy': 'standard',
+                                         'hw:numa_nodes': '2', 'trait:X': 'True'}}
+    resp = client.request('PUT', f'{base}/hw:numa_nodes', {'hw:numa_nodes': '1'})
+    assert (resp.status_int, resp.data) == (200, {'hw:numa_nodes': '1'})
+    assert db.flavor_get_by_flavorid('w')['extra_specs'] == {
+        'novalite:migration_policy': 'standard', 'hw:numa_nodes': '1', 'trait:X': 'True'}
+    assert client.request('DELETE', f'{base}/trait:X').status_int == 200
+    assert client.request('DELETE', f'{base}/trait:X').status_int == 404
+    assert client.get(base).data == {'extra_specs': {
+        'novalite:migration_policy': 'standard', 'hw:numa_nodes': '1'}}
+
+    # Refused, and nothing changes: bad bodies, a key/URI mismatch, non-admins, no flavor.
+    for body in ({}, {'extra_specs': 'x'}, {'extra_specs': {'bad/key': 'v'}},
+                 {'extra_specs': {'k': 'v' * 256}}, {'extra_specs': {'k': None}},
+                 {'extra_specs': {'k': 'v'}, 'more': 1}):
+        assert client.request('POST', base, body).status_int == 400
+    assert client.request('PUT', f'{base}/hw:numa_nodes', {'other': '1'}).status_int == 400
+    assert client.request('PUT', f'{base}/hw:numa_nodes',
+                          {'hw:numa_nodes': '1', 'x': '2'}).status_int == 400
+    assert client.request('POST', base, {'extra_specs': {'k': 'v'}},
+                          token='bob:p1').status_int == 403
+    assert client.request('DELETE', f'{base}/hw:numa_nodes', token='bob:p1').status_int == 403
+    assert client.request('POST', '/v2.1/flavors/nope/os-extra_specs',
+                          {'extra_specs': {'k': 'v'}}).status_int == 404
+    assert client.get(base).data == {'extra_specs': {
+        'novalite:migration_policy': 'standard', 'hw:numa_nodes': '1'}}

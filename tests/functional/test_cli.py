@@ -393,3 +393,15 @@ def test_migrate_poll_shows_disk_copy_and_eta(cloud_factory, monkeypatch, run):
     copying = [line for line in err.splitlines() if 'disk ' in line]
     assert copying and '(migrating)' in copying[0] and 'GiB' in copying[0]
     assert any('ETA' in line for line in copying)
+
+
+def test_flavor_key_set_and_unset(api, run):
+    out, _ = run('flavor-key', 'm1.tiny', 'set', 'novalite:migration_policy=standard',
+                 'hw:numa_nodes=1', '-f', 'json')
+    assert json.loads(out) == {'novalite:migration_policy': 'standard', 'hw:numa_nodes': '1'}
+    out, _ = run('flavor-key', 'm1.tiny', 'unset', 'hw:numa_nodes', '-f', 'json')
+    assert json.loads(out) == {'novalite:migration_policy': 'standard'}
+    _, err = run('flavor-key', 'm1.tiny', 'set', 'novalue', expect=1)
+    assert 'Expected KEY=VALUE' in err
+    _, err = run('flavor-key', 'm1.tiny', 'unset', 'absent', expect=1)
+    assert 'ERROR (NotFound)' in err

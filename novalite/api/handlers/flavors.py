@@ -155,3 +155,39 @@ def extra_specs_show(req, flavor_id, key):
         raise faults.not_found('Flavor %s has no extra specs with key %s.'
                                % (flavor_id, key))
     return common.json_response({key: specs[key]})
+
+
+def _spec_text(value) -> str:
+    """An extra spec as stored: booleans as Nova writes them, numbers as written."""
+    if isinstance(value, bool):
+        return 'True' if value else 'False'
+    return str(value)
+
+
+def extra_specs_create(req, flavor_id):
+    body = validation.require_body(req)
+    validation.validate(body, schemas.EXTRA_SPECS_CREATE)
+    req.app.authorizer.authorize(req.context, EXTRA_SPECS_RULE % 'create')
+    specs = {k: _spec_text(v) for k, v in body['extra_specs'].items()}
+    with faults.remap({exception.FlavorNotFound: 404}):
+        db.flavor_extra_specs_update(flavor_id, specs)
+    return common.json_response({'extra_specs': specs})
+
+
+def extra_specs_update(req, flavor_id, key):
+    body = validation.require_body(req)
+    validation.validate(body, schemas.EXTRA_SPEC_UPDATE)
+    req.app.authorizer.authorize(req.context, EXTRA_SPECS_RULE % 'update')
+    if key not in body:
+        raise faults.bad_request('Request body and URI mismatch')
+    value = _spec_text(body[key])
+    with faults.remap({exception.FlavorNotFound: 404}):
+        db.flavor_extra_specs_update(flavor_id, {key: value})
+    return common.json_response({key: value})
+
+
+def extra_specs_delete(req, flavor_id, key):
+    req.app.authorizer.authorize(req.context, EXTRA_SPECS_RULE % 'delete')
+    with faults.remap({exception.FlavorNotFound: 404, exception.FlavorExtraSpecNotFound: 404}):
+        db.flavor_extra_spec_delete(flavor_id, key)
+    return common.empty_response(200)

@@ -54,3 +54,15 @@ UPDATE = {
                               'required': ['description'], 'additionalProperties': False}},
     'required': ['flavor'], 'additionalProperties': False,
 }
+
+
+# Extra specs, as Nova's os-flavor-extra-specs takes them: keys of letters, digits and
+# "-_:. ", values strings (up to 255 characters), numbers or booleans.
+_EXTRA_SPEC_VALUE = {'type': ['string', 'number', 'boolean'], 'minLength': 0,
+                     'maxLength': 255}
+_EXTRA_SPECS = {'type': 'object',
+                'patternProperties': {r'^[a-zA-Z0-9-_:. ]{1,255}$': _EXTRA_SPEC_VALUE},
+                'additionalProperties': False}
+EXTRA_SPECS_CREATE = {'type': 'object', 'properties': {'extra_specs': _EXTRA_SPECS},
+                      'required': ['extra_specs'], 'additionalProperties': False}
+EXTRA_SPEC_UPDATE = dict(_EXTRA_SPECS, minProperties=1, maxProperties=1)

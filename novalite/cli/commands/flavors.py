@@ -1,4 +1,4 @@
-"""Flavors: list, show, create, delete."""
+"""Flavors: list, show, create, delete, and their extra specs (flavor-key)."""
 
 import urllib.parse
 
@@ -60,6 +60,24 @@ def do_delete(client, args):
     args.stdout.write(f"Flavor {flavor['name']} ({flavor['id']}) deleted.\n")
 
 
+def do_key(client, args):
+    """nova flavor-key FLAVOR set|unset KEY[=VALUE] ...: the flavor's extra specs after."""
+    flavor = client.find_flavor(args.flavor)
+    base = f"/flavors/{urllib.parse.quote(flavor['id'], safe='')}/os-extra_specs"
+    if args.action == 'set':
+        specs = {}
+        for item in args.specs:
+            key, sep, value = item.partition('=')
+            if not sep or not key:
+                raise CommandError(f'Expected KEY=VALUE, got {item!r}')
+            specs[key] = value
+        client.post(base, {'extra_specs': specs})
+    else:
+        for item in args.specs:
+            client.delete(f"{base}/{urllib.parse.quote(item.partition('=')[0], safe='')}")
+    return Record(client.get(base)['extra_specs'])
+
+
 def register(sub, parents):
     p = sub.add_parser('flavor-list', parents=parents, help='List flavors.')
     p.add_argument('--all', action='store_true', help='Private flavors too (admin).')
@@ -81,6 +99,14 @@ def register(sub, parents):
     p.add_argument('--is-public', default='true', metavar='{true,false}')
     p.add_argument('--description', default=None)
     p.set_defaults(func=do_create)
+
+    p = sub.add_parser('flavor-key', parents=parents,
+                       help='Set or unset extra specs of a flavor (admin).')
+    p.add_argument('flavor', metavar='FLAVOR', help='Name or ID.')
+    p.add_argument('action', choices=('set', 'unset'))
+    p.add_argument('specs', metavar='KEY[=VALUE]', nargs='+',
+                   help='KEY=VALUE to set, KEY to unset.')
+    p.set_defaults(func=do_key)
 
     p = sub.add_parser('flavor-delete', parents=parents, help='Delete a flavor (admin).')
     p.add_argument('flavor', metavar='FLAVOR', help='Name or ID.')
