@@ -9,7 +9,8 @@ MIGRATION_COLUMNS = (
     ('Dest Compute', 'dest_compute'), ('Dest Host', 'dest_host'), ('Status', 'status'),
     ('Instance UUID', 'instance_uuid'), ('Old Flavor', 'old_instance_type_id'),
     ('New Flavor', 'new_instance_type_id'), ('Type', 'migration_type'),
-    ('Created At', 'created_at'), ('Updated At', 'updated_at'))
+    ('Created At', 'created_at'), ('Updated At', 'updated_at'), ('Policy', 'policy'),
+    ('Policy Log', 'policy_log'))
 
 SERVER_MIGRATION_COLUMNS = (
     ('Id', 'id'), ('UUID', 'uuid'), ('Status', 'status'),
@@ -31,6 +32,8 @@ def _listing(items, spec, table):
             value = item.get(key)
             if table and key.endswith('_bytes'):
                 value = human_bytes(value)
+            elif key == 'policy_log' and value is not None:
+                value = policy_log_text(value) if table else value
             row.append(value)
         rows.append(row)
     return Listing([head for head, _ in present], rows)
