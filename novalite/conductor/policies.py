@@ -224,7 +224,9 @@ def current() -> Policies:
 
 
 def check_at_start():
-    """Read the policy file once at daemon start: a bad file is a clear start-up error."""
+    """Read the policy file once at daemon start: a bad file is a clear start-up error
+    (never hidden by policies read earlier in this process)."""
+    load(CONF.migration.policy_file)
     policies = current()
     LOG.info('Live-migration policies: %s (default %s)',
              ', '.join(sorted(policies.policies)), policies.default)

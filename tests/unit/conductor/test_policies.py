@@ -93,3 +93,14 @@ def test_current_keeps_the_last_good_file(conf, tmp_path):
     import os
     os.utime(path, ns=(1, 1))
     assert policies.current().get('a').bandwidth == 1
+
+
+def test_a_bad_file_stops_the_conductor_at_start(conf, tmp_path):
+    good, bad = tmp_path / 'good.yaml', tmp_path / 'bad.yaml'
+    good.write_text('policies: {a: {}}\n')
+    bad.write_text('policies: {a: {stall_action: sideways}}\n')
+    conf.set_override('policy_file', str(good), group='migration')
+    assert 'a' in policies.check_at_start().policies
+    conf.set_override('policy_file', str(bad), group='migration')
+    with pytest.raises(policies.PolicyFileError, match='stall_action'):
+        policies.check_at_start()
