@@ -107,9 +107,17 @@ def _value(where, key, value):
             raise PolicyFileError(f'{where}: {key} must be one of '
                                   f'{", ".join(_CHOICES[key])}, not {value!r}')
         return value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise PolicyFileError(f'{where}: {key} must be a number >= 0, not {value!r}')
-    return value if field.type in (float, 'float') else int(value)
+    if field.type in (float, 'float'):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise PolicyFileError(f'{where}: {key} must be a number >= 0, not {value!r}')
+        return value
+    if key == 'priority':
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise PolicyFileError(f'{where}: {key} must be an integer, not {value!r}')
+        return value
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise PolicyFileError(f'{where}: {key} must be an integer >= 0, not {value!r}')
+    return value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,7 +224,9 @@ def current() -> Policies:
 
 
 def check_at_start():
-    """Read the policy file once at daemon start: a bad file is a clear start-up error."""
+    """Read the policy file once at daemon start: a bad file is a clear start-up error
+    (never hidden by policies read earlier in this process)."""
+    load(CONF.migration.policy_file)
     policies = current()
     LOG.info('Live-migration policies: %s (default %s)',
              ', '.join(sorted(policies.policies)), policies.default)

@@ -24,6 +24,8 @@ POLICIES = {
     'giving-up': {'stall_seconds': 0.5, 'stall_action': 'abort',
                   'completion_timeout_per_gib': 0},
     'capped': {'bandwidth': 2000},
+    'impatient': {'completion_timeout_per_gib': 1, 'timeout_action': 'force_complete',
+                  'permit_post_copy': True},
 }
 
 
@@ -183,3 +185,17 @@ def test_server_migration_show_has_the_policy(policy_cloud):
     assert shown['policy'] == 'pausing'
     assert shown['policy_log'][0]['decision'] == 'policy_selected'
     cloud.wait_for_migration(sid, 'live-migration', ('completed',), timeout=30)
+
+
+def test_completion_timeout_of_the_policy_forces_post_copy(policy_cloud):
+    cloud = policy_cloud()
+    sid = cloud.boot('to', flavor=_flavor(cloud, 'to', 'impatient'))['id']
+    src = _host(cloud.server(sid))
+    _storm(cloud)
+    _live(cloud, sid)
+    mig, server = _finished(cloud, sid, 'completed', 'cancelled', 'failed', 'error')
+    assert mig['status'] == 'completed'
+    assert _decisions(mig) == ['policy_selected', 'timeout', 'switched_to_post_copy']
+    assert 'action: force_complete' in mig['policy_log'][1]['detail']
+    assert 'completion timeout' in mig['policy_log'][2]['detail']
+    assert _host(server) != src

@@ -41,7 +41,10 @@ def test_a_policy_takes_what_it_leaves_out_from_the_default():
     ([], 'must hold a mapping'),
     ({'policy': {}}, 'unknown top-level keys'),
     ({'policies': {'a': {'bandwith': 1}}}, "unknown key 'bandwith'"),
-    ({'policies': {'a': {'bandwidth': -1}}}, 'number >= 0'),
+    ({'policies': {'a': {'bandwidth': -1}}}, 'integer >= 0'),
+    ({'policies': {'a': {'completion_timeout_per_gib': 0.5}}}, 'integer >= 0'),
+    ({'policies': {'a': {'stall_seconds': -1}}}, 'number >= 0'),
+    ({'policies': {'a': {'priority': 'high'}}}, 'must be an integer'),
     ({'policies': {'a': {'permit_post_copy': 'yes'}}}, 'true or false'),
     ({'policies': {'a': {'stall_action': 'explode'}}}, 'post_copy, pause, abort'),
     ({'policies': {'a': []}}, 'must be a mapping'),
@@ -90,3 +93,14 @@ def test_current_keeps_the_last_good_file(conf, tmp_path):
     import os
     os.utime(path, ns=(1, 1))
     assert policies.current().get('a').bandwidth == 1
+
+
+def test_a_bad_file_stops_the_conductor_at_start(conf, tmp_path):
+    good, bad = tmp_path / 'good.yaml', tmp_path / 'bad.yaml'
+    good.write_text('policies: {a: {}}\n')
+    bad.write_text('policies: {a: {stall_action: sideways}}\n')
+    conf.set_override('policy_file', str(good), group='migration')
+    assert 'a' in policies.check_at_start().policies
+    conf.set_override('policy_file', str(bad), group='migration')
+    with pytest.raises(policies.PolicyFileError, match='stall_action'):
+        policies.check_at_start()
