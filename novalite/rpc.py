@@ -4,6 +4,7 @@ serializer and the notifier."""
 import concurrent.futures
 import datetime
 import logging
+import socket
 import threading
 import time
 
@@ -183,8 +184,28 @@ def _call_in_thread(client, ctxt, method, kwargs) -> concurrent.futures.Future:
     return future
 
 
+def bus_reachable(url: str | None = None, timeout: float = 1.0) -> bool:
+    """Whether this process can open a TCP connection to one of the broker's hosts now
+    (always True for in-process transports). A peer that does not answer a ping while
+    the broker itself is out of reach is not known to be dead."""
+    text = url or CONF.transport_url
+    if not text:
+        return True
+    parsed = messaging.TransportURL.parse(CONF, text)
+    if parsed.transport not in ('rabbit', 'amqp', 'kombu'):
+        return True
+    for host in parsed.hosts:
+        try:
+            socket.create_connection((host.hostname or '127.0.0.1', host.port or 5672),
+                                     timeout=timeout).close()
+            return True
+        except OSError:
+            continue
+    return False
+
+
 def call_watching(client, ctxt, method: str, *, timeout: float, probe, on_dead,
-                  check_interval: float | None = None, **kwargs):
+                  check_interval: float | None = None, reachable=None, **kwargs):
     """A call to one named peer that waits only while the peer lives.
 
     The call waits for its answer up to ``timeout`` seconds in all; every
@@ -195,6 +216,11 @@ def call_watching(client, ctxt, method: str, *, timeout: float, probe, on_dead,
     the call has waited) may have lost it: it is sent again, the callee steps being
     idempotent. A peer that is up and the same keeps working on it: the call waits on,
     so a slow step (or one that itself calls another host) is never sent twice.
+
+    ``reachable()`` (optional) says whether the broker can be reached: a peer that
+    does not answer while the broker is out of reach is not judged; the call waits for
+    the broker (within ``timeout``), then sends the request again, since it or its
+    answer may have been lost with the connection.
     """
     if timeout <= 0:
         raise ValueError(f'call_watching needs a positive timeout, not {timeout!r}')
@@ -208,6 +234,7 @@ def call_watching(client, ctxt, method: str, *, timeout: float, probe, on_dead,
         future = _call_in_thread(client.prepare(timeout=max(deadline - sent, 0.1)), ctxt,
                                  method, kwargs)
         incarnation = None
+        bus_lost = False
         while True:
             try:
                 return future.result(timeout=max(min(check, deadline - time.monotonic()),
@@ -220,12 +247,19 @@ def call_watching(client, ctxt, method: str, *, timeout: float, probe, on_dead,
                     f'{method} got no answer in {waited} s')
             info = probe()
             if not info:
+                if reachable is not None and not reachable():
+                    if not bus_lost:
+                        LOG.warning('%s: the message broker is out of reach; waiting for '
+                                    'it before judging the peer', method)
+                    bus_lost = True
+                    continue
                 raise on_dead(waited)
             restarted = ((incarnation is not None and info.get('incarnation') != incarnation)
                          or info.get('uptime', float('inf')) < time.monotonic() - sent)
-            if restarted:
-                LOG.warning('%s: its peer restarted after the call went out; sending it '
-                            'again (attempt %d)', method, attempt + 1)
+            if restarted or bus_lost:
+                LOG.warning('%s: %s after the call went out; sending it again (attempt %d)',
+                            method, 'its peer restarted' if restarted else
+                            'the broker was out of reach', attempt + 1)
                 break
             incarnation = info.get('incarnation')
 

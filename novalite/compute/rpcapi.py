@@ -41,13 +41,15 @@ class ComputeAPI:
     def __init__(self, url: str | None = None):
         target = messaging.Target(topic=TOPIC, version=VERSION)
         self.client = rpc.get_client(target, version_cap=VERSION, url=url)
+        self.url = url
 
     def _cast(self, ctxt, host, method, **kwargs):
         self.client.prepare(server=host).cast(ctxt, method, **kwargs)
 
     def _call(self, ctxt, host, method, timeout=None, **kwargs):
         """A call that waits while the host lives: PeerUnavailable as soon as the host
-        stops answering its ping, sent again if it restarted meanwhile, ``timeout``
+        stops answering its ping while the broker is reachable, sent again if it
+        restarted or the broker was out of reach meanwhile, ``timeout``
         (``long_rpc_timeout``) in all (``rpc.call_watching``)."""
         def dead(waited):
             return exception.PeerUnavailable(service='novalite-compute', host=host,
@@ -57,7 +59,7 @@ class ComputeAPI:
             self.client.prepare(server=host), ctxt, method,
             timeout=timeout or CONF.long_rpc_timeout,
             probe=lambda: rpc.probe(self.client, ctxt, TOPIC, host), on_dead=dead,
-            **kwargs)
+            reachable=lambda: rpc.bus_reachable(self.url), **kwargs)
 
     def ping(self, ctxt, host, timeout=5):
         return self.client.prepare(server=host, timeout=timeout).call(ctxt, 'ping')

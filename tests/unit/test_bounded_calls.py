@@ -4,6 +4,7 @@ The helper's retry logic runs against a scripted client on a fake clock; the res
 real RPC servers over the in-memory ``fake://`` transport.
 """
 
+import socket
 import threading
 import time
 import uuid
@@ -404,3 +405,37 @@ def test_stop_is_bounded_whatever_the_handlers_do(url, gate, running):
     assert svc.stop(graceful_timeout=1) is False  # it left the blocked handler behind
     assert time.monotonic() - start < 1 + service.STOP_GRACE + 2
     assert svc.manager.running() == {'check_can_live_migrate_source': 1}
+
+
+def test_a_silent_peer_while_the_broker_is_out_of_reach_is_not_judged(blocking):
+    """The ping fails because the broker is down, not the peer: the call waits for the
+    broker, then sends the request again (it or its answer may be lost)."""
+    client = blocking([None, 'answered after the outage'])
+    probe = _probes(UP, None, None, UP)
+    broker = iter([False, False])
+    assert rpc.call_watching(client, None, 'post_live_migration_at_destination',
+                             timeout=30, probe=probe, on_dead=_dead, check_interval=0.05,
+                             reachable=lambda: next(broker, True)) == \
+        'answered after the outage'
+    assert client.sent == 2
+
+
+def test_a_silent_peer_with_the_broker_reachable_is_dead(blocking):
+    client = blocking([None])
+    with pytest.raises(exception.PeerUnavailable):
+        rpc.call_watching(client, None, 'pre_live_migration', timeout=30,
+                          probe=_probes(UP, None), on_dead=_dead, check_interval=0.05,
+                          reachable=lambda: True)
+    assert client.sent == 1
+
+
+def test_bus_reachable():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert rpc.bus_reachable(f'rabbit://u:p@127.0.0.1:{port}/')
+    # Closed now: nothing listens there.
+    assert not rpc.bus_reachable(f'rabbit://u:p@127.0.0.1:{port}/', timeout=0.5)
+    assert rpc.bus_reachable(f'rabbit://u:p@127.0.0.1:{port},u:p@127.0.0.1:{port}/') is False
+    assert rpc.bus_reachable('fake://') and rpc.bus_reachable('inproc://')
