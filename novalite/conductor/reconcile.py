@@ -27,6 +27,8 @@ import logging
 import threading
 import time
 
+from oslo_config import cfg
+
 from novalite import exception
 from novalite.compute import states
 from novalite.compute import utils as compute_utils
@@ -41,6 +43,14 @@ COMPUTE = 'novalite-compute'
 CONDUCTOR = 'novalite-conductor'
 _RACES = (exception.UnexpectedTaskStateError, exception.UnexpectedMigrationStatus,
           exception.InstanceNotFound, exception.MigrationNotFound)
+
+
+def _reconnect_back_off() -> float:
+    """The longest wait between two reconnect attempts of the RabbitMQ driver."""
+    try:
+        return float(CONF.oslo_messaging_rabbit.rabbit_interval_max)
+    except (cfg.NoSuchOptError, cfg.NoSuchGroupError):
+        return 30.0
 
 
 class Driven:
@@ -89,6 +99,12 @@ class Reconciler:
         # service_down_time (since its start, or since an outage it noticed).
         self._db_ok_since = None
         self._last_pass = None
+        # Heartbeats travel over the bus too. After an outage this process noticed (it
+        # could not answer its own ping), a live host may need up to the broker driver's
+        # longest reconnect back-off to come back: hosts are judged only once the bus
+        # has worked for service_down_time plus that.
+        self._bus_ok_since = None
+        self._bus_grace = 0.0
 
     # ------------------------------------------------------------ liveness
 
@@ -104,6 +120,20 @@ class Reconciler:
         if self._db_ok_since is None or slow or late:
             self._db_ok_since = now
         self._last_pass = now
+        self._check_bus()
+
+    def _check_bus(self):
+        if self.answers is None:
+            return
+        if not self.answers(None, 'conductor', self.host):
+            if self._bus_ok_since is not None:
+                LOG.warning('This conductor does not answer its own ping: the message '
+                            'bus is out of reach; no host is judged dead until it has '
+                            'worked again for a while')
+            self._bus_ok_since = None
+            self._bus_grace = _reconnect_back_off()
+        elif self._bus_ok_since is None:
+            self._bus_ok_since = time.monotonic()
 
     def _unreachable(self, context, host, topic='compute') -> bool:
         """A host whose heartbeats stopped is dead only if it does not answer a ping
@@ -117,8 +147,13 @@ class Reconciler:
 
     def _judging(self) -> bool:
         """Whether heartbeats recorded so far can say a host is dead."""
-        return self._db_ok_since is not None and \
-            time.monotonic() - self._db_ok_since >= CONF.service_down_time
+        now = time.monotonic()
+        if self._db_ok_since is None or now - self._db_ok_since < CONF.service_down_time:
+            return False
+        if self.answers is None:
+            return True
+        return self._bus_ok_since is not None and \
+            now - self._bus_ok_since >= CONF.service_down_time + self._bus_grace
 
     def _down_since(self, host, binary=COMPUTE):
         """When ``host`` was last seen, if it has been down longer than

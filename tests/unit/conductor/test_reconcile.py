@@ -404,3 +404,30 @@ def test_an_evacuation_whose_destination_died_rebuilding_ends_in_error_on_its_so
     _down('dst')
     assert _reconciler().run(context.get_admin_context()) == 1
     _back_on_source(cloud, inst, mig, states.ERROR, MS.FAILED)
+
+
+def test_no_host_is_judged_until_the_bus_has_worked_again_for_a_while(cloud, conf):
+    """Heartbeats are lost in a broker outage too: once this conductor could not answer
+    its own ping, hosts are judged only after service_down_time plus the broker
+    driver's longest reconnect back-off of the bus working again."""
+    bus = {'up': True}
+    rec = reconcile.Reconciler('conductor-1', Computes(), reconcile.Driven(),
+                               answers=lambda ctxt, topic, host: bus['up'] and
+                               host == 'conductor-1')
+    rec._load_services()
+    rec._db_ok_since = time.monotonic() - 3600
+    rec._bus_ok_since = time.monotonic() - 3600
+    assert rec._judging()
+    bus['up'] = False
+    rec._check_bus()
+    assert not rec._judging() and rec._bus_grace == 30.0
+    bus['up'] = True
+    rec._check_bus()
+    assert not rec._judging()  # the bus just came back
+    rec._bus_ok_since = time.monotonic() - (CONF.service_down_time + 29)
+    assert not rec._judging()
+    rec._bus_ok_since = time.monotonic() - (CONF.service_down_time + 31)
+    assert rec._judging()
+    _down('src')
+    rec._load_services()
+    assert rec._down_since('src') is not None
