@@ -105,6 +105,7 @@ class Reconciler:
         # has worked for service_down_time plus that.
         self._bus_ok_since = None
         self._bus_grace = 0.0
+        self._started_at = None  # the pass before consuming
 
     # ------------------------------------------------------------ liveness
 
@@ -177,6 +178,8 @@ class Reconciler:
     # ------------------------------------------------------------ the pass
 
     def run(self, context, at_start=False) -> int:
+        if at_start:
+            self._started_at = time.monotonic()
         self._load_services()
         fixed = 0
         for inst, mig in steps.unfinished_work():
@@ -234,7 +237,13 @@ class Reconciler:
         reason = f'the conductor driving it ({driver}) stopped before it finished'
         if mig is None and inst['task_state'] == states.SCHEDULING and self.rebuild:
             # Nothing was built yet: send the build again (the table's RESEND), driven
-            # by this conductor from now on.
+            # by this conductor from now on. Not before the computes' heartbeats are
+            # current again: while no conductor ran, none was recorded, and every host
+            # would look down to the scheduler.
+            if self._started_at is not None and \
+                    time.monotonic() - self._started_at < 2 * CONF.report_interval:
+                LOG.info('Scheduling %s again once the hosts have reported', uuid)
+                return False
             if not steps.take_lease([uuid], self.host, [states.SCHEDULING],
                                     previous=inst.get('task_driver'), unplaced=True):
                 return False

@@ -431,3 +431,19 @@ def test_no_host_is_judged_until_the_bus_has_worked_again_for_a_while(cloud, con
     _down('src')
     rec._load_services()
     assert rec._down_since('src') is not None
+
+
+def test_a_lost_build_is_scheduled_again_once_hosts_have_reported(cloud, conf):
+    """At start no heartbeat was recorded while no conductor ran: the build is sent
+    again on a later pass, once the computes have reported."""
+    conf.set_override('report_interval', 1)
+    inst = _instance(cloud, task=states.SCHEDULING, vm=states.BUILDING, host=None)
+    steps.take_lease([inst['uuid']], 'conductor-1', [states.SCHEDULING])
+    sent = []
+    rec = reconcile.Reconciler('conductor-1', Computes(), reconcile.Driven(),
+                               rebuild=lambda ctxt, i, spec, image: sent.append(i['uuid']))
+    rec.run(context.get_admin_context(), at_start=True)
+    assert sent == [] and db.instance_get(inst['uuid'])['task_state'] == states.SCHEDULING
+    rec._started_at -= 2.5
+    rec.run(context.get_admin_context())
+    assert sent == [inst['uuid']]
