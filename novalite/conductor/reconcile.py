@@ -121,18 +121,18 @@ class Reconciler:
         if self._db_ok_since is None or slow or late:
             self._db_ok_since = now
         self._last_pass = now
-        self._check_bus()
 
     def _check_bus(self):
         if self.answers is None:
             return
         if not self.answers(None, 'conductor', self.host):
             if self._bus_ok_since is not None:
+                # An outage seen to begin: live hosts may be slow to reconnect after it.
                 LOG.warning('This conductor does not answer its own ping: the message '
                             'bus is out of reach; no host is judged dead until it has '
                             'worked again for a while')
+                self._bus_grace = _reconnect_back_off()
             self._bus_ok_since = None
-            self._bus_grace = _reconnect_back_off()
         elif self._bus_ok_since is None:
             self._bus_ok_since = time.monotonic()
 
@@ -181,6 +181,8 @@ class Reconciler:
         if at_start:
             self._started_at = time.monotonic()
         self._load_services()
+        if not at_start:  # before consuming, this conductor cannot answer itself
+            self._check_bus()
         fixed = 0
         for inst, mig in steps.unfinished_work():
             try:

@@ -416,6 +416,11 @@ def test_no_host_is_judged_until_the_bus_has_worked_again_for_a_while(cloud, con
                                host == 'conductor-1')
     rec._load_services()
     rec._db_ok_since = time.monotonic() - 3600
+    bus['up'] = False
+    rec._check_bus()  # failing from the start (not consuming yet): no outage seen
+    assert rec._bus_grace == 0.0 and not rec._judging()
+    bus['up'] = True
+    rec._check_bus()
     rec._bus_ok_since = time.monotonic() - 3600
     assert rec._judging()
     bus['up'] = False
