@@ -39,7 +39,8 @@ class ConductorManager(service.Manager):
         self.admission_stop = threading.Event()  # ends the waits for a live-migration slot
         self.reconciler = reconcile.Reconciler(host, self.compute_rpcapi, self.driven,
                                                rebuild=self._build_again,
-                                               answers=self._answers)
+                                               answers=self._answers,
+                                               bus=lambda: rpc.bus_reachable(transport_url))
         # Drains start their moves through the API's own checks and steps.
         self.drainer = drain.Drainer(host, compute_api.API(transport_url), self.reconciler,
                                      live_slots=admission.live_slots_free)

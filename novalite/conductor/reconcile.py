@@ -85,7 +85,8 @@ class Reconciler:
     """One conductor's reconciler; ``driven`` holds the instances this process's tasks
     are driving right now."""
 
-    def __init__(self, host, compute_rpcapi, driven, rebuild=None, answers=None):
+    def __init__(self, host, compute_rpcapi, driven, rebuild=None, answers=None,
+                 bus=None):
         self.host = host
         self.compute_rpcapi = compute_rpcapi
         self.driven = driven
@@ -93,6 +94,8 @@ class Reconciler:
         self.rebuild = rebuild
         # answers(context, topic, host) -> bool: the service pings back over the bus
         self.answers = answers
+        # bus() -> bool: whether the message broker can be reached (a TCP connect)
+        self.bus = bus
         self._services = {}
         # Heartbeats are only as good as the database that records them: a host is
         # judged dead only once this process has seen the database working for
@@ -100,7 +103,7 @@ class Reconciler:
         self._db_ok_since = None
         self._last_pass = None
         # Heartbeats travel over the bus too. After an outage this process noticed (it
-        # could not answer its own ping), a live host may need up to the broker driver's
+        # could not reach the broker), a live host may need up to the broker driver's
         # longest reconnect back-off to come back: hosts are judged only once the bus
         # has worked for service_down_time plus that.
         self._bus_ok_since = None
@@ -123,14 +126,13 @@ class Reconciler:
         self._last_pass = now
 
     def _check_bus(self):
-        if self.answers is None:
+        if self.bus is None:
             return
-        if not self.answers(None, 'conductor', self.host):
+        if not self.bus():
             if self._bus_ok_since is not None:
                 # An outage seen to begin: live hosts may be slow to reconnect after it.
-                LOG.warning('This conductor does not answer its own ping: the message '
-                            'bus is out of reach; no host is judged dead until it has '
-                            'worked again for a while')
+                LOG.warning('The message broker is out of reach: no host is judged dead '
+                            'until it has worked again for a while')
                 self._bus_grace = _reconnect_back_off()
             self._bus_ok_since = None
         elif self._bus_ok_since is None:
@@ -151,7 +153,7 @@ class Reconciler:
         now = time.monotonic()
         if self._db_ok_since is None or now - self._db_ok_since < CONF.service_down_time:
             return False
-        if self.answers is None:
+        if self.bus is None:
             return True
         return self._bus_ok_since is not None and \
             now - self._bus_ok_since >= CONF.service_down_time + self._bus_grace
@@ -181,8 +183,7 @@ class Reconciler:
         if at_start:
             self._started_at = time.monotonic()
         self._load_services()
-        if not at_start:  # before consuming, this conductor cannot answer itself
-            self._check_bus()
+        self._check_bus()
         fixed = 0
         for inst, mig in steps.unfinished_work():
             try:
