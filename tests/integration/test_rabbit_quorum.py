@@ -58,6 +58,9 @@ def quorum_cluster(tmp_path, pg_fresh_url, rabbit):
                    message='every daemon consuming')
         yield c
     finally:
+        # Computes before the conductor, whose answers their graceful stop would await.
+        for name in ['api', *c.compute_hosts]:
+            c.stop_process(name)
         c.stop()
         session.set_engine(None)
 
