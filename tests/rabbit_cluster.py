@@ -194,25 +194,37 @@ class RabbitCluster:
                 counts[self.node_of_port(int(line))] += 1
         return counts
 
-    def kill(self, n: int, sig=signal.SIGKILL):
-        """Signal node ``n``'s process group (SIGKILL: a crash) and reap it."""
+    def _signal(self, n: int, sig) -> subprocess.Popen | None:
         p = self.procs.get(n)
         if p is None or p.poll() is not None:
-            return
+            return None
         try:
             os.killpg(p.pid, sig)
         except ProcessLookupError:
             pass
+        return p
+
+    def _reap(self, p: subprocess.Popen | None, timeout: float = 30):
+        if p is None:
+            return
         try:
-            p.wait(30)
+            p.wait(timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             p.wait()
 
+    def kill(self, n: int, sig=signal.SIGKILL):
+        """Signal node ``n``'s process group (SIGKILL: a crash) and reap it."""
+        self._reap(self._signal(n, sig))
+
     def stop(self, cleanup: bool = False):
-        """Stop every node this cluster started (SIGTERM, then SIGKILL after 20 s)."""
-        for n in list(self.procs):
-            self.kill(n, signal.SIGTERM)
+        """Stop every node this cluster started: SIGTERM to all, SIGKILL to any still
+        running 30 s later."""
+        for p in [self._signal(n, signal.SIGTERM) for n in list(self.procs)]:
+            self._reap(p)
         self.procs.clear()
         if cleanup:
             shutil.rmtree(self.workdir, ignore_errors=True)

@@ -4,6 +4,7 @@ in flight; every move still completes, the queues stay quorum queues on the surv
 nodes, and instance, migration, allocations and guests agree.
 """
 
+import signal
 import time
 
 import pytest
@@ -58,8 +59,13 @@ def quorum_cluster(tmp_path, pg_fresh_url, rabbit):
                    message='every daemon consuming')
         yield c
     finally:
-        # Computes before the conductor, whose answers their graceful stop would await.
-        for name in ['api', *c.compute_hosts]:
+        # Computes (together) before the conductor, whose answers their graceful stop
+        # would await.
+        first = ['api', *c.compute_hosts]
+        for name in first:
+            if name in c.procs and c.procs[name].poll() is None:
+                c.procs[name].send_signal(signal.SIGTERM)
+        for name in first:
             c.stop_process(name)
         c.stop()
         session.set_engine(None)
