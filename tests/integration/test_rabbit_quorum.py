@@ -1,7 +1,7 @@
-"""Moves over a three-node RabbitMQ cluster with quorum queues: SIGKILL the node every
-daemon is connected to (and that leads the queues) while cold and live migrations are
-in flight; every move still completes, the queues stay quorum queues on the surviving
-nodes, and instance, migration, allocations and guests agree.
+"""Moves over a three-node RabbitMQ cluster with quorum queues: SIGKILL the node that
+holds the most client connections (and leads some of the queues) while cold and live
+migrations are in flight; every move still completes, the queues stay quorum queues
+led by the surviving nodes, and instance, migration, allocations and guests agree.
 """
 
 import signal
