@@ -95,7 +95,8 @@ def test_moves_settle_when_a_rabbitmq_node_dies(quorum_cluster, rabbit):
 
     # The topic queues are quorum queues, replicated on all three nodes.
     leaders = _leaders(rabbit, 1)
-    assert {'conductor', 'scheduler', 'compute.compute1', 'compute.compute2'} <= set(leaders)
+    assert {'conductor', 'conductor_priority', 'scheduler', 'compute.compute1',
+            'compute.compute2', 'compute_priority.compute1'} <= set(leaders)
 
     for sid in cold:
         client.action(sid, {'migrate': None})
