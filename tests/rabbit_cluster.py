@@ -6,7 +6,8 @@ ports, data, logs and configuration under one temporary directory, and an Erlang
 cookie of its own in that directory's ``home/.erlang.cookie`` (``HOME`` points there
 for the servers and for ``rabbitmqctl``). Nodes 2.. join node 1. The machine's own
 broker (and its epmd, which the nodes share) is left alone: ``stop()`` ends only the
-process groups this module started, by their ids.
+process groups this module started, by their ids. Where no epmd runs yet, the first
+node starts one, which outlives the cluster as epmd always does.
 
 Usage::
 
