@@ -1,6 +1,8 @@
 """Reports this host's inventory and usage through the conductor."""
 
+import json
 import logging
+import time
 
 from novalite.conf import CONF
 
@@ -21,22 +23,39 @@ def reserved(conf=CONF) -> dict[str, int]:
 
 
 class ResourceTracker:
-    def __init__(self, host, driver, conductor):
+    def __init__(self, host, driver, conductor, clock=time.monotonic):
         self.host = host
         self.driver = driver
         self.conductor = conductor
         self.compute_nodes: dict[str, dict] = {}
+        self._clock = clock
+        # nodename -> (what was last reported, when)
+        self._reported: dict[str, tuple[str, float]] = {}
 
-    def update_available_resource(self) -> dict[str, dict]:
-        """Push the hypervisor's view of every node; returns nodename -> compute node."""
+    def update_available_resource(self, force: bool = False) -> dict[str, dict]:
+        """Push the hypervisor's view of every node; returns nodename -> compute node.
+
+        Report on change: a node whose view is the one last accepted is sent again only
+        once ``[compute] resource_full_report_interval`` seconds have passed since (0:
+        every time), so an idle host costs the bus almost nothing. ``force`` sends all.
+        """
         traits = []
         if self.driver.capabilities.get('supports_same_host_migration'):
             traits.append("COMPUTE_SAME_HOST_RESIZE")
+        full_every = CONF.compute.resource_full_report_interval
         for nodename in self.driver.get_available_nodes():
             resources = self.driver.get_available_resource(nodename)
-            cn = self.conductor.compute_node_report(nodename, resources,
-                                                    allocation_ratios(), reserved(), traits)
+            ratios, held = allocation_ratios(), reserved()
+            view = _fingerprint(resources, ratios, held, traits)
+            last = self._reported.get(nodename)
+            now = self._clock()
+            if (not force and full_every and nodename in self.compute_nodes and last
+                    and last[0] == view and now - last[1] < full_every):
+                continue
+            cn = self.conductor.compute_node_report(nodename, resources, ratios, held,
+                                                    traits)
             self.compute_nodes[nodename] = cn
+            self._reported[nodename] = (view, now)
         return self.compute_nodes
 
     def node_uuid(self, nodename=None) -> str:
@@ -45,3 +64,9 @@ class ResourceTracker:
         if nodename and nodename in self.compute_nodes:
             return self.compute_nodes[nodename]['uuid']
         return next(iter(self.compute_nodes.values()))['uuid']
+
+
+def _fingerprint(resources, ratios, held, traits) -> str:
+    """What a report says, less what changes on its own (a host's uptime)."""
+    view = {k: v for k, v in resources.items() if k != 'uptime'}
+    return json.dumps([view, ratios, held, sorted(traits)], sort_keys=True, default=str)

@@ -11,6 +11,11 @@ opts = [
                help='Directory holding guest disks and files on this host.'),
     cfg.IntOpt('resource_update_interval', default=10, min=1,
                help='Seconds between inventory and usage reports of this compute.'),
+    cfg.IntOpt('resource_full_report_interval', default=300, min=0,
+               help='A report the same as the last one accepted is skipped until this '
+                    'many seconds have passed since it (0: send every report). Each '
+                    'resource_update_interval the host still compares; a change is '
+                    'reported at once.'),
     cfg.IntOpt('build_timeout', default=0, min=0,
                help='Seconds a build may take before the server goes to ERROR; 0 never.'),
     cfg.IntOpt('reconcile_grace', default=20, min=1,
