@@ -158,10 +158,10 @@ class HostCache:
     def _reload(self, session: Session, stale: set[str], moved: dict[str, int]) -> None:
         """Read again the hosts in `stale` (everything) and the providers in `moved`
         (inventory and usage only, unless instance counts are filtered on)."""
-        stale = {u for u in stale | set(moved) if u in self._index}
-        counting = 'NumInstancesFilter' in self.conf.filter_scheduler.enabled_filters
-        usage_only = sorted(set(moved) - stale) if not counting else []
-        stale -= set(usage_only)
+        stale = {u for u in stale if u in self._index}
+        if 'NumInstancesFilter' in self.conf.filter_scheduler.enabled_filters:
+            stale |= set(moved)
+        usage_only = sorted(set(moved) - stale)
         if usage_only:
             stale |= self._reload_usages(session, usage_only)
         if stale:
