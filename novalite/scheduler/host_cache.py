@@ -73,6 +73,9 @@ class HostCache:
         self._stale: set[str] = set()
         self._full_needed = False
         self._uuid_hosts: set[int] = set()
+        # Claims this process made per provider since its generation was last read:
+        # each moved the generation by one, and consumed its amounts in the view.
+        self._own_claims: dict[str, int] = {}
         self.stats = {'full_loads': 0, 'hosts_reloaded': 0, 'usages_reloaded': 0}
 
     @property
@@ -111,8 +114,18 @@ class HostCache:
         return self._mark_up()
 
     def _moved_providers(self, session: Session) -> dict[str, int]:
-        return {u: g for u, g in host_manager.provider_changes(session, self._providers_since)
-                if u in self._index and self._generations.get(u) != g}
+        moved = {}
+        for u, g in host_manager.provider_changes(session, self._providers_since):
+            if u not in self._index or self._generations.get(u) == g:
+                continue
+            known = self._generations.get(u)
+            if known is not None and g == known + self._own_claims.get(u, 0):
+                # Only our own claims moved it, and the view holds them already.
+                self._generations[u] = g
+                self._own_claims.pop(u, None)
+                continue
+            moved[u] = g
+        return moved
 
     def _reported_nodes(self, session: Session) -> set[str]:
         return {u for u, at in host_manager.node_changes(session, self._nodes_since)
@@ -136,6 +149,7 @@ class HostCache:
         self._census = census
         self._full_needed = False
         self._stale = set()
+        self._own_claims = {}
         self.stats['full_loads'] += 1
         LOG.debug('Host cache loaded: %d hosts', len(states))
 
@@ -168,6 +182,7 @@ class HostCache:
             self._reload_hosts(session, sorted(stale))
         for u, g in moved.items():
             self._generations[u] = g
+            self._own_claims.pop(u, None)
 
     def _reload_usages(self, session: Session, uuids: list[str]) -> set[str]:
         """Inventory and usage of providers; returns those lacking an inventory (their
@@ -273,7 +288,9 @@ class HostCache:
         i = self._index.get(host_state.uuid)
         if i is not None:
             self._uuid_hosts.add(i)
-        if not claimed:
+        if claimed:
+            self._own_claims[host_state.uuid] = self._own_claims.get(host_state.uuid, 0) + 1
+        else:
             self._stale.add(host_state.uuid)
 
     def claim_lost(self, session: Session, host_state: HostState) -> None:
