@@ -150,9 +150,10 @@ def _write_allocations(s, consumer_id, requests, project_id, user_id, replace):
             models.Allocation.consumer_id == consumer_id))
     providers = _capacities(s, list(requests))
     now = utcnow()
-    rows = []
+    # Provider by provider, in the order asked: write, then compare-and-swap.
     for rp_uuid, resources in requests.items():
-        rp_id, rp_name, _, inventories = providers[rp_uuid]
+        rp_id, rp_name, generation, inventories = providers[rp_uuid]
+        rows = []
         for rc, amount in resources.items():
             if not amount:
                 continue
@@ -168,11 +169,9 @@ def _write_allocations(s, consumer_id, requests, project_id, user_id, replace):
             rows.append({'resource_provider_id': rp_id, 'consumer_id': consumer_id,
                          'resource_class': rc, 'used': int(amount),
                          'project_id': project_id, 'user_id': user_id, 'created_at': now})
-    if rows:
-        # One multi-row INSERT: one round trip, whatever the number of providers.
-        s.execute(sa.insert(models.Allocation).values(rows))
-    for rp_uuid in requests:
-        rp_id, _, generation, _ = providers[rp_uuid]
+        if rows:
+            # One multi-row INSERT: one round trip, whatever the number of classes.
+            s.execute(sa.insert(models.Allocation).values(rows))
         # Generation CAS: a concurrent claim on this provider makes one of us retry.
         res = s.execute(update(models.ResourceProvider)
                         .where(models.ResourceProvider.id == rp_id,
