@@ -11,13 +11,13 @@ scheduler_opts = [
                     'alternates returned by the scheduler.'),
     cfg.IntOpt('workers', default=1, min=1,
                help='Scheduler worker threads consuming select_destinations calls.'),
-    cfg.FloatOpt('host_state_refresh_interval', default=0.0, min=0.0,
-                 help='Seconds between two reads of the compute nodes that reported and '
-                      'the compute services that beat or were enabled, disabled or '
-                      'forced down since the last read. 0 reads them on every request; '
-                      'a large cloud can raise it (a disabled service then takes up to '
-                      'this long to leave the schedulers\' view). Resource usage is read '
-                      'on every request whatever this says.'),
+    cfg.FloatOpt('host_state_refresh_interval', default=1.0, min=0.0,
+                 help='Seconds between two reads of the compute services\' heartbeats '
+                      'and of the compute nodes\' reports (traits, hypervisor version) '
+                      'by each scheduler. 0 reads them on every request. Resource usage '
+                      'and inventory, services enabled, disabled or forced down, and '
+                      'compute nodes added or deleted are read on every request whatever '
+                      'this says.'),
     cfg.FloatOpt('host_state_change_window', default=2.0, min=0.0,
                  help='Seconds each read of what changed reaches back before the previous '
                       'one, to see writes that committed late or were stamped by a host '

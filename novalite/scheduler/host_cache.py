@@ -42,11 +42,13 @@ class HostCache:
     """Host states of one scheduler process, and how it keeps them current.
 
     A full load at start (and every host_state_full_reload_interval, or when a compute
-    node appears or goes away); then, per request, the providers whose generation moved
-    (claims, releases, inventory changes by anyone) get their inventory and usage read
-    again, and, at most every host_state_refresh_interval, the compute nodes that
-    reported and the services that beat or were enabled, disabled or forced down.
-    Service liveness is recomputed from the cached heartbeats at each request.
+    node appears or goes away: a count and a max id, read per request). Then, per
+    request: the providers whose generation moved (claims, releases, inventory changes,
+    by anyone) get their inventory and usage read again, unless only this process's own
+    claims moved them; services enabled, disabled or forced down are read. Every
+    host_state_refresh_interval: the compute nodes that reported and the services'
+    heartbeats. Service liveness is recomputed from the cached heartbeats at each
+    request.
 
     The view may lag the database: the claim, a compare-and-swap in the database, stays
     the authority. A lost claim refreshes the provider (claim_lost) and the request goes
@@ -68,7 +70,7 @@ class HostCache:
         self._forced = np.empty(0, dtype=bool)
         self._up = np.empty(0, dtype=bool)
         self._census = (0, 0)
-        self._providers_since = self._nodes_since = _EPOCH
+        self._providers_since = self._nodes_since = self._admin_since = _EPOCH
         self._loaded_at = self._polled_at = -math.inf
         self._stale: set[str] = set()
         self._full_needed = False
@@ -102,14 +104,18 @@ class HostCache:
             moved = self._moved_providers(session)
             self._providers_since = start - window
             stale, self._stale = self._stale, set()
-            if not in_request and mono - self._polled_at >= opts.host_state_refresh_interval:
-                self._polled_at = mono
+            if not in_request:
                 if host_manager.node_census(session) != self._census:
                     self._load_all(session)
                     return self._mark_up()
-                stale |= self._reported_nodes(session)
-                self._apply_services(session)
-                self._nodes_since = start - window
+                if mono - self._polled_at >= opts.host_state_refresh_interval:
+                    self._polled_at = mono
+                    stale |= self._reported_nodes(session)
+                    self._apply_services(session, self._nodes_since, beats=True)
+                    self._nodes_since = start - window
+                else:
+                    self._apply_services(session, self._admin_since, beats=False)
+                self._admin_since = start - window
             self._reload(session, stale, moved)
         return self._mark_up()
 
@@ -144,7 +150,7 @@ class HostCache:
         self._generations = {hs.uuid: generations.get(hs.uuid) for hs in states}
         self._set_states(states)
         window = datetime.timedelta(seconds=opts.host_state_change_window)
-        self._providers_since = self._nodes_since = start - window
+        self._providers_since = self._nodes_since = self._admin_since = start - window
         self._loaded_at = self._polled_at = time.monotonic()
         self._census = census
         self._full_needed = False
@@ -227,9 +233,10 @@ class HostCache:
             self.view.refresh_row(i)
         self.stats['hosts_reloaded'] += len(uuids)
 
-    def _apply_services(self, session: Session) -> None:
+    def _apply_services(self, session: Session, since: datetime.datetime,
+                        beats: bool) -> None:
         default_az = self.conf.default_availability_zone
-        for row in host_manager.service_changes(session, self._nodes_since):
+        for row in host_manager.service_changes(session, since, beats=beats):
             for i in self._by_host.get(row.host, ()):
                 hs = self.view.hosts[i]
                 beat = row.last_seen_up or row.updated_at or row.created_at

@@ -185,15 +185,25 @@ def node_changes(session: Session, since) -> list[tuple[str, Any]]:
         or_(cn.updated_at >= since, cn.created_at >= since))).all()
 
 
-def service_changes(session: Session, since):
-    """Compute services written since `since`: heartbeats, enable/disable, force-down."""
+def service_changes(session: Session, since, beats: bool = True):
+    """Compute services written since `since`: heartbeats, enable/disable, force-down.
+
+    Without beats, only rows written by something else than a heartbeat: a heartbeat
+    stamps updated_at and last_seen_up with one value, anything else leaves
+    last_seen_up behind (a heartbeat that follows hides such a change from this
+    narrow read; the read with beats, every host_state_refresh_interval, sees it).
+    """
     svc = models.Service
+    changed = or_(svc.updated_at >= since, svc.created_at >= since)
+    if beats:
+        changed = or_(changed, svc.last_seen_up >= since)
+    else:
+        changed = and_(changed, or_(svc.last_seen_up.is_(None),
+                                    svc.updated_at > svc.last_seen_up))
     return session.execute(
         select(svc.host, svc.disabled, svc.disabled_reason, svc.forced_down,
                svc.last_seen_up, svc.updated_at, svc.created_at, svc.availability_zone)
-        .where(svc.binary == COMPUTE_BINARY,
-               or_(svc.updated_at >= since, svc.created_at >= since,
-                   svc.last_seen_up >= since))
+        .where(svc.binary == COMPUTE_BINARY, changed)
         .order_by(svc.id)).all()
 
 
