@@ -101,11 +101,11 @@ class HostCache:
         else:
             start = models.utcnow()
             window = datetime.timedelta(seconds=opts.host_state_change_window)
-            moved = self._moved_providers(session)
+            moved, census = self._moved_providers(session, census=not in_request)
             self._providers_since = start - window
             stale, self._stale = self._stale, set()
             if not in_request:
-                if host_manager.node_census(session) != self._census:
+                if census != self._census:
                     self._load_all(session)
                     return self._mark_up()
                 if mono - self._polled_at >= opts.host_state_refresh_interval:
@@ -119,9 +119,11 @@ class HostCache:
             self._reload(session, stale, moved)
         return self._mark_up()
 
-    def _moved_providers(self, session: Session) -> dict[str, int]:
+    def _moved_providers(self, session: Session,
+                         census: bool) -> tuple[dict[str, int], tuple | None]:
         moved = {}
-        for u, g in host_manager.provider_changes(session, self._providers_since):
+        rows, counted = host_manager.provider_changes(session, self._providers_since, census)
+        for u, g in rows:
             if u not in self._index or self._generations.get(u) == g:
                 continue
             known = self._generations.get(u)
@@ -131,7 +133,7 @@ class HostCache:
                 self._own_claims.pop(u, None)
                 continue
             moved[u] = g
-        return moved
+        return moved, counted
 
     def _reported_nodes(self, session: Session) -> set[str]:
         return {u for u, at in host_manager.node_changes(session, self._nodes_since)

@@ -7,7 +7,7 @@ import math
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from novalite.conf import CONF
@@ -170,12 +170,24 @@ def provider_generations(session: Session) -> dict[str, int]:
     return dict(session.execute(select(rp.uuid, rp.generation)).all())
 
 
-def provider_changes(session: Session, since) -> list[tuple[str, int]]:
+def provider_changes(session: Session, since,
+                     census: bool = False) -> tuple[list[tuple[str, int]], tuple | None]:
     """(uuid, generation) of providers written since `since` (claims, releases and
-    inventory changes all move the generation, and with it updated_at)."""
-    rp = models.ResourceProvider
-    return session.execute(select(rp.uuid, rp.generation).where(
-        or_(rp.updated_at >= since, rp.created_at >= since))).all()
+    inventory changes all move the generation, and with it updated_at); with census,
+    in the same round trip, node_census()."""
+    rp, cn = models.ResourceProvider, models.ComputeNode
+    query = select(rp.uuid, rp.generation).where(
+        or_(rp.updated_at >= since, rp.created_at >= since))
+    if census:
+        query = union_all(query,
+                          select(literal_column("'#nodes'"), func.count(cn.id)),
+                          select(literal_column("'#top'"), func.coalesce(func.max(cn.id), 0)))
+    rows = session.execute(query).all()
+    if not census:
+        return rows, None
+    found = {key: value for key, value in rows if key.startswith('#')}
+    return ([row for row in rows if not row[0].startswith('#')],
+            (int(found['#nodes']), int(found['#top'])))
 
 
 def node_changes(session: Session, since) -> list[tuple[str, Any]]:
