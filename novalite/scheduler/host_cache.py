@@ -75,6 +75,8 @@ class HostCache:
         self._stale: set[str] = set()
         self._full_needed = False
         self._uuid_hosts: set[int] = set()
+        # Hosts whose service is disabled or forced down, as last read.
+        self._off: set[str] = set()
         # Claims this process made per provider since its generation was last read:
         # each moved the generation by one, and consumed its amounts in the view.
         self._own_claims: dict[str, int] = {}
@@ -151,6 +153,7 @@ class HostCache:
         states = [hs for hs, _ in pairs]
         self._generations = {hs.uuid: generations.get(hs.uuid) for hs in states}
         self._set_states(states)
+        self._off = {hs.host for hs in states if hs.service_disabled or hs.forced_down}
         window = datetime.timedelta(seconds=opts.host_state_change_window)
         self._providers_since = self._nodes_since = self._admin_since = start - window
         self._loaded_at = self._polled_at = time.monotonic()
@@ -228,6 +231,8 @@ class HostCache:
                 new, row = fresh[u]
                 for name in _FIELDS:
                     setattr(hs, name, getattr(new, name))
+                if hs.service_disabled or hs.forced_down:
+                    self._off.add(hs.host)
                 self._reported[u] = row.cn_updated_at
             self._beats[i] = _seconds(hs.last_heartbeat)
             self._forced[i] = hs.forced_down
@@ -238,7 +243,21 @@ class HostCache:
     def _apply_services(self, session: Session, since: datetime.datetime,
                         beats: bool) -> None:
         default_az = self.conf.default_availability_zone
-        for row in host_manager.service_changes(session, since, beats=beats):
+        rows = host_manager.service_changes(session, since, beats=beats)
+        if not beats:
+            # Every service switched off now is in rows: any other was switched on.
+            off = {row.host for row in rows if row.disabled or row.forced_down}
+            for host in self._off - off:
+                for i in self._by_host.get(host, ()):
+                    hs = self.view.hosts[i]
+                    hs.service_disabled = hs.forced_down = self._forced[i] = False
+                    self.view.refresh_row(i)
+            self._off = off
+        for row in rows:
+            if row.disabled or row.forced_down:
+                self._off.add(row.host)
+            else:
+                self._off.discard(row.host)
             for i in self._by_host.get(row.host, ()):
                 hs = self.view.hosts[i]
                 beat = row.last_seen_up or row.updated_at or row.created_at

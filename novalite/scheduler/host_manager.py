@@ -200,18 +200,20 @@ def node_changes(session: Session, since) -> list[tuple[str, Any]]:
 def service_changes(session: Session, since, beats: bool = True):
     """Compute services written since `since`: heartbeats, enable/disable, force-down.
 
-    Without beats, only rows written by something else than a heartbeat: a heartbeat
+    Without beats, the rows written by something else than a heartbeat (a heartbeat
     stamps updated_at and last_seen_up with one value, anything else leaves
-    last_seen_up behind (a heartbeat that follows hides such a change from this
-    narrow read; the read with beats, every host_state_refresh_interval, sees it).
+    last_seen_up behind; a heartbeat that follows hides such a change from this read,
+    the read with beats sees it), plus every service disabled or forced down now, so
+    that switching a host off or on is never missed.
     """
     svc = models.Service
     changed = or_(svc.updated_at >= since, svc.created_at >= since)
     if beats:
         changed = or_(changed, svc.last_seen_up >= since)
     else:
-        changed = and_(changed, or_(svc.last_seen_up.is_(None),
-                                    svc.updated_at > svc.last_seen_up))
+        changed = or_(and_(changed, or_(svc.last_seen_up.is_(None),
+                                        svc.updated_at > svc.last_seen_up)),
+                      svc.disabled.is_(True), svc.forced_down.is_(True))
     return session.execute(
         select(svc.host, svc.disabled, svc.disabled_reason, svc.forced_down,
                svc.last_seen_up, svc.updated_at, svc.created_at, svc.availability_zone)

@@ -216,3 +216,21 @@ def test_per_request_fields_do_not_leak_into_the_next_request(nodes):
     view = cache.begin_request(None, ())
     assert view.group_members.tolist() == [0, 0]
     assert view.hosts[0].group_members == 0 and not view.hosts[1].instance_uuids
+
+
+def test_a_heartbeat_right_after_disable_or_enable_hides_nothing(nodes):
+    nodes('h1', 'h2')
+    conf = make_conf()
+    conf.set_override('host_state_refresh_interval', 3600, group='scheduler')
+    cache = HostCache(conf)
+    refreshed(cache)
+    svc = db.service_get_all(host='h1')[0]['id']
+    db.service_update(svc, disabled=True)
+    db.service_heartbeat('h1', 'novalite-compute')   # updated_at == last_seen_up again
+    assert refreshed(cache).service_ok.tolist() == [False, True]
+    db.service_update(svc, disabled=False)
+    db.service_heartbeat('h1', 'novalite-compute')
+    assert refreshed(cache).service_ok.tolist() == [True, True]
+    db.service_update(db.service_get_all(host='h2')[0]['id'], forced_down=True)
+    db.service_heartbeat('h2', 'novalite-compute')
+    assert refreshed(cache).service_ok.tolist() == [True, False]
