@@ -2,6 +2,8 @@
 the same filtering and weighing, and load_host_states from a SQLite file database.
 
 Run: python tools/bench_scheduler.py [--runs N]
+With --db URL (PostgreSQL), instead: select_destinations with its claim over that
+database through the scheduler's host cache (see tools/bench_scheduler_db.py).
 """
 
 from __future__ import annotations
@@ -264,7 +266,20 @@ def bench_load(n: int, runs: int, conf) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--runs', type=int, default=21, help='runs per timing (median)')
+    parser.add_argument('--db', nargs='?', const=os.environ.get('NOVALITE_TEST_PG_URL'),
+                        help='PostgreSQL URL (default $NOVALITE_TEST_PG_URL): benchmark '
+                             'select_destinations with claim over it')
+    parser.add_argument('--hosts', default='1000,10000', help='host counts (--db)')
+    parser.add_argument('--requests', type=int, default=200,
+                        help='requests timed per host count (--db)')
+    parser.add_argument('--seconds', type=float, default=10,
+                        help='duration of the two-process throughput run, 0 skips (--db)')
     args = parser.parse_args()
+    if args.db:
+        import bench_scheduler_db
+        bench_scheduler_db.run(args.db, [int(n) for n in args.hosts.split(',')],
+                               args.requests, args.seconds)
+        return
     conf = make_conf()
     print('novalite FilterScheduler benchmark (numpy %s)' % np.__version__)
     print('filters: %s' % ', '.join(conf.filter_scheduler.enabled_filters))

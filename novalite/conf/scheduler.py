@@ -11,6 +11,22 @@ scheduler_opts = [
                     'alternates returned by the scheduler.'),
     cfg.IntOpt('workers', default=1, min=1,
                help='Scheduler worker threads consuming select_destinations calls.'),
+    cfg.FloatOpt('host_state_refresh_interval', default=1.0, min=0.0,
+                 help='Seconds between two reads of the compute services\' heartbeats '
+                      'and of the compute nodes\' reports (traits, hypervisor version) '
+                      'by each scheduler. 0 reads them on every request. Resource usage '
+                      'and inventory, services enabled, disabled or forced down, and '
+                      'compute nodes added or deleted are read on every request whatever '
+                      'this says.'),
+    cfg.FloatOpt('host_state_change_window', default=2.0, min=0.0,
+                 help='Seconds each read of what changed reaches back before the previous '
+                      'one, to see writes that committed late or were stamped by a host '
+                      'whose clock is behind. More costs rows read again, never '
+                      'correctness of claims.'),
+    cfg.FloatOpt('host_state_full_reload_interval', default=600.0, min=1.0,
+                 help='Seconds after which the scheduler reads every host again instead of '
+                      'only what changed. A compute node added or deleted triggers a full '
+                      'read at once.'),
 ]
 
 filter_opts = [

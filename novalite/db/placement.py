@@ -113,13 +113,28 @@ def _usage(s, rp_id: int) -> dict[str, int]:
     return {rc: int(used or 0) for rc, used in rows}
 
 
-def _provider_ids(s, rp_uuids: Iterable[str]) -> dict[str, models.ResourceProvider]:
-    rps = {rp.uuid: rp for rp in s.scalars(select(models.ResourceProvider).where(
-        models.ResourceProvider.uuid.in_(list(rp_uuids))))}
+def _capacities(s, rp_uuids: list[str]) -> dict[str, tuple]:
+    """Provider uuid -> (id, name, generation, {class: (inventory row, used)}) in one
+    read: each inventory with what is allocated of it now."""
+    rp, inv, alloc = models.ResourceProvider, models.Inventory, models.Allocation
+    used = (select(func.coalesce(func.sum(alloc.used), 0))
+            .where(alloc.resource_provider_id == rp.id,
+                   alloc.resource_class == inv.resource_class)
+            .scalar_subquery())
+    rows = s.execute(select(rp.id, rp.uuid, rp.name, rp.generation, inv.resource_class,
+                            inv.total, inv.reserved, inv.allocation_ratio, inv.max_unit,
+                            used.label('used'))
+                     .outerjoin(inv, inv.resource_provider_id == rp.id)
+                     .where(rp.uuid.in_(rp_uuids)))
+    out: dict[str, tuple] = {}
+    for row in rows:
+        entry = out.setdefault(row.uuid, (row.id, row.name, row.generation, {}))
+        if row.resource_class is not None:
+            entry[3][row.resource_class] = (row, int(row.used or 0))
     for u in rp_uuids:
-        if u not in rps:
+        if u not in out:
             raise exception.ResourceProviderNotFound(uuid=u)
-    return rps
+    return out
 
 
 def _write_allocations(s, consumer_id, requests, project_id, user_id, replace):
@@ -130,30 +145,28 @@ def _write_allocations(s, consumer_id, requests, project_id, user_id, replace):
     # First: it may wait for a concurrent claim of the same group, and everything read
     # after it must be what that claim committed.
     server_groups.check_claim(s, consumer_id, list(requests))
-    rps = _provider_ids(s, requests.keys())
     if replace:
         s.execute(sa.delete(models.Allocation).where(
             models.Allocation.consumer_id == consumer_id))
+    providers = _capacities(s, list(requests))
+    now = utcnow()
+    # Provider by provider, in the order asked: write, then compare-and-swap.
     for rp_uuid, resources in requests.items():
-        rp = rps[rp_uuid]
-        inventories = {inv.resource_class: inv for inv in s.scalars(
-            select(models.Inventory).where(models.Inventory.resource_provider_id == rp.id))}
-        used = _usage(s, rp.id)
-        now = utcnow()
+        rp_id, rp_name, generation, inventories = providers[rp_uuid]
         rows = []
         for rc, amount in resources.items():
             if not amount:
                 continue
-            inv = inventories.get(rc)
+            inv, used = inventories.get(rc, (None, 0))
             if inv is None:
                 raise exception.InsufficientResources(amount=amount, resource_class=rc,
-                                                      provider=rp.name, free=0)
+                                                      provider=rp_name, free=0)
             capacity = int((inv.total - inv.reserved) * inv.allocation_ratio)
-            free = capacity - used.get(rc, 0)
+            free = capacity - used
             if amount > free or amount > inv.max_unit:
                 raise exception.InsufficientResources(amount=amount, resource_class=rc,
-                                                      provider=rp.name, free=max(free, 0))
-            rows.append({'resource_provider_id': rp.id, 'consumer_id': consumer_id,
+                                                      provider=rp_name, free=max(free, 0))
+            rows.append({'resource_provider_id': rp_id, 'consumer_id': consumer_id,
                          'resource_class': rc, 'used': int(amount),
                          'project_id': project_id, 'user_id': user_id, 'created_at': now})
         if rows:
@@ -161,11 +174,11 @@ def _write_allocations(s, consumer_id, requests, project_id, user_id, replace):
             s.execute(sa.insert(models.Allocation).values(rows))
         # Generation CAS: a concurrent claim on this provider makes one of us retry.
         res = s.execute(update(models.ResourceProvider)
-                        .where(models.ResourceProvider.id == rp.id,
-                               models.ResourceProvider.generation == rp.generation)
-                        .values(generation=rp.generation + 1))
+                        .where(models.ResourceProvider.id == rp_id,
+                               models.ResourceProvider.generation == generation)
+                        .values(generation=generation + 1))
         if res.rowcount != 1:
-            raise exception.ResourceProviderGenerationConflict(uuid=rp.uuid)
+            raise exception.ResourceProviderGenerationConflict(uuid=rp_uuid)
 
 
 @retry_on_transient

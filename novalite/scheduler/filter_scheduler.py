@@ -47,7 +47,8 @@ class FilterScheduler:
 
     def select(self, spec: RequestSpec, host_states: list[HostState] | HostStateArrays,
                num_alternates: int, claim: Claim | None = None,
-               release: Claim | None = None) -> list[list[HostState]]:
+               release: Claim | None = None,
+               refresh: Callable[[HostState], None] | None = None) -> list[list[HostState]]:
         """Pick a host for each of spec.num_instances, plus up to num_alternates others.
 
         claim(host_state, instance_index) returns True when it claimed the host, else
@@ -59,6 +60,10 @@ class FilterScheduler:
         host_states may also be a HostStateArrays kept by the caller across requests: the
         columnar view then is not rebuilt (that build is most of the cost of a select()
         over many hosts). Usage consumed here updates both the view and its HostStates.
+
+        refresh(host_state), when given, is called after a lost claim to bring the view
+        up to date (in place); filtering and weighing then run again on the fresh data
+        before the next host is tried.
         """
         if isinstance(host_states, HostStateArrays):
             view = host_states
@@ -71,8 +76,14 @@ class FilterScheduler:
         chosen_so_far: list[int] = []
         results: list[list[HostState]] = []
         for index in range(spec.num_instances):
-            ordered, steps = self._filter_and_weigh(view, spec, failed)
-            chosen, candidates = self._claim_best(view, ordered, index, claim, failed)
+            while True:
+                ordered, steps = self._filter_and_weigh(view, spec, failed)
+                lost = len(failed)
+                chosen, candidates = self._claim_best(view, ordered, index, claim, failed,
+                                                      stop_on_loss=refresh is not None)
+                if chosen is not None or refresh is None or len(failed) == lost:
+                    break
+                refresh(view.hosts[list(failed)[-1]])
             if chosen is None:
                 explanation = self._explain(view, spec, steps, failed, index)
                 if release is not None:
@@ -122,7 +133,8 @@ class FilterScheduler:
         return idx[order].tolist(), steps
 
     def _claim_best(self, view: HostStateArrays, ordered: list[int], index: int,
-                    claim: Claim | None, failed: dict[int, str]) -> tuple[int | None, list[int]]:
+                    claim: Claim | None, failed: dict[int, str],
+                    stop_on_loss: bool = False) -> tuple[int | None, list[int]]:
         subset = max(1, int(self.conf.filter_scheduler.host_subset_size))
         candidates = ordered
         while candidates:
@@ -132,6 +144,8 @@ class FilterScheduler:
             if result is True:
                 return host_index, candidates
             failed[host_index] = result or CLAIM_FAILED
+            if stop_on_loss:
+                break
         return None, candidates
 
     @staticmethod

@@ -206,7 +206,8 @@ class HostStateArrays:
                                    * col['ram_allocation_ratio'])
         self.disk_gb_capacity = ((col['disk_gb_total'] - col['reserved_disk_gb'])
                                  * col['disk_allocation_ratio'])
-        self.service_ok = (col['service_disabled'] == 0) & (col['service_up'] != 0)
+        self.service_disabled = col['service_disabled'] != 0
+        self.service_ok = ~self.service_disabled & (col['service_up'] != 0)
         self._az: tuple[np.ndarray, dict] | None = None
         self._hv_type: tuple[np.ndarray, dict] | None = None
         self._arch: tuple[np.ndarray, dict] | None = None
@@ -242,6 +243,33 @@ class HostStateArrays:
         if self._arch is None:
             self._arch = _codes([canonical_arch(h.cpu_arch) for h in self.hosts])
         return self._arch
+
+    def refresh_row(self, index: int) -> None:
+        """Copy hosts[index] into the columns after it changed in place (a host cache
+        keeps one view across requests and refreshes the rows that changed)."""
+        hs = self.hosts[index]
+        self.vcpus_used[index] = hs.vcpus_used
+        self.memory_mb_used[index] = hs.memory_mb_used
+        self.disk_gb_used[index] = hs.disk_gb_used
+        self.num_instances[index] = hs.num_instances
+        self.group_members[index] = hs.group_members
+        self.vcpus_capacity[index] = hs.vcpus_capacity
+        self.memory_mb_capacity[index] = hs.memory_mb_capacity
+        self.disk_gb_capacity[index] = hs.disk_gb_capacity
+        self.service_disabled[index] = bool(hs.service_disabled)
+        self.service_ok[index] = not hs.service_disabled and bool(hs.service_up)
+        for attr, value in (('_az', hs.availability_zone),
+                            ('_hv_type', (hs.hypervisor_type or '').lower() or None),
+                            ('_arch', canonical_arch(hs.cpu_arch))):
+            factorised = getattr(self, attr)
+            if factorised is None:
+                continue
+            codes, table = factorised
+            if value in table:
+                codes[index] = table[value]
+            else:
+                # A value not seen before: factorise the column again when next needed.
+                setattr(self, attr, None)
 
     def consume(self, index: int, flavor: dict[str, Any],
                 instance_uuid: str | None = None, group_member: bool = False) -> None:

@@ -9,7 +9,7 @@ from novalite.conf import CONF
 from novalite.db import api as db
 from novalite.db import server_groups
 from novalite.db.session import reader
-from novalite.scheduler import filter_scheduler, host_manager
+from novalite.scheduler import filter_scheduler, host_cache, host_manager
 from novalite.scheduler import rpcapi as scheduler_rpcapi
 from novalite.scheduler.host_state import RequestSpec
 
@@ -23,6 +23,7 @@ class SchedulerManager(service.Manager):
     def __init__(self, host):
         super().__init__(host, 'novalite-scheduler')
         self.driver = filter_scheduler.FilterScheduler(CONF)
+        self.cache = host_cache.HostCache(CONF)
 
     def ping(self, context):
         return {'host': self.host, 'service': self.service_name}
@@ -31,23 +32,32 @@ class SchedulerManager(service.Manager):
     def select_destinations(self, context, request_spec, instance_uuids,
                             return_alternates=True, claim=True):
         spec = RequestSpec.from_dict(request_spec)
-        hints = spec.scheduler_hints or {}
         uuids = list(instance_uuids or [spec.instance_uuid])
+        # One request at a time per process: the view is shared and claims update it.
+        with self.cache.lock:
+            return self._select(spec, uuids, return_alternates, claim)
+
+    def _select(self, spec: RequestSpec, uuids: list[str], return_alternates: bool,
+                claim: bool) -> list[list[dict]]:
+        hinted = spec.hint_list('same_host') + spec.hint_list('different_host')
         with reader() as session:
-            states = host_manager.load_host_states(
-                session, CONF, with_instances=bool(hints.get('same_host') or
-                                                   hints.get('different_host')))
+            self.cache.refresh(session)
             group = server_groups.placement_of(session, uuids)
-        _apply_group(spec, states, group)
+            instances = host_manager.instance_hosts(session, hinted) if hinted else ()
+        _apply_group(spec, group)
+        view = self.cache.begin_request(group.hosts if group is not None else None,
+                                        instances)
         resources = spec.resources()
 
         def _claim(host_state, index):
             if not claim:
+                self.cache.placed(host_state, claimed=False)
                 return True
             try:
                 db.claim_resources(uuids[index], {host_state.uuid: resources},
                                    project_id=spec.project_id, user_id=spec.user_id,
                                    replace=True, retries=CONF.database.claim_retries)
+                self.cache.placed(host_state, claimed=True)
                 return True
             except exception.GroupPolicyViolation as e:
                 LOG.info('Claim on %s refused: %s', host_state.host, e)
@@ -59,9 +69,14 @@ class SchedulerManager(service.Manager):
                 LOG.info('Claim on %s lost: %s', host_state.host, e)
                 return False
 
+        def _refresh(host_state):
+            with reader() as session:
+                self.cache.claim_lost(session, host_state)
+
         num_alternates = (CONF.scheduler.max_attempts - 1) if return_alternates else 0
         try:
-            selections = self.driver.select(spec, states, num_alternates, claim=_claim)
+            selections = self.driver.select(spec, view, num_alternates, claim=_claim,
+                                            refresh=_refresh)
         except exception.NoValidHost as e:
             if claim:
                 # A multi-instance request that failed half way keeps nothing.
@@ -72,13 +87,10 @@ class SchedulerManager(service.Manager):
                  for hs in hosts] for hosts in selections]
 
 
-def _apply_group(spec: RequestSpec, states, group) -> None:
-    """Put the request's server group (as the database says now) on the spec, and on
-    each host state the number of its other members holding allocations there."""
+def _apply_group(spec: RequestSpec, group) -> None:
+    """Put the request's server group (as the database says now) on the spec."""
     if group is None:
         spec.instance_group = None
         return
     spec.instance_group = {'uuid': group.uuid, 'policy': group.policy,
                            'rules': group.rules}
-    for hs in states:
-        hs.group_members = len(group.hosts.get(hs.host, ()))
