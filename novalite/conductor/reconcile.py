@@ -240,10 +240,10 @@ class Reconciler:
         reason = f'the conductor driving it ({driver}) stopped before it finished'
         if mig is None and inst['task_state'] == states.SCHEDULING and self.rebuild:
             # Nothing was built yet: send the build again (the table's RESEND), driven
-            # by this conductor from now on. Not before the computes' heartbeats are
-            # current again: while no conductor ran, none was recorded, and every host
-            # would look down to the scheduler.
-            if self._started_at is not None and \
+            # by this conductor from now on. When its conductor died, not before the
+            # computes' heartbeats are current again: while no conductor ran none was
+            # recorded, and every host would look down to the scheduler.
+            if inst.get('task_driver') and self._started_at is not None and \
                     time.monotonic() - self._started_at < 2 * CONF.report_interval:
                 LOG.info('Scheduling %s again once the hosts have reported', uuid)
                 return False
