@@ -38,24 +38,42 @@ class ResourceTracker:
         Report on change: a node whose view is the one last accepted is sent again only
         once ``[compute] resource_full_report_interval`` seconds have passed since (0:
         every time), so an idle host costs the bus almost nothing. ``force`` sends all.
+        A host of several nodes sends its changed nodes in batches of
+        ``[compute] resource_report_batch`` per call (one transaction each).
         """
         traits = []
         if self.driver.capabilities.get('supports_same_host_migration'):
             traits.append("COMPUTE_SAME_HOST_RESIZE")
         full_every = CONF.compute.resource_full_report_interval
-        for nodename in self.driver.get_available_nodes():
-            resources = self.driver.get_available_resource(nodename)
-            ratios, held = allocation_ratios(), reserved()
+        ratios, held = allocation_ratios(), reserved()
+        due = []
+        views = self.driver.get_available_resources()
+        for nodename, resources in views.items():
             view = _fingerprint(resources, ratios, held, traits)
             last = self._reported.get(nodename)
             now = self._clock()
             if (not force and full_every and nodename in self.compute_nodes and last
                     and last[0] == view and now - last[1] < full_every):
                 continue
-            cn = self.conductor.compute_node_report(nodename, resources, ratios, held,
-                                                    traits)
-            self.compute_nodes[nodename] = cn
+            due.append((nodename, resources, view, now))
+        if len(views) == 1 and due:
+            # A host of one node: the call every conductor version serves.
+            nodename, resources, view, now = due[0]
+            self.compute_nodes[nodename] = self.conductor.compute_node_report(
+                nodename, resources, ratios, held, traits)
             self._reported[nodename] = (view, now)
+            return self.compute_nodes
+        size = CONF.compute.resource_report_batch
+        for lo in range(0, len(due), size):
+            batch = due[lo:lo + size]
+            uuids = self.conductor.compute_nodes_report([
+                {'nodename': nodename, 'resources': resources, 'allocation_ratios': ratios,
+                 'reserved': held, 'traits': traits}
+                for nodename, resources, _view, _now in batch])
+            for nodename, resources, view, now in batch:
+                self.compute_nodes[nodename] = dict(resources, uuid=uuids[nodename],
+                                                    host=self.host)
+                self._reported[nodename] = (view, now)
         return self.compute_nodes
 
     def node_uuid(self, nodename=None) -> str:

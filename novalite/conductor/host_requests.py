@@ -30,6 +30,23 @@ def compute_node_report(caller, nodename, resources, allocation_ratios, reserved
                                   traits)
 
 
+_REPORT_KEYS = frozenset({'nodename', 'resources', 'allocation_ratios', 'reserved', 'traits'})
+MAX_REPORTS = 1000
+
+
+def compute_nodes_report(caller, reports):
+    """Several nodes of the calling host in one transaction; returns nodename -> the
+    compute node's uuid."""
+    if not isinstance(reports, list) or not 0 < len(reports) <= MAX_REPORTS or any(
+            not isinstance(r, dict) or set(r) != _REPORT_KEYS
+            or not isinstance(r['nodename'], str) or not isinstance(r['resources'], dict)
+            for r in reports):
+        raise exception.Invalid(message=f'compute_nodes_report takes a list of 1 to {MAX_REPORTS} '
+                                f'reports, each with exactly {sorted(_REPORT_KEYS)}')
+    nodes = db.compute_nodes_update(caller, reports)
+    return {cn['hypervisor_hostname']: cn['uuid'] for cn in nodes}
+
+
 def host_instances(caller):
     return db.instance_get_all_by_host(caller)
 
@@ -141,6 +158,7 @@ def release_claim(caller, instance_uuid, nodename=None, events=None):
 
 # Read by the RPC contract test: the conductor methods that take a calling host.
 HOST_METHODS = ('service_register', 'service_heartbeat', 'compute_node_report',
+                'compute_nodes_report',
                 'host_instances', 'host_migrations', 'instance_get', 'record_step',
                 'record_progress', 'record_events', 'instance_power_synced',
                 'instance_destroyed', 'release_claim')

@@ -74,6 +74,10 @@ class ConductorManager(service.Manager):
                                          reserved, traits)
 
     @messaging.expected_exceptions(exception.NovaliteException)
+    def compute_nodes_report(self, context, caller, reports):
+        return hosts.compute_nodes_report(caller, reports)
+
+    @messaging.expected_exceptions(exception.NovaliteException)
     def host_instances(self, context, caller):
         return hosts.host_instances(caller)
 

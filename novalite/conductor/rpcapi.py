@@ -14,6 +14,8 @@ Version history:
   2.2 - evacuate_instance
   2.3 - record_progress takes ``decisions``: a live migration's policy decisions
         ({'at', 'decision', 'detail'}), appended to the migration's policy_log
+  2.4 - compute_nodes_report: several nodes of a multi-node host in one call and one
+        transaction
 
 A conductor also serves ``PRIORITY_METHODS`` on topic ``conductor_priority`` from a
 pool of its own, so heartbeats and pings never queue behind busy workers. A compute's
@@ -28,12 +30,13 @@ from novalite import rpc
 from novalite.conf import CONF
 
 TOPIC = 'conductor'
-VERSION = '2.3'
+VERSION = '2.4'
 
 # Everything a conductor serves; its RPC server dispatches nothing else.
 METHODS = ('ping', 'schedule_and_build_instances', 'build_instances', 'migrate_server',
            'live_migrate_instance', 'evacuate_instance', 'service_register', 'service_heartbeat',
-           'compute_node_report', 'host_instances', 'host_migrations', 'instance_get',
+           'compute_node_report', 'compute_nodes_report', 'host_instances', 'host_migrations',
+           'instance_get',
            'record_step', 'record_progress', 'record_events', 'instance_power_synced',
            'instance_destroyed', 'release_claim')
 
@@ -157,6 +160,11 @@ class HostConductor:
         return self._call('compute_node_report', nodename=nodename, resources=resources,
                           allocation_ratios=allocation_ratios, reserved=reserved,
                           traits=list(traits))
+
+    def compute_nodes_report(self, reports):
+        """``reports``: dicts of nodename, resources, allocation_ratios, reserved and
+        traits. Returns nodename -> compute node uuid."""
+        return self._call('compute_nodes_report', reports=reports, version='2.4')
 
     def host_instances(self):
         return self._call('host_instances')

@@ -16,6 +16,9 @@ opts = [
                     'many seconds have passed since it (0: send every report). Each '
                     'resource_update_interval the host still compares; a change is '
                     'reported at once.'),
+    cfg.IntOpt('resource_report_batch', default=250, min=1, max=1000,
+               help='Nodes per report call of a host with several nodes (a multi-node '
+                    'fake fleet): each call is one transaction on the conductor.'),
     cfg.IntOpt('build_timeout', default=0, min=0,
                help='Seconds a build may take before the server goes to ERROR; 0 never.'),
     cfg.IntOpt('reconcile_grace', default=20, min=1,

@@ -5,9 +5,16 @@ from oslo_config import cfg
 GROUP = 'fake_driver'
 
 opts = [
-    cfg.IntOpt('vcpus', default=16, min=1, help='Physical CPUs of each fake host.'),
-    cfg.IntOpt('memory_mb', default=32768, min=1, help='Memory of each fake host in MB.'),
-    cfg.IntOpt('local_gb', default=1024, min=1, help='Local disk of each fake host in GB.'),
+    cfg.IntOpt('nodes', default=1, min=1, max=100000,
+               help='Fake nodes (hypervisors) one compute service manages, as a '
+                    'multi-node Nova compute does. With 1 the node is named after the '
+                    'host; with more, HOST-00000, HOST-00001, ... Each node is a '
+                    'compute node and resource provider of its own with the sizes '
+                    'below; the service, its RPC queue, heartbeat and report loop are '
+                    'shared. For simulating a large fleet on one machine.'),
+    cfg.IntOpt('vcpus', default=16, min=1, help='Physical CPUs of each fake node.'),
+    cfg.IntOpt('memory_mb', default=32768, min=1, help='Memory of each fake node in MB.'),
+    cfg.IntOpt('local_gb', default=1024, min=1, help='Local disk of each fake node in GB.'),
     cfg.StrOpt('hypervisor_type', default='fake', help='Hypervisor type reported.'),
     cfg.IntOpt('hypervisor_version', default=1000, help='Hypervisor version reported.'),
     cfg.FloatOpt('operation_delay', default=0.0, min=0.0,

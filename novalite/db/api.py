@@ -71,6 +71,7 @@ from novalite.db.placement import (  # noqa: F401
     compute_node_get_all,
     compute_node_get_by_host_and_node,
     compute_node_update,
+    compute_nodes_update,
     delete_allocations,
     get_allocations,
     get_allocations_full,

@@ -13,6 +13,10 @@ from novalite.db.models import utcnow
 from novalite.db.retry import retry_on_transient
 from novalite.db.session import reader, writer
 
+_NODE_COLUMNS = ('hypervisor_type', 'hypervisor_version', 'host_ip', 'vcpus', 'memory_mb',
+                 'local_gb', 'vcpus_used', 'memory_mb_used', 'local_gb_used', 'running_vms',
+                 'cpu_info', 'uptime')
+
 
 @retry_on_transient
 def compute_node_update(host: str, nodename: str, resources: dict, allocation_ratios: dict,
@@ -23,56 +27,84 @@ def compute_node_update(host: str, nodename: str, resources: dict, allocation_ra
     from configuration. The provider generation moves on every inventory change so a
     concurrent claim notices.
     """
+    return compute_nodes_update(host, [dict(
+        nodename=nodename, resources=resources, allocation_ratios=allocation_ratios,
+        reserved=reserved, traits=traits)])[0]
+
+
+@retry_on_transient
+def compute_nodes_update(host: str, reports: list[dict]) -> list[dict]:
+    """compute_node_update for several nodes of one host in one transaction, with one
+    read per table for the whole batch (a multi-node host reports thousands of nodes).
+    Each report: nodename, resources, allocation_ratios, reserved, traits. Returns the
+    compute nodes in the order of ``reports``."""
+    names = [r['nodename'] for r in reports]
     with writer() as s:
-        svc = s.scalars(select(models.Service).where(
-            models.Service.host == host,
-            models.Service.binary == 'novalite-compute')).first()
-        cn = s.scalars(select(models.ComputeNode).where(
-            models.ComputeNode.host == host,
-            models.ComputeNode.hypervisor_hostname == nodename)).first()
-        if cn is None:
-            cn = models.ComputeNode(uuid=str(uuidlib.uuid4()), host=host,
-                                    hypervisor_hostname=nodename,
-                                    hypervisor_type=resources.get('hypervisor_type', 'fake'))
-            s.add(cn)
-        cn.service_id = svc.id if svc else None
-        for key in ('hypervisor_type', 'hypervisor_version', 'host_ip', 'vcpus', 'memory_mb',
-                    'local_gb', 'vcpus_used', 'memory_mb_used', 'local_gb_used',
-                    'running_vms', 'cpu_info', 'uptime'):
-            if key in resources:
-                setattr(cn, key, resources[key])
-        cn.cpu_allocation_ratio = allocation_ratios['VCPU']
-        cn.ram_allocation_ratio = allocation_ratios['MEMORY_MB']
-        cn.disk_allocation_ratio = allocation_ratios['DISK_GB']
-        cn.traits = sorted(set(traits))
-        cn.updated_at = utcnow()
+        svc_id = s.scalar(select(models.Service.id).where(
+            models.Service.host == host, models.Service.binary == 'novalite-compute'))
+        nodes = {cn.hypervisor_hostname: cn for cn in s.scalars(
+            select(models.ComputeNode).where(models.ComputeNode.host == host,
+                                             models.ComputeNode.hypervisor_hostname.in_(names)))}
+        new = []
+        for r in reports:
+            if r['nodename'] not in nodes:
+                cn = nodes[r['nodename']] = models.ComputeNode(
+                    uuid=str(uuidlib.uuid4()), host=host, hypervisor_hostname=r['nodename'],
+                    hypervisor_type=r['resources'].get('hypervisor_type', 'fake'))
+                new.append(cn)
+        s.add_all(new)
+        now = utcnow()
+        for r in reports:
+            cn, resources, ratios = nodes[r['nodename']], r['resources'], r['allocation_ratios']
+            cn.service_id = svc_id
+            for key in _NODE_COLUMNS:
+                if key in resources:
+                    setattr(cn, key, resources[key])
+            cn.cpu_allocation_ratio = ratios['VCPU']
+            cn.ram_allocation_ratio = ratios['MEMORY_MB']
+            cn.disk_allocation_ratio = ratios['DISK_GB']
+            cn.traits = sorted(set(r.get('traits') or ()))
+            cn.updated_at = now
         s.flush()
-        rp = s.scalars(select(models.ResourceProvider).where(
-            models.ResourceProvider.uuid == cn.uuid)).first()
-        if rp is None:
-            rp = models.ResourceProvider(uuid=cn.uuid, name=nodename, generation=0)
-            s.add(rp)
+        uuids = [nodes[n].uuid for n in names]
+        rps = {rp.uuid: rp for rp in s.scalars(select(models.ResourceProvider).where(
+            models.ResourceProvider.uuid.in_(uuids)))}
+        missing = [models.ResourceProvider(uuid=nodes[n].uuid, name=n, generation=0)
+                   for n in names if nodes[n].uuid not in rps]
+        if missing:
+            s.add_all(missing)
             s.flush()
-        totals = {'VCPU': resources['vcpus'], 'MEMORY_MB': resources['memory_mb'],
-                  'DISK_GB': resources['local_gb']}
-        existing = {inv.resource_class: inv for inv in s.scalars(
-            select(models.Inventory).where(models.Inventory.resource_provider_id == rp.id))}
-        changed = False
-        for rc, total in totals.items():
-            inv = existing.get(rc)
-            want = dict(total=int(total), reserved=int(reserved.get(rc, 0)),
-                        max_unit=int(total), allocation_ratio=float(allocation_ratios[rc]))
-            if inv is None:
-                s.add(models.Inventory(resource_provider_id=rp.id, resource_class=rc, **want))
-                changed = True
-            elif any(getattr(inv, k) != v for k, v in want.items()):
-                for k, v in want.items():
-                    setattr(inv, k, v)
-                changed = True
-        if changed:
-            rp.generation += 1
+            rps.update((rp.uuid, rp) for rp in missing)
+        existing: dict[int, dict[str, models.Inventory]] = {}
+        for inv in s.scalars(select(models.Inventory).where(
+                models.Inventory.resource_provider_id.in_([rp.id for rp in rps.values()]))):
+            existing.setdefault(inv.resource_provider_id, {})[inv.resource_class] = inv
+        for r in reports:
+            rp = rps[nodes[r['nodename']].uuid]
+            if _set_inventory(s, rp, existing.get(rp.id, {}), r['resources'],
+                              r['allocation_ratios'], r['reserved']):
+                rp.generation += 1
         s.flush()
-        return to_dict(cn)
+        return [to_dict(nodes[n]) for n in names]
+
+
+def _set_inventory(s, rp, existing, resources, allocation_ratios, reserved) -> bool:
+    """Bring a provider's inventories to the reported totals; True when any changed."""
+    totals = {'VCPU': resources['vcpus'], 'MEMORY_MB': resources['memory_mb'],
+              'DISK_GB': resources['local_gb']}
+    changed = False
+    for rc, total in totals.items():
+        inv = existing.get(rc)
+        want = dict(total=int(total), reserved=int(reserved.get(rc, 0)),
+                    max_unit=int(total), allocation_ratio=float(allocation_ratios[rc]))
+        if inv is None:
+            s.add(models.Inventory(resource_provider_id=rp.id, resource_class=rc, **want))
+            changed = True
+        elif any(getattr(inv, k) != v for k, v in want.items()):
+            for k, v in want.items():
+                setattr(inv, k, v)
+            changed = True
+    return changed
 
 
 @retry_on_transient

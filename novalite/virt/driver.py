@@ -342,6 +342,12 @@ class ComputeDriver(metaclass=abc.ABCMeta):
     def get_available_nodes(self):
         """Names of the nodes (hypervisors) this host manages."""
 
+    def get_available_resources(self, nodenames=None):
+        """nodename -> get_available_resource(nodename), for every node or for
+        ``nodenames``. A driver with many nodes answers this in one pass."""
+        return {name: self.get_available_resource(name)
+                for name in (self.get_available_nodes() if nodenames is None else nodenames)}
+
     @abc.abstractmethod
     def list_instance_uuids(self):
         """UUIDs of every guest defined on this host, running or not."""

@@ -149,6 +149,13 @@ def reset_hypervisors():
         _registry.clear()
 
 
+def node_names(host, count):
+    """The nodes of a fake host: the host's own name, or HOST-00000 ... for several."""
+    if count <= 1:
+        return [host]
+    return ['%s-%05d' % (host, i) for i in range(count)]
+
+
 def _disks(flavor):
     disks = [{'name': 'disk', 'size_mb': (flavor.get('root_gb') or 0) * 1024}]
     if flavor.get('ephemeral_gb'):
@@ -186,6 +193,8 @@ class FakeDriver(driver.ComputeDriver):
     def __init__(self, conf, host, live_migration_bandwidth_mb_s=None, dirty_rate_mb_s=None):
         super().__init__(conf, host)
         self.hypervisor = get_hypervisor(host)
+        self.nodes = node_names(host, conf.fake_driver.nodes)
+        self._node_set = frozenset(self.nodes)
         if live_migration_bandwidth_mb_s is None:
             live_migration_bandwidth_mb_s = conf.fake_driver.live_migration_bandwidth_mb_s
         self.live_migration_bandwidth_mb_s = live_migration_bandwidth_mb_s
@@ -251,34 +260,62 @@ class FakeDriver(driver.ComputeDriver):
         self._save()
 
     def get_available_resource(self, nodename):
+        return self.get_available_resources([nodename or self.nodes[0]])[
+            nodename or self.nodes[0]]
+
+    def get_available_resources(self, nodenames=None):
+        """Inventory and usage of every node (or of ``nodenames``), from one pass over
+        the guests: a service with thousands of nodes reports them in time linear in
+        nodes plus guests. A guest counts on the node it was placed on; one placed
+        before this host had several nodes counts on the first."""
         hv = self.hypervisor
         opts = self.conf.fake_driver
+        first = self.nodes[0]
+        usage = {}
         with hv.lock:
-            active = [g for g in hv.guests.values() if g['power_state'] in _ACTIVE]
-            placed = list(hv.guests.values()) + list(hv.resize_backups.values()) + \
-                list(hv.incoming.values())
-            disk_mb = sum(hv.disk_mb(g) for g in placed)
-            return {
+            for table in (hv.guests, hv.resize_backups, hv.incoming):
+                active_table = table is hv.guests
+                for g in table.values():
+                    node = g.get('node')
+                    u = usage.setdefault(node if node in self._node_set else first,
+                                         [0, 0, 0, 0])
+                    u[2] += hv.disk_mb(g)
+                    if active_table and g['power_state'] in _ACTIVE:
+                        u[0] += g['vcpus']
+                        u[1] += g['memory_mb']
+                        u[3] += 1
+        cpu_info = self._cpu_info()
+        out = {}
+        for name in (self.nodes if nodenames is None else nodenames):
+            vcpus, mem, disk_mb, running = usage.get(name, (0, 0, 0, 0))
+            out[name] = {
                 'vcpus': opts.vcpus,
                 'memory_mb': opts.memory_mb,
                 'local_gb': opts.local_gb,
-                'vcpus_used': sum(g['vcpus'] for g in active),
-                'memory_mb_used': sum(g['memory_mb'] for g in active),
+                'vcpus_used': vcpus,
+                'memory_mb_used': mem,
                 'local_gb_used': int(math.ceil(disk_mb / 1024.0)),
                 'hypervisor_type': opts.hypervisor_type,
                 'hypervisor_version': opts.hypervisor_version,
-                'hypervisor_hostname': nodename or self.host,
-                'cpu_info': self._cpu_info(),
+                'hypervisor_hostname': name,
+                'cpu_info': cpu_info,
                 'host_ip': hv.host_ip,
-                'running_vms': len(active),
+                'running_vms': running,
             }
+        return out
 
     def _cpu_info(self):
         return {'arch': self.hypervisor.cpu_arch, 'model': 'fake-cpu', 'vendor': 'novalite',
                 'features': ['fpu', 'sse2', 'vmx']}
 
     def get_available_nodes(self):
-        return [self.host]
+        return list(self.nodes)
+
+    def _place(self, guest, node):
+        """Tag a guest with the node it runs on (the first when ``node`` is not one of
+        this host's)."""
+        guest['node'] = node if node in self._node_set else self.nodes[0]
+        return guest
 
     def list_instance_uuids(self):
         with self.hypervisor.lock:
@@ -321,7 +358,7 @@ class FakeDriver(driver.ComputeDriver):
                 raise driver.InstanceExistsOnHost(
                     'Instance %s already exists on host %s.' % (instance['uuid'], self.host))
             guest = _new_guest(instance, instance['flavor'], power_state.RUNNING)
-            self.hypervisor.guests[instance['uuid']] = guest
+            self.hypervisor.guests[instance['uuid']] = self._place(guest, instance.get('node'))
             self._save()
 
     def destroy(self, context, instance, destroy_disks=True):
@@ -406,6 +443,7 @@ class FakeDriver(driver.ComputeDriver):
         guest = _new_guest(instance, instance['flavor'], state)
         if not resize_instance and disk_info.get('disks'):
             guest['disks'] = copy.deepcopy(disk_info['disks'])
+        self._place(guest, (migration or {}).get('dest_node') or instance.get('node'))
         with self.hypervisor.lock:
             self.hypervisor.incoming.pop(instance['uuid'], None)
             self.hypervisor.guests[instance['uuid']] = guest
@@ -446,7 +484,7 @@ class FakeDriver(driver.ComputeDriver):
         self._operation('check_can_live_migrate_destination')
         if src_compute_info and src_compute_info.get('cpu_info'):
             self.compare_cpu(src_compute_info['cpu_info'])
-        res = self.get_available_resource(self.host)
+        res = self.get_available_resource(self.nodes[0])
         return {
             'dest_host': self.host,
             'block_migration': block_migration,
@@ -475,8 +513,9 @@ class FakeDriver(driver.ComputeDriver):
     def pre_live_migration(self, context, instance, migrate_data):
         self._operation('pre_live_migration')
         with self.hypervisor.lock:
-            self.hypervisor.incoming[instance['uuid']] = _new_guest(
-                instance, instance['flavor'], power_state.NOSTATE)
+            self.hypervisor.incoming[instance['uuid']] = self._place(_new_guest(
+                instance, instance['flavor'], power_state.NOSTATE),
+                (migrate_data or {}).get('dest_node'))
             self._save()
         return dict(migrate_data or {}, dest_prepared=True)
 
@@ -503,6 +542,9 @@ class FakeDriver(driver.ComputeDriver):
             guest = self.hypervisor.incoming.pop(instance['uuid'], None)
             if guest is None:
                 guest = _new_guest(instance, instance['flavor'], state)
+            node = instance.get('node')
+            self._place(guest, node if node in self._node_set else
+                        (migrate_data or {}).get('dest_node'))
             guest['power_state'] = state
             self.hypervisor.guests[instance['uuid']] = guest
             self._save()
