@@ -1,6 +1,8 @@
 """JSON Schema validation of request bodies, with Nova-style 400 messages."""
 
+import collections
 import functools
+import threading
 import unicodedata
 
 import jsonschema
@@ -125,8 +127,28 @@ def _python_patterns(schema):
     return out
 
 
-def validate(body, schema: dict) -> None:
+_validators: collections.OrderedDict = collections.OrderedDict()
+_validators_lock = threading.Lock()
+
+
+def _validator(schema: dict):
+    """The validator of ``schema``, built once per schema object: the schemas are
+    module constants or cached per microversion, and must not be changed once used."""
+    with _validators_lock:
+        entry = _validators.get(id(schema))
+        if entry is not None and entry[0] is schema:
+            _validators.move_to_end(id(schema))
+            return entry[1]
     validator = _Validator(_python_patterns(schema), format_checker=_FORMAT_CHECKER)
+    with _validators_lock:
+        _validators[id(schema)] = (schema, validator)
+        while len(_validators) > 256:
+            _validators.popitem(last=False)
+    return validator
+
+
+def validate(body, schema: dict) -> None:
+    validator = _validator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(body))
     if error is None:
         return

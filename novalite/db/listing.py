@@ -256,6 +256,35 @@ def hypervisors(hostname_pattern: str | None = None, limit: int | None = None, m
 
 
 @retry_on_transient
+def provider_usage(node_uuids: list[str]) -> dict[str, tuple[dict, dict]]:
+    """Provider uuid -> (resource class -> amount allocated, resource class -> reserved)
+    for the providers of ``node_uuids`` that exist, in three reads whatever their number
+    (a long list reads every provider's rows and keeps the wanted ones)."""
+    rp, alloc, inv = models.ResourceProvider, models.Allocation, models.Inventory
+    few = len(node_uuids) <= 500
+    with reader() as s:
+        q = select(rp.id, rp.uuid)
+        ids = dict(s.execute(q.where(rp.uuid.in_(node_uuids)) if few else q).all())
+        wanted = set(node_uuids)
+        ids = {rp_id: uuid for rp_id, uuid in ids.items() if uuid in wanted}
+        out: dict[str, tuple[dict, dict]] = {uuid: ({}, {}) for uuid in ids.values()}
+        used = select(alloc.resource_provider_id, alloc.resource_class,
+                      sa.func.sum(alloc.used)).group_by(alloc.resource_provider_id,
+                                                        alloc.resource_class)
+        held = select(inv.resource_provider_id, inv.resource_class, inv.reserved)
+        if few:
+            used = used.where(alloc.resource_provider_id.in_(list(ids)))
+            held = held.where(inv.resource_provider_id.in_(list(ids)))
+        for rp_id, rc, amount in s.execute(used):
+            if rp_id in ids:
+                out[ids[rp_id]][0][rc] = int(amount or 0)
+        for rp_id, rc, reserved in s.execute(held):
+            if rp_id in ids:
+                out[ids[rp_id]][1][rc] = reserved or 0
+    return out
+
+
+@retry_on_transient
 def instances_on_node(host: str, node: str) -> list[dict]:
     inst = models.Instance
     with reader() as s:

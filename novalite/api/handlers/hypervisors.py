@@ -50,28 +50,26 @@ def _basic(req, node: dict, svc: dict | None) -> dict:
             'status': 'disabled' if svc and svc.get('disabled') else 'enabled'}
 
 
-def _claimed(node: dict) -> dict:
+def _claimed(node: dict, usage: dict | None = None) -> dict:
     """Usage as the claims leave it, the moment they are made (Nova's resource tracker
     updates the node at claim time): the node's allocations, plus the reserved memory
     and disk as Nova counts them. The periodic report is only the fallback for a node
-    that has no resource provider yet."""
-    try:
-        used = db.provider_usages(node['uuid'])
-        inventory = db.provider_inventories(node['uuid'])
-    except exception.ResourceProviderNotFound:
+    that has no resource provider yet. ``usage``: listing.provider_usage() of a list
+    of nodes, read once for all of them."""
+    if usage is None:
+        usage = listing.provider_usage([node['uuid']])
+    found = usage.get(node['uuid'])
+    if found is None:
         return {'vcpus_used': node.get('vcpus_used') or 0,
                 'memory_mb_used': node.get('memory_mb_used') or 0,
                 'local_gb_used': node.get('local_gb_used') or 0}
-
-    def reserved(rc):
-        return (inventory.get(rc) or {}).get('reserved') or 0
-
+    used, reserved = found
     return {'vcpus_used': used.get('VCPU', 0),
-            'memory_mb_used': reserved('MEMORY_MB') + used.get('MEMORY_MB', 0),
-            'local_gb_used': reserved('DISK_GB') + used.get('DISK_GB', 0)}
+            'memory_mb_used': reserved.get('MEMORY_MB', 0) + used.get('MEMORY_MB', 0),
+            'local_gb_used': reserved.get('DISK_GB', 0) + used.get('DISK_GB', 0)}
 
 
-def _detail(req, node: dict, svc: dict | None) -> dict:
+def _detail(req, node: dict, svc: dict | None, usage: dict | None = None) -> dict:
     out = _basic(req, node, svc)
     out.update({
         'hypervisor_type': node.get('hypervisor_type'),
@@ -85,7 +83,7 @@ def _detail(req, node: dict, svc: dict | None) -> dict:
         out['uptime'] = _uptime(node, svc)
         return out
     cpu_info = node.get('cpu_info') or {}
-    used = _claimed(node)
+    used = _claimed(node, usage)
     free_ram = (node.get('memory_mb') or 0) - used['memory_mb_used']
     free_disk = (node.get('local_gb') or 0) - used['local_gb_used']
     out.update({
@@ -96,6 +94,13 @@ def _detail(req, node: dict, svc: dict | None) -> dict:
         'cpu_info': cpu_info if common.mv_at_least(req, '2.28') else json.dumps(cpu_info),
     })
     return out
+
+
+def _usage_of(req, pairs) -> dict | None:
+    """The claims of every listed node, read at once (none needed from 2.88 on)."""
+    if common.mv_at_least(req, '2.88'):
+        return None
+    return listing.provider_usage([node['uuid'] for node, _svc in pairs])
 
 
 def _with_servers_param(req) -> bool:
@@ -143,8 +148,9 @@ def _list(req, detail: bool):
     if pattern is not None and not pairs:
         raise faults.not_found('No hypervisor matching %s could be found.' % pattern)
     items = []
+    usage = _usage_of(req, pairs) if detail else None
     for node, svc in pairs:
-        out = _detail(req, node, svc) if detail else _basic(req, node, svc)
+        out = _detail(req, node, svc, usage) if detail else _basic(req, node, svc)
         if with_servers:
             _with_servers(req, out, node, common.mv_at_least(req, '2.75'))
         items.append(out)
@@ -217,8 +223,9 @@ def statistics(req):
             'running_vms', 'disk_available_least')
     stats = dict.fromkeys(keys, 0)
     pairs = listing.hypervisors()
+    usage = _usage_of(req, pairs)
     for node, svc in pairs:
-        detail = _detail(req, node, svc)
+        detail = _detail(req, node, svc, usage)
         for key in keys:
             stats[key] += detail[key]
     stats['count'] = len(pairs)

@@ -1,6 +1,7 @@
 """Schemas of POST /flavors and PUT /flavors/{id}."""
 
 import copy
+import functools
 
 from novalite.api.schemas import types
 
@@ -37,6 +38,7 @@ DESCRIPTION = {'type': ['string', 'null'], 'minLength': 0, 'maxLength': 65535,
                'pattern': r'^[^\x00-\x1f\x7f]*$'}
 
 
+@functools.cache
 def create(mv: tuple[int, int]) -> dict:
     schema = copy.deepcopy(_CREATE)
     props = schema['properties']['flavor']['properties']

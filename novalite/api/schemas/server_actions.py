@@ -1,5 +1,7 @@
 """Schemas of POST /servers/{id}/action bodies, per microversion."""
 
+import functools
+
 from novalite.api.schemas import types
 
 REBOOT = {
@@ -45,6 +47,7 @@ LOCK_V273 = {
 _BLOCK_AUTO = {'oneOf': [types.BOOLEAN, {'type': 'string', 'enum': ['auto']}]}
 
 
+@functools.cache
 def migrate_live(mv: tuple[int, int]) -> dict:
     props: dict = {'host': types.HOSTNAME_OR_NULL}
     required = ['block_migration', 'host']
@@ -68,6 +71,7 @@ def migrate_live(mv: tuple[int, int]) -> dict:
 _ADMIN_PASSWORD = {'type': 'string'}
 
 
+@functools.cache
 def evacuate(mv: tuple[int, int]) -> dict:
     """``onSharedStorage`` (required) up to 2.13, ``force`` from 2.29 to 2.67."""
     props: dict = {'host': types.FQDN, 'adminPass': _ADMIN_PASSWORD}

@@ -1,6 +1,7 @@
 """Schemas of POST /os-server-groups per microversion."""
 
 import copy
+import functools
 
 from novalite.api.schemas import types
 
@@ -24,6 +25,7 @@ _BASE = {
 }
 
 
+@functools.cache
 def create(mv: tuple[int, int]) -> dict:
     schema = copy.deepcopy(_BASE)
     group = schema['properties']['server_group']

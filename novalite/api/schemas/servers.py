@@ -1,6 +1,7 @@
 """Schemas of POST /servers and PUT /servers/{id}, per microversion."""
 
 import copy
+import functools
 
 from novalite.api.schemas import types
 
@@ -85,6 +86,7 @@ _HINTS = {
 }
 
 
+@functools.cache
 def create(mv: tuple[int, int]) -> dict:
     schema = copy.deepcopy(_BASE)
     server = schema['properties']['server']
@@ -121,6 +123,7 @@ def create(mv: tuple[int, int]) -> dict:
     return schema
 
 
+@functools.cache
 def update(mv: tuple[int, int]) -> dict:
     props = {'name': types.NAME, 'OS-DCF:diskConfig': types.DISK_CONFIG,
              'accessIPv4': {'type': ['string', 'null'], 'oneOf': [
