@@ -154,6 +154,8 @@ class API:
     def _count_within_quota(self, context, flavor, min_count, max_count):
         res = _flavor_resources(flavor)
         limits = db.quota_get_all(context.project_id)
+        if all(limits.get(key, -1) < 0 for key in ('instances', 'cores', 'ram')):
+            return max_count  # unlimited: counting could not change the answer
         usage = db.quota_usage(context.project_id)
         allowed = max_count
         for key, per in (('instances', 1), ('cores', res['cores']), ('ram', res['ram'])):

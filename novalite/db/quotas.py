@@ -97,6 +97,8 @@ def quota_recheck(project_id: str) -> None:
     least one of them backs out and the limit holds.
     """
     limits = quota_get_all(project_id)
+    if all(limits.get(r, -1) < 0 for r in COUNTED_RESOURCES):
+        return  # nothing counted is limited: no need to count
     usage = quota_usage(project_id)
     overs = [r for r in COUNTED_RESOURCES
              if limits.get(r, -1) >= 0 and usage.get(r, 0) > limits[r]]

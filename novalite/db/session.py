@@ -12,6 +12,11 @@ from novalite.conf import CONF
 from novalite.db import retry
 
 _lock = threading.Lock()
+# SQLite has one writer at a time, and a writer that finds the lock taken sleeps in
+# SQLite's busy handler (1 ms growing to 100 ms a try): under concurrency the waits
+# grow far beyond the transactions. Writers of this process queue here instead and
+# start the moment the previous one ends; other processes still meet busy_timeout.
+_sqlite_writers = threading.Lock()
 _engine: sa.Engine | None = None
 _sessionmaker: orm.sessionmaker | None = None
 
@@ -112,6 +117,17 @@ def writer():
             retry.commit_started()
         retry.commit_done()
         return
+    queued = _sqlite_writers.acquire(timeout=30)  # as busy_timeout below
+    try:
+        with _sqlite_writer(engine) as session:
+            yield session
+    finally:
+        if queued:
+            _sqlite_writers.release()
+
+
+@contextlib.contextmanager
+def _sqlite_writer(engine):
     with engine.connect() as conn:
         conn.info['begin_mode'] = 'IMMEDIATE'
         try:
