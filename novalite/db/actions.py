@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 
 from novalite import exception
 from novalite.db import models
@@ -64,6 +64,26 @@ def record_event(s, instance_uuid: str, request_id: str, event: str, host=None,
         'traceback': traceback, 'details': details, 'start_time': start_time}], host)
 
 
+_ACTION = models.InstanceAction
+_EVENT = models.InstanceActionEvent
+# Built once: a step writes one or two events, and building a statement costs several
+# times what executing a built one does.
+_NEWEST_ACTION = (select(_ACTION.id).where(_ACTION.instance_uuid == bindparam('iu'),
+                                           _ACTION.request_id == bindparam('rid'))
+                  .order_by(_ACTION.id.desc()).limit(1))
+_OPEN_EVENT = insert(_EVENT)
+_CLOSE_EVENT = (update(_EVENT).where(_EVENT.action_id == bindparam('a_id'),
+                                     _EVENT.event == bindparam('ev_name'),
+                                     _EVENT.finish_time.is_(None))
+                .values(finish_time=bindparam('finish_time'), result=bindparam('result'),
+                        traceback=bindparam('traceback'), details=bindparam('details'),
+                        updated_at=bindparam('updated_at')))
+_TOUCH_ACTION = update(_ACTION).where(_ACTION.id == bindparam('a_id')).values(
+    updated_at=bindparam('updated_at'))
+_FAIL_ACTION = update(_ACTION).where(_ACTION.id == bindparam('a_id')).values(
+    updated_at=bindparam('updated_at'), message='Error')
+
+
 def record_events(s, instance_uuid: str, events, host=None) -> None:
     """Several events (``{'request_id', 'name', 'started', 'result', 'traceback',
     'details', 'start_time'}``) inside the caller's transaction: each action is looked up
@@ -72,43 +92,36 @@ def record_events(s, instance_uuid: str, events, host=None) -> None:
     if not events:
         return
     now = utcnow()
-    action, ev_table = models.InstanceAction, models.InstanceActionEvent
+    conn = s.connection()
     actions: dict[str, tuple] = {}   # request_id -> (action id, had an error)
     for ev in events:
         request_id = ev['request_id']
         if request_id not in actions:
-            actions[request_id] = (s.execute(select(action.id).where(
-                action.instance_uuid == instance_uuid, action.request_id == request_id)
-                .order_by(action.id.desc()).limit(1)).scalar(), False)
+            actions[request_id] = (conn.execute(_NEWEST_ACTION, {
+                'iu': instance_uuid, 'rid': request_id}).scalar(), False)
         action_id, failed = actions[request_id]
         if action_id is None:
             continue
         result = ev.get('result')
-        start = coerce(ev_table, {'start_time': ev.get('start_time')})['start_time'] or now
+        start = coerce(_EVENT, {'start_time': ev.get('start_time')})['start_time'] or now
+        row = {'action_id': action_id, 'event': ev['name'], 'start_time': start,
+               'host': host, 'created_at': now}
         if result is None:
-            s.execute(insert(ev_table).values(action_id=action_id, event=ev['name'],
-                                              start_time=start, host=host, created_at=now))
+            conn.execute(_OPEN_EVENT, row)
             continue
         closing = dict(finish_time=now, result=result, traceback=ev.get('traceback'),
                        details=ev.get('details'), updated_at=now)
         # Closing needs no look-up: the update finds the open event (a re-sent step's
         # duplicates too), or nothing, and then the event is recorded whole.
-        closed = 0 if ev.get('started') else s.execute(update(ev_table).where(
-            ev_table.action_id == action_id, ev_table.event == ev['name'],
-            ev_table.finish_time.is_(None)).values(**closing).execution_options(
-            synchronize_session=False)).rowcount
+        closed = 0 if ev.get('started') else conn.execute(_CLOSE_EVENT, dict(
+            closing, a_id=action_id, ev_name=ev['name'])).rowcount
         if not closed:
-            s.execute(insert(ev_table).values(action_id=action_id, event=ev['name'],
-                                              start_time=start, host=host, created_at=now,
-                                              **closing))
+            conn.execute(_OPEN_EVENT, dict(row, **closing))
         actions[request_id] = (action_id, failed or result.lower() == 'error')
     for action_id, failed in actions.values():
-        if action_id is None:
-            continue
-        values = {'updated_at': now}
-        if failed:
-            values['message'] = 'Error'
-        s.execute(update(action).where(action.id == action_id).values(**values))
+        if action_id is not None:
+            conn.execute(_FAIL_ACTION if failed else _TOUCH_ACTION,
+                         {'a_id': action_id, 'updated_at': now})
 
 
 @retry_on_transient
