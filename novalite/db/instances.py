@@ -13,6 +13,19 @@ from novalite.db.models import utcnow
 from novalite.db.retry import retry_on_transient
 from novalite.db.session import reader, writer
 
+_INST = models.Instance
+# Built once (building a statement costs more than executing a built one): the live
+# instance by uuid, read by every server GET and every step.
+LIVE_INSTANCE = select(_INST).where(_INST.uuid == sa.bindparam('w_uuid'),
+                                    _INST.deleted.is_(False))
+_ANY_INSTANCE = select(_INST).where(_INST.uuid == sa.bindparam('w_uuid'))
+_FRESH_INSTANCE = _ANY_INSTANCE.execution_options(populate_existing=True)
+
+
+def live_instance_row(s, instance_uuid: str):
+    """The instance's row (not deleted) in the caller's transaction, or None."""
+    return s.scalars(LIVE_INSTANCE, {'w_uuid': instance_uuid}).first()
+
 
 @retry_on_transient
 def instance_create(values: dict) -> dict:
@@ -30,10 +43,8 @@ def instance_create(values: dict) -> dict:
 @retry_on_transient
 def instance_get(instance_uuid: str, read_deleted: str = 'no') -> dict:
     with reader() as s:
-        q = select(models.Instance).where(models.Instance.uuid == instance_uuid)
-        if read_deleted == 'no':
-            q = q.where(models.Instance.deleted.is_(False))
-        row = s.scalars(q).first()
+        row = s.scalars(LIVE_INSTANCE if read_deleted == 'no' else _ANY_INSTANCE,
+                        {'w_uuid': instance_uuid}).first()
         if row is None:
             raise exception.InstanceNotFound(instance_id=instance_uuid)
         return to_dict(row)
@@ -80,13 +91,28 @@ def instance_update(instance_uuid: str, values: dict, expected_task_state=UNSET,
                             expected_driver=expected_driver)
 
 
-def _state_condition(col, expected):
-    wanted = as_list(expected) if expected is not None else [None]
-    non_null = [w for w in wanted if w is not None]
-    cond = col.in_(non_null) if non_null else sa.false()
-    if None in wanted:
-        cond = sa.or_(cond, col.is_(None))
-    return cond
+_CAS_COLUMNS = (('task_state', _INST.task_state), ('vm_state', _INST.vm_state),
+                ('host', _INST.host), ('task_driver', _INST.task_driver))
+_cas_statements: dict[tuple, sa.Update] = {}
+
+
+def _cas_statement(shape: tuple) -> sa.Update:
+    """The UPDATE of one instance guarded by the expectations of ``shape``: per checked
+    column, whether it may hold one of a list of values and whether it may be NULL. The
+    SET clause comes from the parameters' keys, so one statement serves every write of
+    that shape (a handful of shapes exist)."""
+    stmt = _cas_statements.get(shape)
+    if stmt is None:
+        stmt = update(_INST).where(_INST.uuid == sa.bindparam('w_uuid'),
+                                   _INST.deleted.is_(False))
+        for (name, col), (checked, values, null) in zip(_CAS_COLUMNS, shape, strict=True):
+            if not checked:
+                continue
+            cond = col.in_(sa.bindparam('w_' + name, expanding=True)) if values \
+                else sa.false()
+            stmt = stmt.where(sa.or_(cond, col.is_(None)) if null else cond)
+        stmt = _cas_statements[shape] = stmt.execution_options(synchronize_session=False)
+    return stmt
 
 
 def instance_cas(s, instance_uuid: str, values: dict, expected_task_state=UNSET,
@@ -98,21 +124,25 @@ def instance_cas(s, instance_uuid: str, values: dict, expected_task_state=UNSET,
     if 'metadata' in values:
         values['metadata_'] = values.pop('metadata')
     values['updated_at'] = utcnow()
-    coerce(models.Instance, values)
-    q = update(models.Instance).where(models.Instance.uuid == instance_uuid,
-                                      models.Instance.deleted.is_(False))
-    for col, expected in ((models.Instance.task_state, expected_task_state),
-                          (models.Instance.vm_state, expected_vm_state),
-                          (models.Instance.host, expected_host),
-                          (models.Instance.task_driver, expected_driver)):
-        if expected is not UNSET:
-            q = q.where(_state_condition(col, expected))
-    res = s.execute(q.values(**values).execution_options(synchronize_session=False))
+    coerce(_INST, values)
+    params = {'metadata' if k == 'metadata_' else k: v for k, v in values.items()}
+    params['w_uuid'] = instance_uuid
+    shape = []
+    for (name, _col), expected in zip(_CAS_COLUMNS, (expected_task_state, expected_vm_state,
+                                                     expected_host, expected_driver),
+                                  strict=True):
+        if expected is UNSET:
+            shape.append((False, False, False))
+            continue
+        wanted = as_list(expected) if expected is not None else [None]
+        non_null = [w for w in wanted if w is not None]
+        shape.append((True, bool(non_null), None in wanted))
+        if non_null:
+            params['w_' + name] = non_null
+    res = s.connection().execute(_cas_statement(tuple(shape)), params)
     if row is not None and res.rowcount == 1:
         return merged(row, values)
-    row = s.scalars(select(models.Instance).where(
-        models.Instance.uuid == instance_uuid).execution_options(
-        populate_existing=True)).first()
+    row = s.scalars(_FRESH_INSTANCE, {'w_uuid': instance_uuid}).first()
     if res.rowcount != 1:
         if row is None or row.deleted:
             raise exception.InstanceNotFound(instance_id=instance_uuid)

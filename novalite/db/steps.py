@@ -19,7 +19,7 @@ from novalite.compute import states
 from novalite.db import models
 from novalite.db.actions import add_action, add_fault, record_events
 from novalite.db.common import UNSET, to_dict
-from novalite.db.instances import destroy_row, instance_cas, save_request_spec
+from novalite.db.instances import destroy_row, instance_cas, live_instance_row, save_request_spec
 from novalite.db.migration_records import migration_cas
 from novalite.db.placement import drop_allocations, hand_over_allocations
 from novalite.db.retry import retry_on_transient
@@ -57,8 +57,7 @@ def _migration_row(s, migration_uuid):
 
 
 def _instance_row(s, instance_uuid):
-    return s.scalars(select(models.Instance).where(
-        models.Instance.uuid == instance_uuid, models.Instance.deleted.is_(False))).first()
+    return live_instance_row(s, instance_uuid)
 
 
 def authorize(s, host: str, instance_uuid: str, migration=None, owner=None,
