@@ -14,6 +14,7 @@ import os
 import signal
 
 import pytest
+import requests
 
 from novalite.cluster import Cluster, free_port
 from novalite.conf import CONF
@@ -51,8 +52,7 @@ def plane(tmp_path, pg_fresh_url, private_rabbit_url):
                                 if s['binary'] in ('novalite-scheduler', 'novalite-conductor')
                                 and s['report_count']} == {'ctl', 'ctl2'},
                        message='both schedulers and conductors consuming')
-        two.wait_until(lambda: two.request('GET', '/servers').status_int == 200,
-                       message='second API answering')
+        two.wait_until(lambda: _answers(two), message='second API answering')
         one.request('PUT', '/os-quota-sets/admin', {'quota_set': {
             'instances': 100, 'cores': 200, 'ram': 10 ** 6}}, expect=200)
         yield c, one, two
@@ -60,6 +60,14 @@ def plane(tmp_path, pg_fresh_url, private_rabbit_url):
         c.stop()
         session.set_engine(None)
         CONF.clear_override('connection', group='database')
+
+
+def _answers(client) -> bool:
+    """The API answers (a refused connection: not listening yet)."""
+    try:
+        return client.request('GET', '/servers').status_int == 200
+    except requests.ConnectionError:
+        return False
 
 
 def _guests(cluster, host):
