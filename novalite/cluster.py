@@ -22,6 +22,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _write_conf_file(path, sections: dict, options: dict) -> None:
+    """Write ``sections`` ({group: {name: value}}) and ``options`` ({'group.name' or
+    'name' (DEFAULT): value}, written over them) as an oslo.config file."""
+    sections = {group: dict(opts) for group, opts in sections.items()}
+    for key, value in options.items():
+        group, _, name = key.rpartition('.')
+        sections.setdefault(group or 'DEFAULT', {})[name] = value
+    with open(path, 'w') as f:
+        for group, opts in sections.items():
+            f.write(f'[{group}]\n')
+            for k, v in opts.items():
+                f.write(f'{k} = {v}\n')
+            f.write('\n')
+
+
 class Cluster:
     def __init__(self, workdir, db_url, transport_url, computes=2, extra_conf=None,
                  report_interval=1, service_down_time=6, host_transport_urls=None):
@@ -62,15 +77,7 @@ class Cluster:
             'fake_driver': {'persist': 'true'},
             'oslo_messaging_rabbit': {'rabbit_retry_interval': 1},
         }
-        for key, value in self.extra_conf.items():
-            group, _, name = key.rpartition('.')
-            sections.setdefault(group or 'DEFAULT', {})[name] = value
-        with open(self.conf_file, 'w') as f:
-            for group, opts in sections.items():
-                f.write(f'[{group}]\n')
-                for k, v in opts.items():
-                    f.write(f'{k} = {v}\n')
-                f.write('\n')
+        _write_conf_file(self.conf_file, sections, self.extra_conf)
 
     def _cmd(self, module, host=None):
         cmd = [sys.executable, '-m', f'novalite.cmd.{module}', '--config-file',
@@ -91,11 +98,18 @@ class Cluster:
                         self.conf_file, 'image', 'register', 'cirros', 'fake://cirros'],
                        check=True, capture_output=True)
 
-    def start_process(self, name, module, host=None, env=None):
+    def start_process(self, name, module, host=None, env=None, conf=None):
+        """Start ``name`` running ``novalite.cmd.<module>`` as ``host``; ``conf`` holds
+        options of this process alone (``'group.name'`` keys, as ``extra_conf``)."""
+        cmd = self._cmd(module, host)
+        if conf:
+            own = os.path.join(self.workdir, f'process-{name}.conf')
+            _write_conf_file(own, {}, conf)
+            cmd += ['--config-file', own]
         log = open(os.path.join(self.workdir, f'{name}.log'), 'ab')
         if not self.procs:
             atexit.register(self.stop)
-        self.procs[name] = subprocess.Popen(self._cmd(module, host), stdout=log,
+        self.procs[name] = subprocess.Popen(cmd, stdout=log,
                                             stderr=subprocess.STDOUT,
                                             env={**os.environ, **(env or {})})
         return self.procs[name]

@@ -188,6 +188,10 @@ class ComputeManager(service.Manager):
             flow = self._flow(mig)
             if flow is None or compute_utils.age(mig) < grace:
                 continue
+            if self.live.running(mig['instance_uuid']):
+                # Queued or running on this host's executor: its job drives it (a lost
+                # request is not there, and is driven below).
+                continue
             try:
                 inst = self.conductor.instance_get(mig['instance_uuid'])
             except exception.InstanceNotFound:

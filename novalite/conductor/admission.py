@@ -128,9 +128,12 @@ def live_slots_free(host: str, policy: str | None = None) -> int:
     return max(free, 0)
 
 
-def log(migration_uuid: str, decision: str, detail: str) -> None:
-    db.migration_log_append(migration_uuid, [{'at': utc_iso(), 'decision': decision,
-                                              'detail': detail}])
+def log(migration_uuid: str, decision: str, detail: str, earlier=(),
+        values: dict | None = None) -> None:
+    """Append a decision to the migration's policy_log, after the ``earlier`` entries
+    not recorded yet, with ``values`` written in the same transaction."""
+    db.migration_log_append(migration_uuid, list(earlier) + [
+        {'at': utc_iso(), 'decision': decision, 'detail': detail}], values=values)
 
 
 def wait_for_slot(manager, task, driving) -> threading.Thread:

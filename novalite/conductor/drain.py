@@ -34,7 +34,7 @@ from novalite.db import api as db
 LOG = logging.getLogger(__name__)
 DS = states.DrainStatus
 SS = states.DrainServerState
-LIVE, COLD = 'live', 'cold'
+LIVE, COLD, AUTO = 'live', 'cold', 'auto'
 # The vm_states each kind of move starts from (the API checks them again).
 LIVE_FROM = (states.ACTIVE, states.PAUSED)
 COLD_FROM = (states.ACTIVE, states.STOPPED)
@@ -43,13 +43,17 @@ COLD_FROM = (states.ACTIVE, states.STOPPED)
 def choose_move(mode: str, vm_state: str, last_move: str | None,
                 attempts: int) -> tuple[str | None, str | None]:
     """The next move for a server of a drain in ``mode``, or (None, why not)."""
-    if mode == LIVE or (mode == 'auto' and vm_state in LIVE_FROM and not (
-            last_move == LIVE and attempts and vm_state in COLD_FROM)):
-        if vm_state in LIVE_FROM:
+    can_live, can_cold = vm_state in LIVE_FROM, vm_state in COLD_FROM
+    if mode == LIVE:
+        if can_live:
             return LIVE, None
-        if mode == LIVE:
-            return None, f'A server in vm_state {vm_state} cannot be live-migrated.'
-    if vm_state in COLD_FROM:
+        return None, f'A server in vm_state {vm_state} cannot be live-migrated.'
+    if mode == AUTO and can_live:
+        # Live where it can; after a failed live attempt, cold where it can instead.
+        live_failed = last_move == LIVE and bool(attempts)
+        if not (live_failed and can_cold):
+            return LIVE, None
+    if can_cold:
         return COLD, None
     return None, f'A server in vm_state {vm_state} can be neither live- nor cold-migrated.'
 

@@ -23,6 +23,7 @@ from novalite.db.drains import (  # noqa: F401
     drain_finish,
     drain_get,
     drain_get_all,
+    drain_migrations_under_way,
     drain_server_update,
     drain_take,
 )

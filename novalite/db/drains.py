@@ -164,3 +164,21 @@ def drain_server_update(drain_id: int, instance_uuid: str, expected_state: str,
             models.HostDrainServer.instance_uuid == instance_uuid,
             models.HostDrainServer.state == expected_state,
             models.HostDrainServer.drain_id.in_(running)).values(**values)).rowcount)
+
+
+@retry_on_transient
+def drain_migrations_under_way(host: str, instance_uuids) -> dict[str, dict]:
+    """The newest unfinished migration out of ``host`` of each of these servers."""
+    uuids = list(dict.fromkeys(instance_uuids))
+    if not uuids:
+        return {}
+    M = models.Migration
+    with reader() as s:
+        rows = s.scalars(select(M).where(
+            M.source_compute == host, M.instance_uuid.in_(uuids), M.hidden.is_(False),
+            M.status.notin_(states.MIGRATION_DONE)).order_by(M.created_at.desc(),
+                                                            M.id.desc()))
+        out: dict[str, dict] = {}
+        for row in rows:
+            out.setdefault(row.instance_uuid, to_dict(row))  # newest first
+        return out

@@ -89,13 +89,19 @@ def flavor_projects(flavor_db_id: int) -> list[str]:
             models.FlavorProject.flavor_id == flavor_db_id)))
 
 
+def _flavor_row(s, flavorid) -> models.Flavor:
+    """The flavor row with this flavorid, or FlavorNotFound."""
+    row = s.scalars(select(models.Flavor).where(
+        models.Flavor.flavorid == str(flavorid))).first()
+    if row is None:
+        raise exception.FlavorNotFound(flavor_id=flavorid)
+    return row
+
+
 @retry_on_transient
 def flavor_update(flavorid, **values) -> dict:
     with writer() as s:
-        row = s.scalars(select(models.Flavor).where(
-            models.Flavor.flavorid == str(flavorid))).first()
-        if row is None:
-            raise exception.FlavorNotFound(flavor_id=flavorid)
+        row = _flavor_row(s, flavorid)
         for k, v in values.items():
             setattr(row, k, v)
         s.flush()
@@ -106,10 +112,7 @@ def flavor_update(flavorid, **values) -> dict:
 def flavor_extra_specs_update(flavorid, specs: dict) -> dict:
     """Set (create or replace) extra specs of a flavor; its extra specs after."""
     with writer() as s:
-        row = s.scalars(select(models.Flavor).where(
-            models.Flavor.flavorid == str(flavorid))).first()
-        if row is None:
-            raise exception.FlavorNotFound(flavor_id=flavorid)
+        row = _flavor_row(s, flavorid)
         current = {e.key: e for e in s.scalars(select(models.FlavorExtraSpec).where(
             models.FlavorExtraSpec.flavor_id == row.id))}
         for key, value in specs.items():
@@ -124,10 +127,7 @@ def flavor_extra_specs_update(flavorid, specs: dict) -> dict:
 @retry_on_transient
 def flavor_extra_spec_delete(flavorid, key: str) -> None:
     with writer() as s:
-        row = s.scalars(select(models.Flavor).where(
-            models.Flavor.flavorid == str(flavorid))).first()
-        if row is None:
-            raise exception.FlavorNotFound(flavor_id=flavorid)
+        row = _flavor_row(s, flavorid)
         if not s.execute(sa.delete(models.FlavorExtraSpec).where(
                 models.FlavorExtraSpec.flavor_id == row.id,
                 models.FlavorExtraSpec.key == key)).rowcount:
@@ -137,10 +137,7 @@ def flavor_extra_spec_delete(flavorid, key: str) -> None:
 @retry_on_transient
 def flavor_destroy(flavorid) -> None:
     with writer() as s:
-        row = s.scalars(select(models.Flavor).where(
-            models.Flavor.flavorid == str(flavorid))).first()
-        if row is None:
-            raise exception.FlavorNotFound(flavor_id=flavorid)
+        row = _flavor_row(s, flavorid)
         s.execute(sa.delete(models.FlavorExtraSpec).where(
             models.FlavorExtraSpec.flavor_id == row.id))
         s.execute(sa.delete(models.FlavorProject).where(

@@ -48,9 +48,9 @@ def _apply_allocations(s, change, instance_uuid, migration):
         raise ValueError(change)
 
 
-def _migration_row(s, migration_uuid):
-    row = s.scalars(select(models.Migration).where(
-        models.Migration.uuid == migration_uuid)).first()
+def _migration_row(s, migration_uuid, lock=False):
+    q = select(models.Migration).where(models.Migration.uuid == migration_uuid)
+    row = s.scalars(q.with_for_update() if lock else q).first()
     if row is None:
         raise exception.MigrationNotFound(migration_id=migration_uuid)
     return row
@@ -104,7 +104,7 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
                status: str | None = None, events: list | None = None,
                fault: dict | None = None, host=None, new_migration: dict | None = None,
                action: dict | None = None, request_spec: dict | None = None,
-               driver=UNSET, expected_driver=UNSET) -> dict:
+               driver=UNSET, expected_driver=UNSET, log: list | None = None) -> dict:
     """Apply one step of the state table; returns ``{'instance', 'migration'}``.
 
     ``caller`` is the compute host asking (None for the conductor itself). ``events`` are
@@ -112,7 +112,9 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
     and ``fault`` ``{'code', 'message', 'details'}``; ``host`` is written on both.
     A step that starts a move creates its migration from ``new_migration``; a step the
     API takes also records the instance ``action`` (``{'action', 'request_id',
-    'user_id', 'project_id'}``) and the ``request_spec``.
+    'user_id', 'project_id'}``) and the ``request_spec``. ``log`` entries (``{'at',
+    'decision', 'detail'}``) are appended to the migration's policy_log, its row locked
+    for the append as ``migration_log_append`` does.
 
     ``driver`` is the conductor host that goes on working on the task after this step
     (``instances.task_driver``); a step that ends the task clears it, any other leaves it
@@ -140,7 +142,7 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
             s.flush()
             migration_uuid = mig.uuid
         elif migration_uuid is not None:
-            mig = _migration_row(s, migration_uuid)
+            mig = _migration_row(s, migration_uuid, lock=bool(log))
         inst = _instance_row(s, instance_uuid)
         if inst is None:
             raise exception.InstanceNotFound(instance_id=instance_uuid)
@@ -166,6 +168,8 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
                     status not in step.status_choices:
                 raise ValueError(f'{step_name} cannot set status {status}')
             mvalues = dict(migration_values or {}, status=new_status)
+            if log:
+                mvalues['policy_log'] = list(mig.policy_log or []) + list(log)
             out['migration'] = migration_cas(s, migration_uuid, mvalues,
                                              expected_status=list(step.status_before),
                                              row=mig)

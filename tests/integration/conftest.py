@@ -3,10 +3,8 @@
 import pytest
 
 from novalite.cluster import Cluster
-from novalite.conf import CONF
-from novalite.db import api as db
 from novalite.db import session
-from tests.rest import wait_until
+from tests.integration.helpers import use_cluster_database
 
 
 @pytest.fixture
@@ -36,11 +34,7 @@ def start_slow_cluster(tmp_path, pg_fresh_url, private_rabbit_url):
                     extra_conf=extra)
         started.append(c)
         c.start()
-        CONF.set_override('connection', pg_fresh_url, group='database')
-        session.set_engine(None)
-        wait_until(lambda: len([s for s in db.service_get_all() if s['report_count']]) >=
-                   len(c.compute_hosts) + 2, timeout=60, interval=0.2,
-                   message='every daemon consuming')
+        use_cluster_database(c)
         return c
 
     try:

@@ -14,6 +14,7 @@ import os
 import signal
 
 import pytest
+import requests
 
 from novalite.cluster import Cluster, free_port
 from novalite.conf import CONF
@@ -28,47 +29,30 @@ BOOTS = 24
 FINAL = ('completed', 'failed', 'error', 'cancelled')
 
 
-class TwoApiCluster(Cluster):
-    """A cluster whose processes on host ``ctl2`` listen on a port of their own."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.port2 = free_port()
-
-    def _cmd(self, module, host=None):
-        cmd = super()._cmd(module, host)
-        if host == 'ctl2':
-            extra = os.path.join(self.workdir, 'ctl2-port.conf')
-            with open(extra, 'w') as f:
-                f.write(f'[DEFAULT]\nosapi_compute_listen_port = {self.port2}\n')
-            cmd += ['--config-file', extra]
-        return cmd
-
-
 @pytest.fixture
 def plane(tmp_path, pg_fresh_url, private_rabbit_url):
     # Hosts of 2 GiB (512 MiB reserved): three m1.tiny-sized servers each.
-    c = TwoApiCluster(tmp_path / 'plane', pg_fresh_url, private_rabbit_url,
-                      computes=COMPUTES,
-                      extra_conf={'fake_driver.memory_mb': 2048,
-                                  'fake_driver.live_migration_bandwidth_mb_s': 2000,
-                                  'DEFAULT.graceful_shutdown_timeout': 1})
+    c = Cluster(tmp_path / 'plane', pg_fresh_url, private_rabbit_url, computes=COMPUTES,
+                extra_conf={'fake_driver.memory_mb': 2048,
+                            'fake_driver.live_migration_bandwidth_mb_s': 2000,
+                            'DEFAULT.graceful_shutdown_timeout': 1})
+    port2 = free_port()
     try:
         c.start(timeout=120)
-        for name, module in (('api2', 'api'), ('scheduler2', 'scheduler'),
-                             ('conductor2', 'conductor')):
-            c.start_process(name, module, 'ctl2')
+        # The second API listens on a port of its own.
+        c.start_process('api2', 'api', 'ctl2', conf={'osapi_compute_listen_port': port2})
+        c.start_process('scheduler2', 'scheduler', 'ctl2')
+        c.start_process('conductor2', 'conductor', 'ctl2')
         CONF.set_override('connection', pg_fresh_url, group='database')
         session.set_engine(None)
         one = RestClient(c.endpoint, wait_timeout=90.0, poll_interval=0.2)
-        two = RestClient(f'http://127.0.0.1:{c.port2}', wait_timeout=90.0,
+        two = RestClient(f'http://127.0.0.1:{port2}', wait_timeout=90.0,
                          poll_interval=0.2)
         one.wait_until(lambda: {s['host'] for s in db.service_get_all()
                                 if s['binary'] in ('novalite-scheduler', 'novalite-conductor')
                                 and s['report_count']} == {'ctl', 'ctl2'},
                        message='both schedulers and conductors consuming')
-        two.wait_until(lambda: two.request('GET', '/servers').status_int == 200,
-                       message='second API answering')
+        two.wait_until(lambda: _answers(two), message='second API answering')
         one.request('PUT', '/os-quota-sets/admin', {'quota_set': {
             'instances': 100, 'cores': 200, 'ram': 10 ** 6}}, expect=200)
         yield c, one, two
@@ -76,6 +60,14 @@ def plane(tmp_path, pg_fresh_url, private_rabbit_url):
         c.stop()
         session.set_engine(None)
         CONF.clear_override('connection', group='database')
+
+
+def _answers(client) -> bool:
+    """The API answers (a refused connection: not listening yet)."""
+    try:
+        return client.request('GET', '/servers').status_int == 200
+    except requests.ConnectionError:
+        return False
 
 
 def _guests(cluster, host):

@@ -10,10 +10,10 @@ import time
 import pytest
 
 from novalite.cluster import Cluster
-from novalite.conf import CONF
 from novalite.db import api as db
 from novalite.db import session
 from tests import rabbit_cluster
+from tests.integration.helpers import use_cluster_database
 from tests.integration.test_restart import assert_consistent, guests
 from tests.rest import RestClient, wait_until
 
@@ -52,11 +52,7 @@ def quorum_cluster(tmp_path, pg_fresh_url, rabbit):
                     'DEFAULT.graceful_shutdown_timeout': 1})
     try:
         c.start()
-        CONF.set_override('connection', pg_fresh_url, group='database')
-        session.set_engine(None)
-        wait_until(lambda: len([s for s in db.service_get_all() if s['report_count']]) >=
-                   len(c.compute_hosts) + 2, timeout=60, interval=0.2,
-                   message='every daemon consuming')
+        use_cluster_database(c)
         yield c
     finally:
         # Computes (together) before the conductor, whose answers their graceful stop

@@ -34,9 +34,6 @@ def libvirt_hosts(guest_dir):
 
 @pytest.fixture
 def libvirt_cluster(tmp_path, libvirt_hosts, private_rabbit_url, pg_fresh_url):
-    cluster = fixtures.LibvirtCluster(tmp_path / 'cluster', pg_fresh_url, private_rabbit_url)
-    cluster.start()
-    try:
+    with fixtures.running_cluster(tmp_path / 'cluster', pg_fresh_url,
+                                  private_rabbit_url) as cluster:
         yield cluster
-    finally:
-        cluster.stop()

@@ -7,6 +7,7 @@ each compute with its own connection URI and instances_path. Guests are the tiny
 guest of tools/build_guest.sh (kernel + busybox initrd, ticking on its serial console).
 """
 
+import contextlib
 import fcntl
 import os
 import re
@@ -29,6 +30,11 @@ HOSTS = {
 }
 
 TICK = re.compile(r'tick (\d+) uptime=([\d.]+) mem=(\d+) cpus=(\d+)')
+
+
+def other_host(host):
+    """The other of the two libvirt hosts."""
+    return next(h for h in HOSTS if h != host)
 
 
 def check_prerequisites():
@@ -146,7 +152,7 @@ class LibvirtCluster(Cluster):
                     p.wait()
         super().stop()
 
-    def register_image(self, name, path):
+    def register_image(self, name='tiny-guest', path=GUEST_DIR):
         out = subprocess.run([sys.executable, '-m', 'novalite.cmd.manage', '--config-file',
                               self.conf_file, 'image', 'register', name, path,
                               '--disk-format', 'raw'],
@@ -185,3 +191,40 @@ class LibvirtCluster(Cluster):
         return wait_until(enough, timeout=timeout, interval=0.2,
                           message=lambda: 'guest %s on %s to print a tick > %d; console:\n%s'
                           % (uuid, host, after, self.console(host, uuid)[-800:]))
+
+
+@contextlib.contextmanager
+def running_cluster(workdir, db_url, transport_url, extra_conf=None):
+    """A started LibvirtCluster, stopped on the way out."""
+    cluster = LibvirtCluster(workdir, db_url, transport_url, extra_conf=extra_conf)
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def start_crawling_live_migration(client, libvirt_hosts, sid, host):
+    """Live-migrate ``sid`` away from ``host`` so that it cannot finish in pre-copy:
+    disks go first at full speed; once memory moves, the copy crawls at 1 MiB/s (a
+    guest that dirties memory faster than the link). Returns once it crawls."""
+    import libvirt
+    conn = libvirt.open(libvirt_hosts.uri(host))
+    try:
+        dom = conn.lookupByUUIDString(sid)
+        dom.migrateSetMaxSpeed(100000, 0)
+        client.action(sid, {'os-migrateLive': {'host': None, 'block_migration': 'auto'}})
+
+        def crawl_once_memory_moves():
+            try:
+                if dom.jobStats().get('memory_processed'):
+                    dom.migrateSetMaxSpeed(1, 0)
+                    return True
+            except libvirt.libvirtError:
+                pass  # no job yet
+            return False
+
+        wait_until(crawl_once_memory_moves, timeout=60, interval=0.005,
+                   message='the migration to reach memory')
+    finally:
+        conn.close()

@@ -14,16 +14,12 @@ import time
 
 import pytest
 
-from tests.libvirt.fixtures import HOSTS
-from tests.rest import RestClient, wait_until
+from tests.libvirt.fixtures import other_host, start_crawling_live_migration
+from tests.rest import RestClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 BOOT_TIMEOUT = 90
-
-
-def _other(host):
-    return next(h for h in HOSTS if h != host)
 
 
 def _live_migrate(client, cluster, sid, source):
@@ -36,7 +32,7 @@ def _live_migrate(client, cluster, sid, source):
                       timeout=90, message='live migration away from %s' % source)
     took = time.monotonic() - started
     dest = client.server(sid)['OS-EXT-SRV-ATTR:host']
-    assert dest == _other(source)
+    assert dest == other_host(source)
     assert client.server(sid)['status'] == 'ACTIVE'
     ticks = cluster.wait_ticks(dest, sid, count=2, after=0, timeout=30)
     # No reboot: the counter goes on from where it was on the source.
@@ -50,8 +46,7 @@ def test_boot_resize_migrate_live_abort_force(libvirt_cluster, libvirt_hosts):
     cluster = libvirt_cluster
     client = RestClient(cluster.endpoint, wait_timeout=BOOT_TIMEOUT)
     timings = {}
-    image = cluster.register_image('tiny-guest', os.environ.get(
-        'NOVALITE_TEST_GUEST_DIR', '/var/tmp/novalite-guest'))
+    image = cluster.register_image()
     for fid, ram, vcpus, disk in (('lv1', 128, 1, 1), ('lv2', 192, 2, 2)):
         client.request('POST', '/flavors', {'flavor': {
             'id': fid, 'name': 'lv.%s' % fid, 'ram': ram, 'vcpus': vcpus, 'disk': disk}},
@@ -77,7 +72,7 @@ def test_boot_resize_migrate_live_abort_force(libvirt_cluster, libvirt_hosts):
     client.action(sid, {'resize': {'flavorRef': 'lv2'}})
     server = client.wait_for_server(sid, 'VERIFY_RESIZE')
     new_host = server['OS-EXT-SRV-ATTR:host']
-    assert new_host == _other(host)
+    assert new_host == other_host(host)
     ticks = cluster.wait_ticks(new_host, sid, count=1, boots=1)
     timings['resize_to_guest_userspace'] = time.monotonic() - t0
     assert ticks[-1][3] == 2, ticks[-1]
@@ -94,12 +89,12 @@ def test_boot_resize_migrate_live_abort_force(libvirt_cluster, libvirt_hosts):
     t0 = time.monotonic()
     client.action(sid, {'migrate': None})
     server = client.wait_for_server(sid, 'VERIFY_RESIZE')
-    assert server['OS-EXT-SRV-ATTR:host'] == _other(host)
-    cluster.wait_ticks(_other(host), sid, count=1, boots=1)
+    assert server['OS-EXT-SRV-ATTR:host'] == other_host(host)
+    cluster.wait_ticks(other_host(host), sid, count=1, boots=1)
     client.action(sid, {'revertResize': None})
     server = client.wait_for_server(sid, 'ACTIVE')
     assert server['OS-EXT-SRV-ATTR:host'] == host
-    assert not os.path.exists(os.path.join(cluster.instances_paths[_other(host)], sid))
+    assert not os.path.exists(os.path.join(cluster.instances_paths[other_host(host)], sid))
     assert client.migrations(sid, 'migration')[0]['status'] == 'reverted'
     # The restored guest boots again on the original host: a second boot in its log.
     cluster.wait_ticks(host, sid, count=2, boots=2)
@@ -139,41 +134,22 @@ def test_boot_resize_migrate_live_abort_force(libvirt_cluster, libvirt_hosts):
     server = client.server(sid)
     assert server['OS-EXT-SRV-ATTR:host'] == host and server['status'] == 'ACTIVE'
     cluster.wait_ticks(host, sid, count=1, after=last + 1)  # still running, same boot
-    assert not os.path.exists(os.path.join(cluster.instances_paths[_other(host)], sid))
+    assert not os.path.exists(os.path.join(cluster.instances_paths[other_host(host)], sid))
 
     # -- force-complete a crawling live migration: it switches to post-copy -----------------
-    # Disks go first at full speed; once memory moves, crawl at 1 MiB/s (a guest that
-    # dirties memory faster than the link) until the operator forces completion.
-    conn = libvirt.open(libvirt_hosts.uri(host))
-    try:
-        dom = conn.lookupByUUIDString(sid)
-        dom.migrateSetMaxSpeed(100000, 0)
-        last = cluster.ticks(host, sid)[-1][0]
-        t0 = time.monotonic()
-        client.action(sid, {'os-migrateLive': {'host': None, 'block_migration': 'auto'}})
-
-        def crawl_once_memory_moves():
-            try:
-                if dom.jobStats().get('memory_processed'):
-                    dom.migrateSetMaxSpeed(1, 0)
-                    return True
-            except libvirt.libvirtError:
-                pass  # no job yet
-            return False
-
-        wait_until(crawl_once_memory_moves, timeout=60, interval=0.005,
-                   message='the migration to reach memory')
-    finally:
-        conn.close()
+    # It crawls (too slow to finish in pre-copy) until the operator forces completion.
+    last = cluster.ticks(host, sid)[-1][0]
+    t0 = time.monotonic()
+    start_crawling_live_migration(client, libvirt_hosts, sid, host)
     mig = client.wait_until(running_with_progress, timeout=60, message='a running migration')
     client.request('POST', '/servers/%s/migrations/%s/action' % (sid, mig['id']),
                    {'force_complete': None}, expect=202)
     client.wait_until(lambda: client.server(sid)['OS-EXT-STS:task_state'] is None and
-                      client.server(sid)['OS-EXT-SRV-ATTR:host'] == _other(host),
+                      client.server(sid)['OS-EXT-SRV-ATTR:host'] == other_host(host),
                       timeout=60, message='force-completed live migration')
     timings['live_migration_force_complete'] = time.monotonic() - t0
     assert client.migrations(sid, 'live-migration')[0]['status'] == 'completed'
-    host = _other(host)
+    host = other_host(host)
     ticks = cluster.wait_ticks(host, sid, count=2)
     assert cluster.boots(host, sid) == 0 and ticks[0][0] > last
 
@@ -187,7 +163,7 @@ def test_boot_resize_migrate_live_abort_force(libvirt_cluster, libvirt_hosts):
                    expect=200)
     server = client.wait_for_server(sid, 'ACTIVE')
     dest = server['OS-EXT-SRV-ATTR:host']
-    assert dest == _other(host)
+    assert dest == other_host(host)
     cluster.wait_ticks(dest, sid, count=1, boots=1)  # rebuilt from the image: booted
     timings['evacuate_to_guest_userspace'] = time.monotonic() - t0
     assert client.migrations(sid, 'evacuation')[0]['status'] == 'done'

@@ -9,13 +9,12 @@ destination without a reboot.
 """
 
 import json
-import os
 import time
 
 import pytest
 
-from tests.libvirt.fixtures import HOSTS, LibvirtCluster
-from tests.rest import RestClient, wait_until
+from tests.libvirt.fixtures import other_host, running_cluster, start_crawling_live_migration
+from tests.rest import RestClient
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -30,26 +29,16 @@ def policy_cluster(tmp_path, libvirt_hosts, private_rabbit_url, pg_fresh_url):
     # The test client's project (noauth2 admin:admin) gets the policy.
     path.write_text(json.dumps({'policies': {'switch': POLICY},
                                 'projects': {'admin': 'switch'}}))
-    cluster = LibvirtCluster(tmp_path / 'cluster', pg_fresh_url, private_rabbit_url,
-                             extra_conf={'migration.policy_file': str(path)})
-    cluster.start()
-    try:
+    with running_cluster(tmp_path / 'cluster', pg_fresh_url, private_rabbit_url,
+                         extra_conf={'migration.policy_file': str(path)}) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
-
-
-def _other(host):
-    return next(h for h in HOSTS if h != host)
 
 
 def test_policy_switches_a_crawling_live_migration_to_post_copy(policy_cluster,
                                                                 libvirt_hosts):
-    import libvirt
     cluster = policy_cluster
     client = RestClient(cluster.endpoint, wait_timeout=90)
-    image = cluster.register_image('tiny-guest', os.environ.get(
-        'NOVALITE_TEST_GUEST_DIR', '/var/tmp/novalite-guest'))
+    image = cluster.register_image()
     client.request('POST', '/flavors', {'flavor': {
         'id': 'pol', 'name': 'lv.pol', 'ram': 128, 'vcpus': 1, 'disk': 1}}, expect=200)
     sid = client.request('POST', '/servers', {'server': {
@@ -58,40 +47,22 @@ def test_policy_switches_a_crawling_live_migration_to_post_copy(policy_cluster,
     host = client.wait_for_server(sid, 'ACTIVE')['OS-EXT-SRV-ATTR:host']
     cluster.wait_ticks(host, sid, count=1)
 
-    conn = libvirt.open(libvirt_hosts.uri(host))
-    try:
-        dom = conn.lookupByUUIDString(sid)
-        dom.migrateSetMaxSpeed(100000, 0)
-        last = cluster.ticks(host, sid)[-1][0]
-        client.action(sid, {'os-migrateLive': {'host': None, 'block_migration': 'auto'}})
-
-        def crawl_once_memory_moves():
-            try:
-                if dom.jobStats().get('memory_processed'):
-                    dom.migrateSetMaxSpeed(1, 0)
-                    return True
-            except libvirt.libvirtError:
-                pass  # no job yet
-            return False
-
-        wait_until(crawl_once_memory_moves, timeout=60, interval=0.005,
-                   message='the migration to reach memory')
-    finally:
-        conn.close()
+    last = cluster.ticks(host, sid)[-1][0]
+    start_crawling_live_migration(client, libvirt_hosts, sid, host)
     started = time.monotonic()
     client.wait_until(lambda: client.server(sid)['OS-EXT-STS:task_state'] is None,
                       timeout=120, message='the policy to complete the live migration')
     mig = client.migrations(sid, 'live-migration')[0]
     assert mig['status'] == 'completed', mig
-    assert client.server(sid)['OS-EXT-SRV-ATTR:host'] == _other(host)
+    assert client.server(sid)['OS-EXT-SRV-ATTR:host'] == other_host(host)
     assert mig['policy'] == 'switch'
     decisions = [e['decision'] for e in mig['policy_log']]
     assert decisions[0] == 'policy_selected'
     assert decisions[-1] == 'switched_to_post_copy', mig['policy_log']
     assert decisions[1] in ('timeout', 'stall_detected'), mig['policy_log']
     # The guest runs on, on the destination, from where it was: no reboot.
-    ticks = cluster.wait_ticks(_other(host), sid, count=2)
-    assert cluster.boots(_other(host), sid) == 0 and ticks[0][0] > last
+    ticks = cluster.wait_ticks(other_host(host), sid, count=2)
+    assert cluster.boots(other_host(host), sid) == 0 and ticks[0][0] > last
     print('policy switch to post-copy and completion took %.1fs: %s'
           % (time.monotonic() - started, decisions))
 

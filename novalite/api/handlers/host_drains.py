@@ -29,15 +29,10 @@ def _progress(mig: dict | None) -> dict | None:
 
 
 def _moves_under_way(drain) -> dict[str, dict]:
-    """The newest migration out of the host of each server the drain is moving."""
-    moving = {r['instance_uuid'] for r in drain['servers'] if r['state'] == SS.MOVING}
-    if not moving:
-        return {}
-    out = {}
-    for mig in db.migration_get_all(source_compute=drain['host']):
-        if mig['instance_uuid'] in moving:
-            out.setdefault(mig['instance_uuid'], mig)  # newest first
-    return out
+    """The newest unfinished migration out of the host of each server the drain is
+    moving."""
+    moving = [r['instance_uuid'] for r in drain['servers'] if r['state'] == SS.MOVING]
+    return db.drain_migrations_under_way(drain['host'], moving)
 
 
 def view(drain: dict, detail: bool = True) -> dict:

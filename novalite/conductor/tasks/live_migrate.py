@@ -49,6 +49,9 @@ class LiveMigrationTask(Task):
         self.hop = compute_utils.Hop(context, 'conductor_live_migrate_instance')
         self.events = []
         self.policy = None
+        # The policy chosen and the decisions that chose it, until a write records them
+        # (the first step or log entry this task writes): ({'policy': name}, entries).
+        self.policy_record = None
         self.dest = self.migrate_data = self.dest_values = None
 
     def run(self):
@@ -70,7 +73,7 @@ class LiveMigrationTask(Task):
         # it back if this process dies first.
         take_lease(self.manager, self.instance_uuid, states.MIGRATING)
         self.instance = inst = db.instance_get(self.instance_uuid)
-        self.migration = self._record_policy(inst)
+        self.migration = self._choose_policy(inst)
         if inst['power_state'] not in (power_state.RUNNING, power_state.PAUSED):
             raise exception.InstanceInvalidState(
                 action='live_migrate', instance_uuid=inst['uuid'], attr='power_state',
@@ -104,8 +107,12 @@ class LiveMigrationTask(Task):
     def _record_waiting(self, why):
         """No slot under the policy's limits: the move is recorded queued, with the
         destination it keeps its claim on."""
-        # The decision goes first: whoever sees the move queued sees why.
-        admission.log(self.migration_uuid, admission.WAITING, why)
+        # The decision goes first: whoever sees the move queued sees why (and, with
+        # it, the policy whose limits hold it).
+        values, entries = self.policy_record or ({}, [])
+        admission.log(self.migration_uuid, admission.WAITING, why, earlier=entries,
+                      values=values)
+        self.policy_record = None
         self.migration = steps.apply_step(
             'live_migration_waiting', self.instance_uuid, self.migration_uuid,
             migration_values=self.dest_values, events=self.events,
@@ -124,19 +131,24 @@ class LiveMigrationTask(Task):
         if admitted:
             admission.log(self.migration_uuid, admission.ADMITTED,
                           f"{self.instance['host']} -> {self.dest}")
+        values, entries = self.policy_record or ({}, [])
         self.migration = steps.apply_step(
             'live_destination_chosen', self.instance_uuid, self.migration_uuid,
-            migration_values=self.dest_values, events=self.events + [self.hop.ok()],
-            host=self.manager.host, driver=None)['migration']
+            migration_values=dict(self.dest_values, **values), log=entries,
+            events=self.events + [self.hop.ok()], host=self.manager.host,
+            driver=None)['migration']
+        self.policy_record = None
 
     def cast_to_source(self):
         self.manager.compute_rpcapi.live_migration(self.context, self.instance['host'],
                                                    self.instance, self.dest, self.migration,
                                                    self.migrate_data)
 
-    def _record_policy(self, inst):
-        """Choose the migration's policy (flavor, image, project, default) and record it
-        with the decisions that chose it."""
+    def _choose_policy(self, inst):
+        """Choose the migration's policy (flavor, image, project, default); the policy
+        and the decisions that chose it are recorded with the task's next write (the
+        destination choice, the wait for a slot or the rollback). Returns the migration
+        as it will read then."""
         image = None
         if inst.get('image_ref'):
             try:
@@ -146,9 +158,11 @@ class LiveMigrationTask(Task):
         self.policy, decisions = policies.select(policies.current(), inst['flavor'], image,
                                                  inst['project_id'])
         at = utc_iso()
-        return db.migration_log_append(self.migration_uuid,
-                                       [dict(d, at=at) for d in decisions],
-                                       values={'policy': self.policy.name})
+        entries = [dict(d, at=at) for d in decisions]
+        self.policy_record = ({'policy': self.policy.name}, entries)
+        mig = db.migration_get(self.migration_uuid)
+        return dict(mig, policy=self.policy.name,
+                    policy_log=list(mig['policy_log'] or []) + entries)
 
     def _service_up(self, host) -> bool:
         return db.compute_is_up(host, CONF.service_down_time)
@@ -239,9 +253,11 @@ class LiveMigrationTask(Task):
     def rollback(self, exc):
         vm_state = self.instance['vm_state'] if self.instance and isinstance(exc, EXPECTED) \
             else states.ERROR
+        values, entries = self.policy_record or ({}, [])
         try:
             steps.apply_step(
                 'live_migration_failed', self.instance_uuid, self.migration_uuid,
+                migration_values=values or None, log=entries,
                 status=states.MS.FAILED if isinstance(exc, exception.MaxRetriesExceeded)
                 else None,
                 vm_state=vm_state if vm_state in (states.ACTIVE, states.PAUSED,
