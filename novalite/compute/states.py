@@ -93,6 +93,9 @@ MS = MigrationStatus
 # Final for the migration record: nothing drives it any more.
 MIGRATION_DONE = (MS.CONFIRMED, MS.REVERTED, MS.ERROR, MS.FAILED, MS.COMPLETED, MS.CANCELLED,
                   MS.DONE)
+# Everything else: a move some step still drives.
+MIGRATION_UNFINISHED = tuple(v for k, v in vars(MigrationStatus).items()
+                             if not k.startswith('_') and v not in MIGRATION_DONE)
 # A live migration the source is working on (queued on its executor or running), or
 # one a conductor holds until a slot frees (queued too, see waiting_for_slot).
 LIVE_MIGRATION_IN_PROGRESS = (MS.QUEUED, MS.PREPARING, MS.RUNNING, MS.POST_MIGRATING)

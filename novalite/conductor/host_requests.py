@@ -9,6 +9,7 @@ instances on it or in a move that names it, and every move step through the stat
 import logging
 
 from novalite import exception
+from novalite.compute import states
 from novalite.db import api as db
 from novalite.db import steps
 
@@ -116,8 +117,14 @@ def record_progress(caller, instance_uuid, progress=None, migration_uuid=None,
     if migration_uuid and decisions:
         db.migration_log_append(migration_uuid, _decisions(decisions))
     if migration_uuid and migration_values:
-        db.migration_update(migration_uuid, _checked(migration_values, _MIGRATION_COLUMNS,
-                                                     'migration'))
+        # Progress sent before the move ended may arrive after its final step: a
+        # finished record keeps what its final step wrote.
+        try:
+            db.migration_update(migration_uuid, _checked(
+                migration_values, _MIGRATION_COLUMNS, 'migration'),
+                expected_status=states.MIGRATION_UNFINISHED)
+        except exception.UnexpectedMigrationStatus:
+            LOG.debug('Progress of finished migration %s dropped', migration_uuid)
     if progress is not None:
         try:
             db.instance_update(instance_uuid, {'progress': int(progress)})

@@ -6,6 +6,7 @@ import pytest
 from novalite import context as nl_context
 from novalite import exception
 from novalite.conductor import rpcapi as conductor_rpcapi
+from novalite.db import api as db
 
 
 def _as_host(host):
@@ -54,3 +55,21 @@ def test_a_step_may_not_place_an_instance_elsewhere(cloud):
                                     sid, vm_state='active',
                                     instance_values={'project_id': 'stolen'})
     assert cloud.server(sid)['OS-EXT-SRV-ATTR:host'] == owner
+
+
+def test_progress_arriving_after_the_move_ended_changes_nothing(cloud):
+    """A progress report sent just before a live migration's last step may be served
+    after it: the finished record keeps what its final step wrote."""
+    sid = cloud.boot('late')['id']
+    source = cloud.server(sid)['OS-EXT-SRV-ATTR:host']
+    cloud.action(sid, {'os-migrateLive': {'host': None, 'block_migration': 'auto'}},
+                 version='2.30')
+    cloud.wait_for_migration(sid, migration_type='live-migration')
+    final = db.migration_get_all(instance_uuid=sid)[-1]
+    _as_host(source).record_progress(sid, migration_uuid=final['uuid'],
+                                     migration_values={'memory_processed': 1,
+                                                       'memory_remaining': 999})
+    after = db.migration_get_all(instance_uuid=sid)[-1]
+    assert after['status'] == final['status'] == 'completed'
+    assert (after['memory_remaining'], after['updated_at']) == \
+        (final['memory_remaining'], final['updated_at'])
