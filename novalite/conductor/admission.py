@@ -114,12 +114,20 @@ def may_start(migration: dict, source: str, dest: str) -> tuple[bool, str | None
 def live_slots_free(host: str, policy: str | None = None) -> int:
     """How many more live migrations out of ``host`` may start now under the outbound
     and cluster-wide limits of ``policy`` (a policy name; None or unknown: the default
-    policy), after the moves already waiting for a slot took theirs. ``UNLIMITED`` when
+    policy), after the moves already waiting for a slot took theirs and counting the
+    moves still in pre-checks as holding one. ``UNLIMITED`` when
     neither limit is set. Inbound limits depend on the destination and are not counted;
     a compute's own max_concurrent_live_migrations queue is not either."""
     known = policies.current()
     pol = _policy_of(known, policy)
-    _, _, counts = plan(db.live_migrations_in_flight(), known)
+    in_flight = db.live_migrations_in_flight()
+    _, _, counts = plan(in_flight, known)
+    # Moves still in their conductor's pre-checks have asked for no slot yet, but will
+    # in a moment: a drain that did not count them would start more than the limit and
+    # leave the surplus waiting in a conductor.
+    for m in in_flight:
+        if m.get('task_driver') and not states.waiting_for_slot(m, m):
+            counts.add(m['source_compute'], m.get('dest_compute'))
     free = UNLIMITED
     if pol.max_outbound_per_host:
         free = min(free, pol.max_outbound_per_host - counts.out[host])
