@@ -4,7 +4,7 @@ import uuid as uuidlib
 from collections.abc import Iterable
 
 import sqlalchemy as sa
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 
 from novalite import exception
 from novalite.db import models, server_groups
@@ -169,19 +169,15 @@ def _write_allocations(s, consumer_id, requests, project_id, user_id, replace):
             rows.append({'resource_provider_id': rp_id, 'consumer_id': consumer_id,
                          'resource_class': rc, 'used': int(amount),
                          'project_id': project_id, 'user_id': user_id, 'created_at': now})
-    if not requests:
-        return
-    # Generation compare-and-swap of every provider in one UPDATE: a concurrent claim
-    # on any of them makes one of us retry.
+    # Generation compare-and-swap, provider by provider in the order asked: a
+    # concurrent claim on any of them makes one of us retry.
     rp = models.ResourceProvider
-    res = s.execute(update(rp)
-                    .where(or_(*(sa.and_(rp.id == providers[u][0],
-                                         rp.generation == providers[u][2])
-                                 for u in requests)))
-                    .values(generation=rp.generation + 1))
-    if res.rowcount != len(requests):
-        moved = ', '.join(sorted(requests))
-        raise exception.ResourceProviderGenerationConflict(uuid=moved)
+    for rp_uuid in requests:
+        rp_id, _, generation, _ = providers[rp_uuid]
+        res = s.execute(update(rp).where(rp.id == rp_id, rp.generation == generation)
+                        .values(generation=generation + 1))
+        if res.rowcount != 1:
+            raise exception.ResourceProviderGenerationConflict(uuid=rp_uuid)
     if rows:
         # One multi-row INSERT: one round trip, whatever the number of providers.
         s.execute(sa.insert(models.Allocation).values(rows))
