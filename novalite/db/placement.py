@@ -296,16 +296,19 @@ def claim_resources(consumer_id: str, requests: dict[str, dict[str, int]], proje
     ``generations`` (provider uuid -> the generation the caller last saw, e.g. the
     scheduler's host cache) lets the claim go without reading anything back: one
     UPDATE checks the room in SQL and swaps the generations (_fast_claim). It is a
-    compare-and-swap: it applies only if each provider's generation is still the one
-    given, and every transaction that adds allocations to a provider moves that
-    provider's generation in the same transaction. A concurrent claim committed
-    after the given generation was seen has moved it (the UPDATE, which reads the
-    row's latest committed version once it holds its lock, then finds no row), one
-    still running holds the row's lock until it ends; so the room the UPDATE checked
-    is the room there is. A given generation was seen committed, so the allocations
-    of whoever set it are in what the UPDATE reads. When it does not apply, the claim
-    is made the reading way, in the same transaction: read the room and generations,
-    check in Python (naming what lacks), then the same compare-and-swap.
+    compare-and-swap: it applies only where the provider's generation, as the UPDATE
+    finds it once it holds the row's lock (PostgreSQL and InnoDB check a row they
+    waited for again on its latest committed version), is still the one given; and
+    every transaction that adds allocations to a provider moves that provider's
+    generation in the same transaction. So a claim committed since the given
+    generation was set has moved it (no row matches, nothing is written), and one
+    still running holds the row's lock until it ends, having moved it. A given
+    generation must be one the caller saw committed, never ahead of the database (as
+    HostCache.generation): then whoever set it committed before the UPDATE began, and
+    its allocations are in what the UPDATE reads. When the UPDATE does not apply, the
+    claim is made the reading way in the same transaction: read the room and the
+    generations, check in Python (naming what lacks), then the same compare-and-swap.
+    Two scheduler processes racing this way: tests/integration/test_scheduler_claim_race.py.
     """
     fast = bool(generations) and bool(requests) and all(u in generations
                                                         for u in requests)
