@@ -279,7 +279,10 @@ def _fast_claim(s, consumer_id, requests, generations, project_id, user_id,
         return False
     if drop is not None:
         conn.execute(drop, {'consumer': consumer_id})
-    return conn.execute(insert, params).rowcount == rows
+    if conn.execute(insert, params).rowcount != rows:
+        # An inventory went away between the two statements: start over, reading.
+        raise exception.ResourceProviderGenerationConflict(uuid=', '.join(requests))
+    return True
 
 
 @retry_on_transient
