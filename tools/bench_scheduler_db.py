@@ -96,10 +96,11 @@ def populate(engine: sa.Engine, n: int, per_host: int = 3) -> None:
                 if rows:
                     conn.execute(sa.insert(model), rows)
         if engine.dialect.name == 'postgresql':
-            # Heartbeats as of the end of the load (a long load must not leave the
+            # Heartbeats as of the end of the load (clock, not transaction, time: a
+            # load longer than service_down_time must not leave the
             # first hosts down before the run starts), still spread over 30 s.
             conn.exec_driver_sql(
-                "UPDATE services SET last_seen_up = now() AT TIME ZONE 'UTC' "
+                "UPDATE services SET last_seen_up = clock_timestamp() AT TIME ZONE 'UTC' "
                 "- mod(id, 31) * interval '1 second'")
             for table in ('services', 'compute_nodes', 'resource_providers', 'inventories',
                           'instances', 'allocations'):
