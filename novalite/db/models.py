@@ -34,7 +34,13 @@ class TimestampMixin:
 
 class Service(TimestampMixin, Base):
     __tablename__ = 'services'
-    __table_args__ = (UniqueConstraint('host', 'binary', name='uniq_services0host0binary'),)
+    # The indexes serve the scheduler's change reads (scheduler/host_manager.py).
+    __table_args__ = (UniqueConstraint('host', 'binary', name='uniq_services0host0binary'),
+                      Index('services_updated_at_idx', 'updated_at'),
+                      Index('services_created_at_idx', 'created_at'),
+                      Index('services_last_seen_up_idx', 'last_seen_up'),
+                      Index('services_disabled_idx', 'disabled'),
+                      Index('services_forced_down_idx', 'forced_down'))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True)
@@ -54,6 +60,8 @@ class ComputeNode(TimestampMixin, Base):
     __tablename__ = 'compute_nodes'
     __table_args__ = (
         UniqueConstraint('host', 'hypervisor_hostname', name='uniq_compute_nodes0host0node'),
+        Index('compute_nodes_updated_at_idx', 'updated_at'),
+        Index('compute_nodes_created_at_idx', 'created_at'),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -275,6 +283,8 @@ class RequestSpec(TimestampMixin, Base):
 
 class ResourceProvider(TimestampMixin, Base):
     __tablename__ = 'resource_providers'
+    __table_args__ = (Index('resource_providers_updated_at_idx', 'updated_at'),
+                      Index('resource_providers_created_at_idx', 'created_at'))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     uuid: Mapped[str] = mapped_column(String(36), unique=True)

@@ -12,6 +12,7 @@ from novalite.db.common import to_dict
 from novalite.db.models import utcnow
 from novalite.db.retry import retry_on_transient
 from novalite.db.session import reader, writer
+from novalite.group_policies import HARD_POLICIES
 
 _NODE_COLUMNS = ('hypervisor_type', 'hypervisor_version', 'host_ip', 'vcpus', 'memory_mb',
                  'local_gb', 'vcpus_used', 'memory_mb_used', 'local_gb_used', 'running_vms',
@@ -182,10 +183,9 @@ def _write_allocations(s, consumer_id, requests, project_id, user_id, replace):
             models.Allocation.consumer_id == consumer_id))
     providers = _capacities(s, list(requests))
     now = utcnow()
-    # Provider by provider, in the order asked: write, then compare-and-swap.
+    rows = []
     for rp_uuid, resources in requests.items():
         rp_id, rp_name, generation, inventories = providers[rp_uuid]
-        rows = []
         for rc, amount in resources.items():
             if not amount:
                 continue
@@ -201,35 +201,163 @@ def _write_allocations(s, consumer_id, requests, project_id, user_id, replace):
             rows.append({'resource_provider_id': rp_id, 'consumer_id': consumer_id,
                          'resource_class': rc, 'used': int(amount),
                          'project_id': project_id, 'user_id': user_id, 'created_at': now})
-        if rows:
-            # One multi-row INSERT: one round trip, whatever the number of classes.
-            s.execute(sa.insert(models.Allocation).values(rows))
-        # Generation CAS: a concurrent claim on this provider makes one of us retry.
-        res = s.execute(update(models.ResourceProvider)
-                        .where(models.ResourceProvider.id == rp_id,
-                               models.ResourceProvider.generation == generation)
+    # Generation compare-and-swap, provider by provider in the order asked: a
+    # concurrent claim on any of them makes one of us retry.
+    rp = models.ResourceProvider
+    for rp_uuid in requests:
+        rp_id, _, generation, _ = providers[rp_uuid]
+        res = s.execute(update(rp).where(rp.id == rp_id, rp.generation == generation)
                         .values(generation=generation + 1))
         if res.rowcount != 1:
             raise exception.ResourceProviderGenerationConflict(uuid=rp_uuid)
+    if rows:
+        # One multi-row INSERT: one round trip, whatever the number of providers.
+        s.execute(sa.insert(models.Allocation).values(rows))
+
+
+# The fast claim's SQL, one per shape of request: (dialect, classes asked of each
+# provider, replace). Written once, then only its parameters change.
+_FAST_SQL: dict[tuple, tuple] = {}
+_HARD_MEMBER = (
+    'EXISTS (SELECT 1 FROM server_group_members m JOIN server_groups g '
+    'ON g.id = m.group_id WHERE g.policy IN (:hard0, :hard1) AND '
+    '(m.instance_uuid = :consumer OR m.instance_uuid IN '
+    '(SELECT mg.instance_uuid FROM migrations mg WHERE mg.uuid = :consumer)))')
+_ALLOC_COLUMNS = ('resource_provider_id, consumer_id, resource_class, used, project_id, '
+                  'user_id, created_at')
+
+
+def _typed(sql: str) -> sa.TextClause:
+    return sa.text(sql).bindparams(sa.bindparam('now', type_=sa.DateTime()))
+
+
+def _fast_sql(dialect: str, shape: tuple[tuple[str, ...], ...], replace: bool) -> tuple:
+    """(update, delete, insert) statements for the fast claim; on PostgreSQL one
+    statement doing all three (data-modifying WITH), the others None."""
+    key = (dialect, shape, replace)
+    if key in _FAST_SQL:
+        return _FAST_SQL[key]
+    own = ' AND a.consumer_id <> :consumer' if replace else ''
+    cases, picks, amounts = [], [], []
+    for i, classes in enumerate(shape):
+        fits = ' AND '.join(
+            'EXISTS (SELECT 1 FROM inventories inv WHERE inv.resource_provider_id = '
+            'resource_providers.id AND inv.resource_class = :rc_%(i)d_%(j)d AND '
+            'inv.max_unit >= :a_%(i)d_%(j)d AND (inv.total - inv.reserved) * '
+            'inv.allocation_ratio >= :a_%(i)d_%(j)d + (SELECT COALESCE(SUM(a.used), 0) '
+            'FROM allocations a WHERE a.resource_provider_id = inv.resource_provider_id '
+            'AND a.resource_class = inv.resource_class%(own)s))'
+            % {'i': i, 'j': j, 'own': own} for j in range(len(classes)))
+        cases.append('(resource_providers.uuid = :u_%d AND resource_providers.generation '
+                     '= :g_%d AND %s)' % (i, i, fits))
+        picks.append('(p.uuid = :u_%d AND inv.resource_class IN (%s))' % (
+            i, ', '.join(':rc_%d_%d' % (i, j) for j in range(len(classes)))))
+        amounts += ['WHEN p.uuid = :u_%d AND inv.resource_class = :rc_%d_%d THEN :a_%d_%d'
+                    % (i, i, j, i, j) for j in range(len(classes))]
+    bump = ('UPDATE resource_providers SET generation = generation + 1, updated_at = :now '
+            'WHERE (%s) AND NOT %s' % (' OR '.join(cases), _HARD_MEMBER))
+    rows = ('SELECT p.id, :consumer, inv.resource_class, CASE %s END, :project, :user, '
+            ':now FROM %%s JOIN inventories inv ON inv.resource_provider_id = p.id '
+            'WHERE (%s)' % (' '.join(amounts), ' OR '.join(picks)))
+    drop = 'DELETE FROM allocations WHERE consumer_id = :consumer'
+    if dialect == 'postgresql':
+        every = '(SELECT COUNT(*) FROM bumped) = %d' % len(shape)
+        sql = 'WITH bumped AS (%s RETURNING id, uuid)' % bump
+        if replace:
+            sql += ', dropped AS (%s AND %s)' % (drop, every)
+        sql += ' INSERT INTO allocations (%s) %s AND %s' % (
+            _ALLOC_COLUMNS, rows % 'bumped p', every)
+        out = (_typed(sql), None, None)
+    else:
+        out = (_typed(bump), sa.text(drop) if replace else None,
+               _typed('INSERT INTO allocations (%s) %s' % (
+                   _ALLOC_COLUMNS, rows % 'resource_providers p')))
+    _FAST_SQL[key] = out
+    return out
+
+
+def _fast_claim(s, consumer_id, requests, generations, project_id, user_id,
+                replace) -> bool:
+    """The claim without reading anything back, for a caller that knows the providers'
+    generations: one UPDATE that, for every provider of the request at once, checks
+    the room left (in SQL, from inventories and allocations) and moves the generation
+    by compare-and-swap against ``generations``; the DELETE of the consumer's old
+    allocations (with ``replace``); one INSERT .. SELECT of every allocation row. On
+    PostgreSQL the three are one statement (one round trip).
+
+    False when it did not apply: a generation moved since the caller saw it, a
+    provider lacks room or is gone, or the consumer is in a hard-policy server group.
+    Nothing is allocated then (a generation may have moved: harmless, it only means
+    "look again"); the caller claims the reading way, in the same transaction, which
+    tells these cases apart. Why this is an atomic compare-and-swap: claim_resources.
+    """
+    shape = tuple(tuple(sorted(rc for rc, a in requests[u].items() if a)) for u in requests)
+    if not all(shape):
+        return False
+    params = {'consumer': consumer_id, 'project': project_id, 'user': user_id,
+              'now': utcnow(), 'hard0': HARD_POLICIES[0], 'hard1': HARD_POLICIES[1]}
+    for i, (u, classes) in enumerate(zip(requests, shape, strict=True)):
+        params['u_%d' % i] = u
+        params['g_%d' % i] = int(generations[u])
+        for j, rc in enumerate(classes):
+            params['rc_%d_%d' % (i, j)] = rc
+            params['a_%d_%d' % (i, j)] = int(requests[u][rc])
+    rows = sum(len(classes) for classes in shape)
+    conn = s.connection()
+    bump, drop, insert = _fast_sql(conn.dialect.name, shape, replace)
+    if drop is None and insert is None:
+        return conn.execute(bump, params).rowcount == rows
+    if conn.execute(bump, params).rowcount != len(shape):
+        return False
+    if drop is not None:
+        conn.execute(drop, {'consumer': consumer_id})
+    if conn.execute(insert, params).rowcount != rows:
+        # An inventory went away between the two statements: start over, reading.
+        raise exception.ResourceProviderGenerationConflict(uuid=', '.join(requests))
+    return True
 
 
 @retry_on_transient
 def claim_resources(consumer_id: str, requests: dict[str, dict[str, int]], project_id=None,
-                    user_id=None, replace: bool = False, retries: int = 10) -> None:
+                    user_id=None, replace: bool = False, retries: int = 10,
+                    generations: dict[str, int] | None = None) -> None:
     """Atomically allocate resources on providers for a consumer.
 
     ``requests`` maps provider uuid -> {resource class: amount}. With ``replace`` the
     consumer's existing allocations are dropped first in the same transaction. Raises
     InsufficientResources when any provider lacks room, GroupPolicyViolation when the
     consumer's server group forbids the host; nothing is written then.
+
+    ``generations`` (provider uuid -> the generation the caller last saw, e.g. the
+    scheduler's host cache) lets the claim go without reading anything back: one
+    UPDATE checks the room in SQL and swaps the generations (_fast_claim). It is a
+    compare-and-swap: it applies only where the provider's generation, as the UPDATE
+    finds it once it holds the row's lock (PostgreSQL and InnoDB check a row they
+    waited for again on its latest committed version), is still the one given; and
+    every transaction that adds allocations to a provider moves that provider's
+    generation in the same transaction. So a claim committed since the given
+    generation was set has moved it (no row matches, nothing is written), and one
+    still running holds the row's lock until it ends, having moved it. A given
+    generation must be one the caller saw committed, never ahead of the database (as
+    HostCache.generation): then whoever set it committed before the UPDATE began, and
+    its allocations are in what the UPDATE reads. When the UPDATE does not apply, the
+    claim is made the reading way in the same transaction: read the room and the
+    generations, check in Python (naming what lacks), then the same compare-and-swap.
+    Two scheduler processes racing this way: tests/integration/test_scheduler_claim_race.py.
     """
+    fast = bool(generations) and bool(requests) and all(u in generations
+                                                        for u in requests)
     for attempt in range(retries):
         try:
             with writer() as s:
-                _write_allocations(s, consumer_id, requests, project_id, user_id, replace)
+                if not (fast and _fast_claim(s, consumer_id, requests, generations,
+                                             project_id, user_id, replace)):
+                    _write_allocations(s, consumer_id, requests, project_id, user_id,
+                                       replace)
             return
         except (exception.ResourceProviderGenerationConflict,
                 exception.ServerGroupGenerationConflict):
+            fast = False
             if attempt == retries - 1:
                 raise
 

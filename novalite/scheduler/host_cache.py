@@ -310,6 +310,16 @@ class HostCache:
                 self._uuid_hosts.add(i)
         return view
 
+    def generation(self, host_state: HostState) -> int | None:
+        """The provider generation the view of host_state is at (what was last read,
+        moved by this process's own claims since), for the claim's compare-and-swap;
+        None when unknown. Never ahead of the database: a claim against it that finds
+        the generation moved falls back to reading the provider."""
+        known = self._generations.get(host_state.uuid)
+        if known is None:
+            return None
+        return known + self._own_claims.get(host_state.uuid, 0)
+
     def placed(self, host_state: HostState, claimed: bool) -> None:
         """An instance of this request was placed on host_state (consumed in the view).
         Without a claim in the database the view must forget it: read the host again."""

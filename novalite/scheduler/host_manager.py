@@ -7,7 +7,7 @@ import math
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import and_, func, literal_column, or_, select, union_all
+from sqlalchemy import and_, func, literal_column, or_, select, true, union_all
 from sqlalchemy.orm import Session
 
 from novalite.conf import CONF
@@ -162,8 +162,9 @@ def host_state_of(row, inv: dict[str, Any], used: dict[str, int], conf: Any,
 
 
 # Change feeds of the host cache (scheduler/host_cache.py). Each reads only the rows
-# written since a moment; none of these updated_at columns is indexed, so the database
-# scans the narrow table but sends back only what changed.
+# written since a moment, through the indexes on the columns it filters on (migration
+# 0005): every branch of each OR below is an indexed condition (`= true`, not `IS
+# TRUE`, which no index serves).
 
 def provider_generations(session: Session) -> dict[str, int]:
     rp = models.ResourceProvider
@@ -213,7 +214,7 @@ def service_changes(session: Session, since, beats: bool = True):
     else:
         changed = or_(and_(changed, or_(svc.last_seen_up.is_(None),
                                         svc.updated_at > svc.last_seen_up)),
-                      svc.disabled.is_(True), svc.forced_down.is_(True))
+                      svc.disabled == true(), svc.forced_down == true())
     return session.execute(
         select(svc.host, svc.disabled, svc.disabled_reason, svc.forced_down,
                svc.last_seen_up, svc.updated_at, svc.created_at, svc.availability_zone)

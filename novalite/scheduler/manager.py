@@ -53,10 +53,16 @@ class SchedulerManager(service.Manager):
             if not claim:
                 self.cache.placed(host_state, claimed=False)
                 return True
+            # A member of a hard-policy group claims the reading way (its group's row
+            # lock first); anyone else with the generation its view is at.
+            generation = None if group is not None and group.hard else \
+                self.cache.generation(host_state)
             try:
                 db.claim_resources(uuids[index], {host_state.uuid: resources},
                                    project_id=spec.project_id, user_id=spec.user_id,
-                                   replace=True, retries=CONF.database.claim_retries)
+                                   replace=True, retries=CONF.database.claim_retries,
+                                   generations=({host_state.uuid: generation}
+                                                if generation is not None else None))
                 self.cache.placed(host_state, claimed=True)
                 return True
             except exception.GroupPolicyViolation as e:

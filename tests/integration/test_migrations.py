@@ -48,7 +48,7 @@ def _inspect(url, fn):
 
 
 def test_single_head():
-    assert migration.head() == '0004'
+    assert migration.head() == '0005'
 
 
 def test_upgrade_matches_models_and_downgrades(any_db_url):
@@ -127,7 +127,7 @@ def test_migrations_dir_override(monkeypatch, tmp_path):
     assert migration.migrations_dir() == tmp_path
 
 
-@pytest.mark.parametrize('revision', ['0001', '0002', '0003', '0004'])
+@pytest.mark.parametrize('revision', ['0001', '0002', '0003', '0004', '0005'])
 def test_upgrade_to_named_revision(sqlite_url, revision):
     migration.upgrade(sqlite_url, revision)
     assert migration.current(sqlite_url) == revision
