@@ -9,6 +9,7 @@ from the database's allocations as well as from the API."""
 
 import collections
 import concurrent.futures
+import os
 
 import pytest
 
@@ -97,8 +98,14 @@ def _hosts_by_allocation(sids):
     return out
 
 
+def _resent_selections(c) -> int:
+    """How often a conductor sent select_destinations again (no answer in time)."""
+    with open(os.path.join(c.workdir, 'conductor.log'), errors='replace') as f:
+        return sum('select_destinations got no answer' in line for line in f)
+
+
 def test_twenty_parallel_boots_into_an_anti_affinity_group(cluster):
-    _c, client = cluster
+    c, client = cluster
     group = _group(client, 'anti-affinity')
     servers = _boot_all(client, group)
     active = [s for s in servers if s['status'] == 'ACTIVE']
@@ -114,10 +121,12 @@ def test_twenty_parallel_boots_into_an_anti_affinity_group(cluster):
     assert sorted(placed) == sorted(hosts)
     assert all(len(members) == 1 for members in placed.values()), placed
     # The group's generation moved once per successful claim and never for a refusal.
+    # A request a loaded scheduler answered too late is sent again and claims again
+    # (the server stays placed once), so each resend may move it once more.
     with session.reader() as s:
         generation = s.query(models.ServerGroup.generation).filter(
             models.ServerGroup.uuid == group).scalar()
-    assert generation == COMPUTES
+    assert COMPUTES <= generation <= COMPUTES + _resent_selections(c), generation
 
 
 def test_twenty_parallel_boots_into_an_affinity_group(cluster):
