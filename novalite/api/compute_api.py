@@ -154,7 +154,7 @@ class API:
     def _count_within_quota(self, context, flavor, min_count, max_count):
         res = _flavor_resources(flavor)
         limits = db.quota_get_all(context.project_id)
-        if all(limits.get(key, -1) < 0 for key in ('instances', 'cores', 'ram')):
+        if all(limits.get(key, -1) < 0 for key in db.COUNTED_RESOURCES):
             return max_count  # unlimited: counting could not change the answer
         usage = db.quota_usage(context.project_id)
         allowed = max_count

@@ -56,10 +56,6 @@ def _migration_row(s, migration_uuid, lock=False):
     return row
 
 
-def _instance_row(s, instance_uuid):
-    return live_instance_row(s, instance_uuid)
-
-
 def authorize(s, host: str, instance_uuid: str, migration=None, owner=None,
               instance=None) -> None:
     """Refuse a compute host's request about an instance that is neither on it nor in a
@@ -73,7 +69,7 @@ def authorize(s, host: str, instance_uuid: str, migration=None, owner=None,
         elif host in roles.values():
             return
     if owner in (None, 'host'):
-        instance = instance if instance is not None else _instance_row(s, instance_uuid)
+        instance = instance if instance is not None else live_instance_row(s, instance_uuid)
         if instance is not None and instance.host == host:
             return
         if migration is None and instance is not None:
@@ -143,7 +139,7 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
             migration_uuid = mig.uuid
         elif migration_uuid is not None:
             mig = _migration_row(s, migration_uuid, lock=bool(log))
-        inst = _instance_row(s, instance_uuid)
+        inst = live_instance_row(s, instance_uuid)
         if inst is None:
             raise exception.InstanceNotFound(instance_id=instance_uuid)
         if caller is not None:
