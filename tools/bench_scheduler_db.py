@@ -29,13 +29,10 @@ FLAVOR = {'flavorid': '1', 'name': 'm1.tiny', 'vcpus': 1, 'memory_mb': 512, 'roo
 
 
 def make_engine(url: str, schema: str | None) -> sa.Engine:
-    """An engine like the service's (pre-ping, READ COMMITTED), inside `schema`."""
-    kwargs: dict = dict(pool_size=5, max_overflow=5, pool_pre_ping=True)
-    if url.startswith('postgresql') and schema:
-        kwargs['connect_args'] = {'options': '-csearch_path=%s' % schema}
-    if url.startswith('mysql'):
-        kwargs['isolation_level'] = 'READ COMMITTED'
-    return sa.create_engine(url, **kwargs)
+    """The service's engine (db_session.create_engine), inside `schema`."""
+    args = ({'options': '-csearch_path=%s' % schema}
+            if url.startswith('postgresql') and schema else None)
+    return db_session.create_engine(url, connect_args=args)
 
 
 def create_schema(url: str, schema: str) -> None:
@@ -53,8 +50,12 @@ def drop_schema(url: str, schema: str) -> None:
 
 def populate(engine: sa.Engine, n: int, per_host: int = 3) -> None:
     """n compute hosts (service, node, provider, inventories), each holding `per_host`
-    instances and their allocations; heartbeats spread over the last minute."""
+    instances and their allocations, as in a cloud running for a while: everything
+    created an hour ago, node reports and heartbeats spread over the last minute. (Rows
+    created a moment before the run would all be in every request's change feed for
+    its first host_state_change_window seconds.)"""
     now = models.utcnow()
+    then = now - datetime.timedelta(hours=1)
     rng = random.Random(7)
     batch = 5000
     with engine.begin() as conn:
@@ -67,14 +68,15 @@ def populate(engine: sa.Engine, n: int, per_host: int = 3) -> None:
                                      disabled=False, forced_down=False,
                                      last_seen_up=now - datetime.timedelta(
                                          seconds=rng.randint(0, 30)),
-                                     availability_zone=ZONES[i % 2], created_at=now))
+                                     availability_zone=ZONES[i % 2], created_at=then))
                 nodes.append(dict(id=i + 1, uuid='cn-%d' % i, service_id=i + 1, host=name,
                                   hypervisor_hostname=name, hypervisor_type='QEMU',
                                   hypervisor_version=8002000, vcpus=32, memory_mb=131072,
                                   local_gb=2000, cpu_info={'arch': 'x86_64'}, traits=[],
-                                  created_at=now, updated_at=now))
+                                  created_at=then, updated_at=now - datetime.timedelta(
+                                      seconds=rng.randint(0, 60))))
                 rps.append(dict(id=i + 1, uuid='cn-%d' % i, name=name, generation=1,
-                                created_at=now))
+                                created_at=then))
                 for rc, total, reserved, ratio in (('VCPU', 32, 0, 4.0),
                                                    ('MEMORY_MB', 131072, 512, 1.0),
                                                    ('DISK_GB', 2000, 0, 1.0)):
@@ -86,10 +88,10 @@ def populate(engine: sa.Engine, n: int, per_host: int = 3) -> None:
                     instances.append(dict(uuid=consumer, display_name=consumer,
                                           project_id='p', user_id='u', flavor={},
                                           vm_state='active', host=name, node=name,
-                                          deleted=False, created_at=now))
+                                          deleted=False, created_at=then))
                     for rc, used in (('VCPU', 2), ('MEMORY_MB', 4096), ('DISK_GB', 20)):
                         allocs.append(dict(resource_provider_id=i + 1, consumer_id=consumer,
-                                           resource_class=rc, used=used, created_at=now))
+                                           resource_class=rc, used=used, created_at=then))
             for model, rows in ((models.Service, services), (models.ComputeNode, nodes),
                                 (models.ResourceProvider, rps), (models.Inventory, invs),
                                 (models.Instance, instances), (models.Allocation, allocs)):

@@ -3,6 +3,7 @@
 import contextlib
 import os
 import threading
+import time
 
 import sqlalchemy as sa
 from sqlalchemy import event, orm
@@ -19,6 +20,10 @@ _lock = threading.Lock()
 _sqlite_writers = threading.Lock()
 _engine: sa.Engine | None = None
 _sessionmaker: orm.sessionmaker | None = None
+_reader_sessionmaker: orm.sessionmaker | None = None
+# A pooled connection idle for longer than this is pinged when taken from the pool;
+# one used more recently goes straight to work (see _ping_idle_connections).
+PING_IDLE_SECONDS = 1.0
 
 
 def default_url(conf=CONF) -> str:
@@ -29,7 +34,7 @@ def default_url(conf=CONF) -> str:
     return 'sqlite:///' + os.path.join(conf.state_path, 'novalite.sqlite')
 
 
-def create_engine(url: str, conf=CONF) -> sa.Engine:
+def create_engine(url: str, conf=CONF, connect_args: dict | None = None) -> sa.Engine:
     echo = conf.database.connection_debug
     if url.startswith('sqlite'):
         engine = sa.create_engine(url, echo=echo, connect_args={'check_same_thread': False,
@@ -61,12 +66,47 @@ def create_engine(url: str, conf=CONF) -> sa.Engine:
         return engine
     kwargs = dict(echo=echo, pool_size=conf.database.max_pool_size,
                   max_overflow=conf.database.max_overflow,
-                  pool_timeout=conf.database.pool_timeout, pool_pre_ping=True)
+                  pool_timeout=conf.database.pool_timeout, connect_args=connect_args or {})
     if url.startswith('mysql'):
         kwargs['isolation_level'] = 'READ COMMITTED'
     engine = sa.create_engine(url, **kwargs)
+    _ping_idle_connections(engine)
     event.listen(engine, 'commit', _count_commit)
     return engine
+
+
+def _ping_idle_connections(engine: sa.Engine) -> None:
+    """Replace, at checkout, a pooled connection that has died while it sat idle.
+
+    SQLAlchemy's pool_pre_ping would ping every checkout: two round trips (BEGIN and
+    SELECT 1) per transaction, as many as a scheduler's whole claim. Here only a
+    connection idle for PING_IDLE_SECONDS or more is pinged, which is where dead
+    connections come from (a database restarted or blinking while the pool waited). A
+    connection that dies between two transactions less than that apart fails its first
+    statement, before any COMMIT, and retry_on_transient runs the transaction again on
+    a fresh one: the pool drops every connection older than a disconnect it sees.
+    """
+    @event.listens_for(engine, 'checkin')
+    def _idle_from(dbapi_conn, record):
+        record.info['idle_since'] = time.monotonic()
+
+    @event.listens_for(engine, 'checkout')
+    def _ping_if_idle(dbapi_conn, record, proxy):
+        since = record.info.get('idle_since')
+        if since is None or time.monotonic() - since < PING_IDLE_SECONDS:
+            return
+        try:
+            cursor = dbapi_conn.cursor()
+            try:
+                cursor.execute('SELECT 1')
+            finally:
+                cursor.close()
+            dbapi_conn.rollback()
+        except engine.dialect.loaded_dbapi.Error as e:
+            # The pool drops this connection and checks out another (documented
+            # behaviour of DisconnectionError raised from a checkout listener).
+            record.info.pop('idle_since', None)
+            raise sa.exc.DisconnectionError(str(e)) from e
 
 
 def _count_commit(conn):
@@ -74,23 +114,36 @@ def _count_commit(conn):
 
 
 def get_engine() -> sa.Engine:
-    global _engine, _sessionmaker
     with _lock:
         if _engine is None:
-            _engine = create_engine(default_url())
-            _sessionmaker = orm.sessionmaker(bind=_engine, expire_on_commit=False)
+            _bind(create_engine(default_url()))
         return _engine
 
 
 def set_engine(engine: sa.Engine | None) -> None:
     """Replace the process engine (tests, the all-in-one)."""
-    global _engine, _sessionmaker
     with _lock:
         if _engine is not None and _engine is not engine:
             _engine.dispose()
-        _engine = engine
-        _sessionmaker = (orm.sessionmaker(bind=engine, expire_on_commit=False)
-                         if engine is not None else None)
+        _bind(engine)
+
+
+def _bind(engine: sa.Engine | None) -> None:
+    global _engine, _sessionmaker, _reader_sessionmaker
+    _engine = engine
+    if engine is None:
+        _sessionmaker = _reader_sessionmaker = None
+        return
+    _sessionmaker = orm.sessionmaker(bind=engine, expire_on_commit=False)
+    # PostgreSQL runs READ COMMITTED: each statement of a transaction sees what was
+    # committed when it began, exactly as each statement run on its own does. So a
+    # reader gains nothing from a transaction there and saves two round trips (BEGIN,
+    # ROLLBACK) by running in autocommit. (PyMySQL would pay a SET autocommit each
+    # way instead; SQLite readers need their snapshot.)
+    _reader_sessionmaker = orm.sessionmaker(
+        bind=(engine.execution_options(isolation_level='AUTOCOMMIT')
+              if engine.dialect.name == 'postgresql' else engine),
+        expire_on_commit=False)
 
 
 def is_sqlite() -> bool:
@@ -99,9 +152,9 @@ def is_sqlite() -> bool:
 
 @contextlib.contextmanager
 def reader():
-    """A read-only transaction."""
+    """A read-only scope: a transaction, or on PostgreSQL statements run one by one."""
     get_engine()
-    with _sessionmaker() as session:
+    with _reader_sessionmaker() as session:
         yield session
 
 

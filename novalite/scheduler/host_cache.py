@@ -42,13 +42,15 @@ class HostCache:
     """Host states of one scheduler process, and how it keeps them current.
 
     A full load at start (and every host_state_full_reload_interval, or when a compute
-    node appears or goes away: a count and a max id, read per request). Then, per
-    request: the providers whose generation moved (claims, releases, inventory changes,
-    by anyone) get their inventory and usage read again, unless only this process's own
-    claims moved them; services enabled, disabled or forced down are read. Every
-    host_state_refresh_interval: the compute nodes that reported and the services'
-    heartbeats. Service liveness is recomputed from the cached heartbeats at each
-    request.
+    node appears or goes away: a count and a max id, read every
+    host_state_refresh_interval). Then, per request: the providers whose generation
+    moved (claims, releases, inventory changes, by anyone) get their inventory and usage
+    read again, unless only this process's own claims moved them; services enabled,
+    disabled or forced down are read. Every host_state_refresh_interval: the compute
+    nodes that reported and the services' heartbeats. Service liveness is recomputed
+    from the cached heartbeats at each request. A host deleted since the last count can
+    still be picked: its claim finds no provider, counts as lost, and the request reads
+    that host again and goes on without it.
 
     The view may lag the database: the claim, a compare-and-swap in the database, stays
     the authority. A lost claim refreshes the provider (claim_lost) and the request goes
@@ -95,6 +97,15 @@ class HostCache:
         not change under the running selection, so additions and removals wait for the
         next request.
         """
+        try:
+            return self._refresh(session, in_request)
+        except Exception:
+            # Part of what changed may have been consumed (moments moved on, stale
+            # hosts taken) without reaching the view: read everything next time.
+            self._full_needed = True
+            raise
+
+    def _refresh(self, session: Session, in_request: bool) -> HostStateArrays:
         opts = self.conf.scheduler
         mono = time.monotonic()
         if not in_request and (self.view is None or self._full_needed or
@@ -103,13 +114,15 @@ class HostCache:
         else:
             start = models.utcnow()
             window = datetime.timedelta(seconds=opts.host_state_change_window)
-            moved, census = self._moved_providers(session, census=not in_request)
+            if (not in_request and
+                    mono - self._polled_at >= opts.host_state_refresh_interval and
+                    host_manager.node_census(session) != self._census):
+                self._load_all(session)
+                return self._mark_up()
+            moved = self._moved_providers(session)
             self._providers_since = start - window
             stale, self._stale = self._stale, set()
             if not in_request:
-                if census != self._census:
-                    self._load_all(session)
-                    return self._mark_up()
                 if mono - self._polled_at >= opts.host_state_refresh_interval:
                     self._polled_at = mono
                     stale |= self._reported_nodes(session)
@@ -121,11 +134,9 @@ class HostCache:
             self._reload(session, stale, moved)
         return self._mark_up()
 
-    def _moved_providers(self, session: Session,
-                         census: bool) -> tuple[dict[str, int], tuple | None]:
+    def _moved_providers(self, session: Session) -> dict[str, int]:
         moved = {}
-        rows, counted = host_manager.provider_changes(session, self._providers_since, census)
-        for u, g in rows:
+        for u, g in host_manager.provider_changes(session, self._providers_since):
             if u not in self._index or self._generations.get(u) == g:
                 continue
             known = self._generations.get(u)
@@ -135,7 +146,7 @@ class HostCache:
                 self._own_claims.pop(u, None)
                 continue
             moved[u] = g
-        return moved, counted
+        return moved
 
     def _reported_nodes(self, session: Session) -> set[str]:
         return {u for u, at in host_manager.node_changes(session, self._nodes_since)

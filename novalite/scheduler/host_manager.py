@@ -7,7 +7,7 @@ import math
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import and_, func, literal_column, or_, select, true, union_all
+from sqlalchemy import DateTime, and_, bindparam, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from novalite.conf import CONF
@@ -171,31 +171,44 @@ def provider_generations(session: Session) -> dict[str, int]:
     return dict(session.execute(select(rp.uuid, rp.generation)).all())
 
 
-def provider_changes(session: Session, since,
-                     census: bool = False) -> tuple[list[tuple[str, int]], tuple | None]:
+def _changes_statements() -> dict[str, Any]:
+    """The change-feed reads, built once (building a statement costs more than running
+    it); each takes the moment to read from as the parameter ``since``."""
+    rp, cn, svc = models.ResourceProvider, models.ComputeNode, models.Service
+    since = bindparam('since', type_=DateTime())
+    columns = (svc.host, svc.disabled, svc.disabled_reason, svc.forced_down,
+               svc.last_seen_up, svc.updated_at, svc.created_at, svc.availability_zone)
+    written = or_(svc.updated_at >= since, svc.created_at >= since)
+    return {
+        'providers': select(rp.uuid, rp.generation).where(
+            or_(rp.updated_at >= since, rp.created_at >= since)),
+        'nodes': select(cn.uuid, cn.updated_at).where(
+            or_(cn.updated_at >= since, cn.created_at >= since)),
+        'services': select(*columns).where(
+            svc.binary == COMPUTE_BINARY, or_(written, svc.last_seen_up >= since))
+        .order_by(svc.id),
+        'switched': select(*columns).where(
+            svc.binary == COMPUTE_BINARY,
+            or_(and_(written, or_(svc.last_seen_up.is_(None),
+                                  svc.updated_at > svc.last_seen_up)),
+                svc.disabled == true(), svc.forced_down == true()))
+        .order_by(svc.id),
+        'census': select(func.count(cn.id), func.max(cn.id)),
+    }
+
+
+_CHANGES = _changes_statements()
+
+
+def provider_changes(session: Session, since) -> list[tuple[str, int]]:
     """(uuid, generation) of providers written since `since` (claims, releases and
-    inventory changes all move the generation, and with it updated_at); with census,
-    in the same round trip, node_census()."""
-    rp, cn = models.ResourceProvider, models.ComputeNode
-    query = select(rp.uuid, rp.generation).where(
-        or_(rp.updated_at >= since, rp.created_at >= since))
-    if census:
-        query = union_all(query,
-                          select(literal_column("'#nodes'"), func.count(cn.id)),
-                          select(literal_column("'#top'"), func.coalesce(func.max(cn.id), 0)))
-    rows = session.execute(query).all()
-    if not census:
-        return rows, None
-    found = {key: value for key, value in rows if key.startswith('#')}
-    return ([row for row in rows if not row[0].startswith('#')],
-            (int(found['#nodes']), int(found['#top'])))
+    inventory changes all move the generation, and with it updated_at)."""
+    return session.connection().execute(_CHANGES['providers'], {'since': since}).all()
 
 
 def node_changes(session: Session, since) -> list[tuple[str, Any]]:
     """(uuid, updated_at) of compute nodes reported since `since`."""
-    cn = models.ComputeNode
-    return session.execute(select(cn.uuid, cn.updated_at).where(
-        or_(cn.updated_at >= since, cn.created_at >= since))).all()
+    return session.connection().execute(_CHANGES['nodes'], {'since': since}).all()
 
 
 def service_changes(session: Session, since, beats: bool = True):
@@ -207,25 +220,13 @@ def service_changes(session: Session, since, beats: bool = True):
     the read with beats sees it), plus every service disabled or forced down now, so
     that switching a host off or on is never missed.
     """
-    svc = models.Service
-    changed = or_(svc.updated_at >= since, svc.created_at >= since)
-    if beats:
-        changed = or_(changed, svc.last_seen_up >= since)
-    else:
-        changed = or_(and_(changed, or_(svc.last_seen_up.is_(None),
-                                        svc.updated_at > svc.last_seen_up)),
-                      svc.disabled == true(), svc.forced_down == true())
-    return session.execute(
-        select(svc.host, svc.disabled, svc.disabled_reason, svc.forced_down,
-               svc.last_seen_up, svc.updated_at, svc.created_at, svc.availability_zone)
-        .where(svc.binary == COMPUTE_BINARY, changed)
-        .order_by(svc.id)).all()
+    return session.connection().execute(_CHANGES['services' if beats else 'switched'],
+                                        {'since': since}).all()
 
 
 def node_census(session: Session) -> tuple[int, int]:
     """(number of compute nodes, highest id): a node added or deleted changes it."""
-    cn = models.ComputeNode
-    count, top = session.execute(select(func.count(cn.id), func.max(cn.id))).one()
+    count, top = session.connection().execute(_CHANGES['census']).one()
     return int(count or 0), int(top or 0)
 
 

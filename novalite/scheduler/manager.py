@@ -8,6 +8,7 @@ from novalite import exception, service
 from novalite.conf import CONF
 from novalite.db import api as db
 from novalite.db import server_groups
+from novalite.db.retry import retry_on_transient
 from novalite.db.session import reader
 from novalite.scheduler import filter_scheduler, host_cache, host_manager
 from novalite.scheduler import rpcapi as scheduler_rpcapi
@@ -40,10 +41,7 @@ class SchedulerManager(service.Manager):
     def _select(self, spec: RequestSpec, uuids: list[str], return_alternates: bool,
                 claim: bool) -> list[list[dict]]:
         hinted = spec.hint_list('same_host') + spec.hint_list('different_host')
-        with reader() as session:
-            self.cache.refresh(session)
-            group = server_groups.placement_of(session, uuids)
-            instances = host_manager.instance_hosts(session, hinted) if hinted else ()
+        group, instances = _read_request(self.cache, uuids, hinted)
         _apply_group(spec, group)
         view = self.cache.begin_request(group.hosts if group is not None else None,
                                         instances)
@@ -75,6 +73,7 @@ class SchedulerManager(service.Manager):
                 LOG.info('Claim on %s lost: %s', host_state.host, e)
                 return False
 
+        @retry_on_transient
         def _refresh(host_state):
             with reader() as session:
                 self.cache.claim_lost(session, host_state)
@@ -91,6 +90,14 @@ class SchedulerManager(service.Manager):
             raise exception.NoValidHost(str(e), explanation=e.explanation)
         return [[{'host': hs.host, 'nodename': hs.nodename, 'compute_node_uuid': hs.uuid}
                  for hs in hosts] for hosts in selections]
+
+
+@retry_on_transient
+def _read_request(cache, uuids, hinted):
+    with reader() as session:
+        cache.refresh(session)
+        return (server_groups.placement_of(session, uuids),
+                host_manager.instance_hosts(session, hinted) if hinted else ())
 
 
 def _apply_group(spec: RequestSpec, group) -> None:

@@ -111,9 +111,40 @@ def _assert_move_failed_once(nodes, inst, mig):
         ['compute_prep_resize']
 
 
+def _one_pooled_connection(engine):
+    engine.dispose()
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql('SELECT 1').scalar() == 1
+    assert engine.pool.checkedin() == 1
+
+
+def test_pg_idle_connection_that_died_is_replaced_at_checkout(pg, monkeypatch):
+    engine, admin = pg
+    monkeypatch.setattr(session, 'PING_IDLE_SECONDS', 0.0)
+    _one_pooled_connection(engine)
+    assert _terminate_others(admin) == 1
+    # No retry around this: the checkout pinged the dead connection and replaced it.
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql('SELECT 2').scalar() == 2
+
+
+def test_pg_recently_used_connection_is_not_pinged(pg, monkeypatch):
+    # The other side of the test above: a connection used within PING_IDLE_SECONDS
+    # goes straight to work, so a backend killed under it fails the first statement
+    # (where retry_on_transient takes over, as the tests below show).
+    engine, admin = pg
+    monkeypatch.setattr(session, 'PING_IDLE_SECONDS', 3600.0)
+    _one_pooled_connection(engine)
+    assert _terminate_others(admin) == 1
+    with pytest.raises(sa.exc.DBAPIError) as raised, engine.connect() as conn:
+        conn.exec_driver_sql('SELECT 2')
+    assert raised.value.connection_invalidated
+
+
 def test_pg_backends_terminated_between_calls(pg):
-    # Idle pooled connections that died are replaced at checkout (pool_pre_ping); the
-    # tests below kill a backend inside a transaction, which only the retry survives.
+    # Pooled connections that died while idle are replaced at checkout (see above);
+    # those used a moment ago fail their first statement and the retry runs the
+    # transaction again; the tests below kill a backend inside a transaction.
     engine, admin = pg
     nodes = _nodes('src', 'dst')
     inst, mig = _move(nodes)

@@ -5,12 +5,14 @@ import datetime
 
 import oslo_messaging as messaging
 import pytest
+import sqlalchemy as sa
 from sched_helpers import make_conf, spec
 
 from novalite import exception
 from novalite.db import api as db
 from novalite.db import models
 from novalite.db.session import reader
+from novalite.scheduler import host_manager
 from novalite.scheduler.host_cache import HostCache
 from novalite.scheduler.manager import SchedulerManager
 
@@ -123,7 +125,10 @@ def test_host_goes_down_from_cached_heartbeats_and_comes_back(nodes):
 
 def test_new_host_appears_and_deleted_host_goes(nodes):
     nodes('h1', 'h2')
-    cache = HostCache(make_conf())
+    conf = make_conf()
+    # Hosts are counted at the poll of reports and heartbeats; 0 polls every request.
+    conf.set_override('host_state_refresh_interval', 0, group='scheduler')
+    cache = HostCache(conf)
     refreshed(cache)
     nodes('h3')
     assert sorted(by_host(refreshed(cache))) == ['h1', 'h2', 'h3']
@@ -186,6 +191,42 @@ def test_two_schedulers_with_a_stale_view_never_over_commit(nodes):
     for name in ('big', 'small'):
         uuid = db.compute_node_get_by_host_and_node(name)['uuid']
         assert db.provider_usages(uuid)['MEMORY_MB'] == 2048
+
+
+def test_host_deleted_between_two_counts_is_dropped_by_its_lost_claim(nodes):
+    # The host count is read once per host_state_refresh_interval: until then the
+    # view still holds a deleted host, whose claim finds no provider.
+    nodes('roomy', resources=dict(RESOURCES, memory_mb=8192))
+    nodes('tight', resources=dict(RESOURCES, memory_mb=4096))
+    mgr = _manager()
+    mgr.cache.conf.set_override('host_state_refresh_interval', 3600, group='scheduler')
+    refreshed(mgr.cache)
+    db.service_delete(db.service_get_all(host='roomy')[0]['id'])
+    assert _boot(mgr, 'i1') == 'tight'
+    assert mgr.cache.stats == {'full_loads': 1, 'hosts_reloaded': 1, 'usages_reloaded': 0}
+    assert [hs.host for hs in mgr.cache.view.hosts if not hs.service_disabled] == ['tight']
+    assert db.get_allocations('i1') == {
+        db.compute_node_get_by_host_and_node('tight')['uuid']: {
+            'VCPU': 1, 'MEMORY_MB': 2048, 'DISK_GB': 1}}
+
+
+def test_a_database_error_in_the_refresh_is_retried_with_a_full_load(nodes, monkeypatch):
+    nodes('h1', 'h2')
+    mgr = _manager()
+    refreshed(mgr.cache)
+    real, failures = host_manager.provider_changes, []
+
+    def lost_once(session, since):
+        if not failures:
+            failures.append(since)
+            raise sa.exc.OperationalError('SELECT', {}, Exception(
+                'server closed the connection unexpectedly'))
+        return real(session, since)
+    monkeypatch.setattr(host_manager, 'provider_changes', lost_once)
+    mgr.cache.conf.set_override('host_state_refresh_interval', 3600, group='scheduler')
+    assert _boot(mgr, 'i1') in ('h1', 'h2')
+    assert len(failures) == 1 and mgr.cache.stats['full_loads'] == 2
+    assert len(db.get_allocations('i1')) == 1
 
 
 def test_own_claims_are_in_the_view_at_once(nodes):
