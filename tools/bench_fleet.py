@@ -20,7 +20,9 @@ What is measured, per size:
 - idle CPU: the processes' CPU time over --idle seconds after start-up, in % of one core;
 - RSS: the processes' resident memory after the boots, total and per host;
 - CPU per boot: the services' CPU time during the boots over the boots (the clients'
-  own CPU apart), which bounds boots/s on this machine at about 2 cores / that;
+  own CPU apart), which bounds boots/s on this machine at about 2 cores / that; and
+  the same per process (API, conductor, scheduler, the computes together) and for the
+  clients;
 - boots/s: --clients threads each boot a server (flavor 1) and poll it every --poll
   seconds until ACTIVE, then boot the next, until --boots servers are ACTIVE; the rate is
   boots over the wall time from the first request to the last ACTIVE. The clients run on
@@ -124,6 +126,9 @@ class AllInOne:
     def pids(self):
         return [self.proc.pid]
 
+    def pids_by_role(self):
+        return {'all': [self.proc.pid]}
+
     def check(self):
         if self.proc.poll() is not None:
             raise RuntimeError(f'novalite-all exited with {self.proc.returncode}')
@@ -163,6 +168,13 @@ class Daemons:
 
     def pids(self):
         return [p.pid for p in self.cluster.procs.values()]
+
+    def pids_by_role(self):
+        roles: dict[str, list[int]] = {}
+        for name, p in self.cluster.procs.items():
+            roles.setdefault('compute' if name.startswith('compute') else name,
+                             []).append(p.pid)
+        return roles
 
     def check(self):
         for name, p in self.cluster.procs.items():
@@ -321,11 +333,16 @@ def measure(hosts, args) -> dict:
         out['rss_mb_idle'] = round(rss_mb(pids), 1)
         boot_load(lambda: Client(plane.endpoint, args.poll), image, args.clients,
                   args.clients)  # warm-up: every client's connection and path
+        roles = plane.pids_by_role()
         c0, me0 = cpu_seconds(pids), time.process_time()
+        r0 = {role: cpu_seconds(p) for role, p in roles.items()}
         out.update(boot_load(lambda: Client(plane.endpoint, args.poll), image,
                              args.clients, args.boots))
         booted = max(out['boots'], 1)
         out['cpu_ms_per_boot'] = round(1000 * (cpu_seconds(pids) - c0) / booted, 1)
+        out['cpu_ms_per_boot_by_role'] = {
+            role: round(1000 * (cpu_seconds(p) - r0[role]) / booted, 1)
+            for role, p in roles.items()}
         out['client_cpu_ms_per_boot'] = round(1000 * (time.process_time() - me0) / booted,
                                               1)
         rss = rss_mb(pids)
@@ -357,7 +374,8 @@ def main():
     print(f'# fake fleet, {kind}; {args.clients} clients, poll {args.poll} s, '
           f'{args.boots} boots; load before: {os.getloadavg()[0]:.2f}', flush=True)
     print('| hosts | services x nodes | start-up s | idle CPU % (per 1,000 hosts) '
-          '| RSS MB (KB/host) | boots/s | boot p50 ms | CPU ms/boot | errors |', flush=True)
+          '| RSS MB (KB/host) | boots/s | boot p50 ms | CPU ms/boot (by process) '
+          '| errors |', flush=True)
     print('|---|---|---|---|---|---|---|---|---|', flush=True)
     rows = []
     for hosts in (int(h) for h in args.hosts.split(',')):
@@ -366,7 +384,9 @@ def main():
         print(f"| {hosts:,} | {r['compute_services']} x {r['nodes_each']:,} "
               f"| {r['startup_s']} | {r['idle_cpu_pct']} ({r['idle_cpu_pct_per_1000_hosts']}) "
               f"| {r['rss_mb']} ({r['rss_kb_per_host']}) | {r['boots_per_s']} "
-              f"| {r['latency_p50_ms']} | {r['cpu_ms_per_boot']} | {r['errors']} |", flush=True)
+              f"| {r['latency_p50_ms']} | {r['cpu_ms_per_boot']} ("
+              + ', '.join(f'{k} {v}' for k, v in r['cpu_ms_per_boot_by_role'].items())
+              + f"; clients {r['client_cpu_ms_per_boot']}) | {r['errors']} |", flush=True)
     if args.json:
         with open(args.json, 'w') as f:
             json.dump({'kind': kind, 'args': vars(args), 'rows': rows}, f, indent=1)

@@ -20,7 +20,6 @@ _lock = threading.Lock()
 _sqlite_writers = threading.Lock()
 _engine: sa.Engine | None = None
 _sessionmaker: orm.sessionmaker | None = None
-_reader_sessionmaker: orm.sessionmaker | None = None
 # A pooled connection idle for longer than this is pinged when taken from the pool;
 # one used more recently goes straight to work (see _ping_idle_connections).
 PING_IDLE_SECONDS = 1.0
@@ -129,21 +128,10 @@ def set_engine(engine: sa.Engine | None) -> None:
 
 
 def _bind(engine: sa.Engine | None) -> None:
-    global _engine, _sessionmaker, _reader_sessionmaker
+    global _engine, _sessionmaker
     _engine = engine
-    if engine is None:
-        _sessionmaker = _reader_sessionmaker = None
-        return
-    _sessionmaker = orm.sessionmaker(bind=engine, expire_on_commit=False)
-    # PostgreSQL runs READ COMMITTED: each statement of a transaction sees what was
-    # committed when it began, exactly as each statement run on its own does. So a
-    # reader gains nothing from a transaction there and saves two round trips (BEGIN,
-    # ROLLBACK) by running in autocommit. (PyMySQL would pay a SET autocommit each
-    # way instead; SQLite readers need their snapshot.)
-    _reader_sessionmaker = orm.sessionmaker(
-        bind=(engine.execution_options(isolation_level='AUTOCOMMIT')
-              if engine.dialect.name == 'postgresql' else engine),
-        expire_on_commit=False)
+    _sessionmaker = (orm.sessionmaker(bind=engine, expire_on_commit=False)
+                     if engine is not None else None)
 
 
 def is_sqlite() -> bool:
@@ -152,9 +140,9 @@ def is_sqlite() -> bool:
 
 @contextlib.contextmanager
 def reader():
-    """A read-only scope: a transaction, or on PostgreSQL statements run one by one."""
+    """A read-only transaction."""
     get_engine()
-    with _reader_sessionmaker() as session:
+    with _sessionmaker() as session:
         yield session
 
 
