@@ -145,12 +145,13 @@ class AllInOne:
 class Daemons:
     """Separate api, conductor, scheduler and compute processes (novalite.cluster)."""
 
-    def __init__(self, work, hosts, db_url, transport_url):
+    def __init__(self, work, hosts, db_url, transport_url, conductors=1, schedulers=1):
         from novalite.cluster import Cluster
         services, nodes = split_fleet(hosts)
         conf = dict(FLEET_CONF, **{'fake_driver.nodes': nodes})
         self.cluster = Cluster(work, db_url, transport_url, computes=services,
                                extra_conf=conf, report_interval=10, service_down_time=60)
+        self.conductors, self.schedulers = conductors, schedulers
 
     @property
     def endpoint(self):
@@ -160,8 +161,12 @@ class Daemons:
         c = self.cluster
         c.write_conf()
         c.db_sync()
-        c.start_process('conductor', 'conductor', 'ctl')
-        c.start_process('scheduler', 'scheduler', 'ctl')
+        for i in range(self.conductors):
+            c.start_process('conductor' + (str(i + 1) if i else ''), 'conductor',
+                            'ctl%d' % (i + 1) if i else 'ctl')
+        for i in range(self.schedulers):
+            c.start_process('scheduler' + (str(i + 1) if i else ''), 'scheduler',
+                            'ctl%d' % (i + 1) if i else 'ctl')
         for host in c.compute_hosts:
             c.start_process(host, 'compute', host)
         c.start_process('api', 'api', 'ctl')
@@ -172,8 +177,7 @@ class Daemons:
     def pids_by_role(self):
         roles: dict[str, list[int]] = {}
         for name, p in self.cluster.procs.items():
-            roles.setdefault('compute' if name.startswith('compute') else name,
-                             []).append(p.pid)
+            roles.setdefault(name.rstrip('0123456789'), []).append(p.pid)
         return roles
 
     def check(self):
@@ -306,7 +310,8 @@ def measure(hosts, args) -> dict:
     drop = None
     if args.cluster:
         db_url, drop = fresh_database(args.db)
-        plane = Daemons(work, hosts, db_url, args.transport)
+        plane = Daemons(work, hosts, db_url, args.transport, args.conductors,
+                        args.schedulers)
     else:
         plane = AllInOne(work, hosts)
     services, nodes = split_fleet(hosts)
@@ -362,6 +367,8 @@ def main():
     p.add_argument('--db', default='postgresql+psycopg2://novalite:novalite@127.0.0.1/test')
     p.add_argument('--transport', default='rabbit://guest:guest@127.0.0.1:5672/')
     p.add_argument('--hosts', default='4,200,1000,10000')
+    p.add_argument('--conductors', type=int, default=1, help='with --cluster')
+    p.add_argument('--schedulers', type=int, default=1, help='with --cluster')
     p.add_argument('--clients', type=int, default=20)
     p.add_argument('--boots', type=int, default=200)
     p.add_argument('--poll', type=float, default=0.2, help='client poll interval, s')
