@@ -12,12 +12,13 @@ scheduler_opts = [
     cfg.IntOpt('workers', default=1, min=1,
                help='Scheduler worker threads consuming select_destinations calls.'),
     cfg.FloatOpt('host_state_refresh_interval', default=1.0, min=0.0,
-                 help='Seconds between two reads of the compute services\' heartbeats '
-                      'and of the compute nodes\' reports (traits, hypervisor version) '
-                      'by each scheduler. 0 reads them on every request. Resource usage '
-                      'and inventory, services enabled, disabled or forced down, and '
-                      'compute nodes added or deleted are read on every request whatever '
-                      'this says.'),
+                 help='Seconds between two reads of the compute services\' heartbeats, '
+                      'of the compute nodes\' reports (traits, hypervisor version) and of '
+                      'the number of compute nodes (one added or deleted) by each '
+                      'scheduler. 0 reads them on every request. Resource usage and '
+                      'inventory, and services enabled, disabled or forced down are read '
+                      'on every request whatever this says. A host deleted since the '
+                      'last read fails its claim and is left out of that request.'),
     cfg.FloatOpt('host_state_change_window', default=2.0, min=0.0,
                  help='Seconds each read of what changed reaches back before the previous '
                       'one, to see writes that committed late or were stamped by a host '
