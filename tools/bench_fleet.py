@@ -13,6 +13,7 @@ multi-node Nova compute), measures, and stops it.
       --transport rabbit://guest:guest@127.0.0.1:5672/   # separate daemons; a database
                                                          #   of its own per size
   options: --hosts 4,200,1000,10000 --clients 20 --boots 200 --poll 0.2 --json FILE
+           --conductors N --schedulers N (--cluster) --executor-threads N
 
 What is measured, per size:
 - start-up: from starting the processes until the API lists every node and the
@@ -306,6 +307,8 @@ def fresh_database(db_url) -> tuple[str, callable]:
 
 
 def measure(hosts, args) -> dict:
+    if args.executor_threads:
+        FLEET_CONF['executor_thread_pool_size'] = args.executor_threads
     work = tempfile.mkdtemp(prefix='novalite-fleet-')
     drop = None
     if args.cluster:
@@ -369,6 +372,9 @@ def main():
     p.add_argument('--hosts', default='4,200,1000,10000')
     p.add_argument('--conductors', type=int, default=1, help='with --cluster')
     p.add_argument('--schedulers', type=int, default=1, help='with --cluster')
+    p.add_argument('--executor-threads', type=int,
+                   help="the services' [DEFAULT] executor_thread_pool_size (RPC handler "
+                        'threads per process; default 64)')
     p.add_argument('--clients', type=int, default=20)
     p.add_argument('--boots', type=int, default=200)
     p.add_argument('--poll', type=float, default=0.2, help='client poll interval, s')
@@ -379,7 +385,8 @@ def main():
     kind = 'separate daemons, RabbitMQ + PostgreSQL' if args.cluster else \
         'all-in-one, in-process transport, SQLite'
     print(f'# fake fleet, {kind}; {args.clients} clients, poll {args.poll} s, '
-          f'{args.boots} boots; load before: {os.getloadavg()[0]:.2f}', flush=True)
+          f'{args.boots} boots, executor threads {args.executor_threads or "default"}; '
+          f'load before: {os.getloadavg()[0]:.2f}', flush=True)
     print('| hosts | services x nodes | start-up s | idle CPU % (per 1,000 hosts) '
           '| RSS MB (KB/host) | boots/s | boot p50 ms | CPU ms/boot (by process) '
           '| errors |', flush=True)
