@@ -139,10 +139,9 @@ class API:
                 'launch_index': index, 'config_drive': 'True' if config_drive else '',
                 'access_ip_v4': access_ip_v4, 'access_ip_v6': access_ip_v6,
                 'user_data': user_data, 'tags': list(tags or []),
-            })
-            spec_for = dict(spec.to_dict(), instance_uuid=instance_uuid)
-            db.request_spec_save(instance_uuid, spec_for)
-            self._record_action(context, inst, 'create')
+            }, request_spec=dict(spec.to_dict(), instance_uuid=instance_uuid),
+                action={'action': 'create', 'request_id': context.request_id,
+                        'user_id': context.user_id, 'project_id': context.project_id})
             instances.append(inst)
         self._recheck_quota(context, uuids)
         if group_uuid:

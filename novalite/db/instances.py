@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 
 from novalite import exception
 from novalite.compute import states
-from novalite.db import models, server_groups
+from novalite.db import actions, models, server_groups
 from novalite.db.common import UNSET, as_list, coerce, merged, to_dict
 from novalite.db.models import utcnow
 from novalite.db.retry import retry_on_transient
@@ -28,7 +28,11 @@ def live_instance_row(s, instance_uuid: str):
 
 
 @retry_on_transient
-def instance_create(values: dict) -> dict:
+def instance_create(values: dict, request_spec: dict | None = None,
+                    action: dict | None = None) -> dict:
+    """A new instance; with ``request_spec`` its request spec, and with ``action``
+    (``{'action', 'request_id', 'user_id', 'project_id'}``) its first action, in the same
+    transaction: a boot is recorded whole or not at all, in one commit."""
     values = dict(values)
     values.setdefault('uuid', str(uuidlib.uuid4()))
     meta = values.pop('metadata', None)
@@ -36,7 +40,11 @@ def instance_create(values: dict) -> dict:
         row = models.Instance(**values)
         row.metadata_ = meta or {}
         s.add(row)
+        if request_spec is not None:
+            s.add(models.RequestSpec(instance_uuid=row.uuid, spec=request_spec))
         s.flush()
+        if action is not None:
+            actions.add_action(s, row.uuid, **action)
         return to_dict(row)
 
 

@@ -3,7 +3,7 @@ updates, atomic claims, and one move step in one transaction (all of it or nothi
 
 import pytest
 
-from novalite import exception
+from novalite import exception, stats
 from novalite.compute import states
 from novalite.db import api as db
 from novalite.db import steps
@@ -262,3 +262,35 @@ def test_deleting_an_evacuated_server_releases_the_dead_sources_claim(nodes):
     assert db.migration_get(mig['uuid'])['status'] == MS.COMPLETED
     assert db.get_allocations(mig['uuid']) == {}
     assert db.get_allocations(inst['uuid']) == {}
+
+
+# ------------------------------------------------------------------ a boot's record
+
+BOOT = {'display_name': 'b', 'project_id': 'p', 'user_id': 'u', 'vm_state': states.BUILDING,
+        'task_state': states.SCHEDULING, 'flavor': {'vcpus': 1, 'memory_mb': 1024}}
+
+
+def _commits():
+    return sum(n for key, n in stats.snapshot().items() if key.startswith('commit:'))
+
+
+def test_boot_record_instance_spec_and_action_in_one_commit(nodes):
+    before = _commits()
+    inst = db.instance_create(dict(BOOT), request_spec={'num_instances': 1},
+                              action={'action': 'create', 'request_id': 'req-b',
+                                      'user_id': 'u', 'project_id': 'p'})
+    assert _commits() - before == 1
+    assert db.request_spec_get(inst['uuid']) == {'num_instances': 1}
+    action = db.action_get_by_request_id(inst['uuid'], 'req-b')
+    assert (action['action'], action['user_id'], action['project_id']) == ('create', 'u', 'p')
+
+
+def test_boot_record_is_whole_or_nothing(nodes):
+    uuid = 'a0000000-0000-4000-8000-000000000001'
+    with pytest.raises(TypeError):
+        db.instance_create(dict(BOOT, uuid=uuid), request_spec={'num_instances': 1},
+                           action={'action': 'create', 'request_id': 'req-b',
+                                   'no_such_field': 1})
+    with pytest.raises(exception.InstanceNotFound):
+        db.instance_get(uuid)
+    assert db.request_spec_get(uuid) is None
