@@ -28,6 +28,12 @@ def _flavor_resources(flavor):
     return {'cores': int(flavor['vcpus']), 'ram': int(flavor['memory_mb'])}
 
 
+def _action(context, action: str) -> dict:
+    """An instance action of this request, as db.action_start and apply_step take it."""
+    return {'action': action, 'request_id': context.request_id,
+            'user_id': context.user_id, 'project_id': context.project_id}
+
+
 class API:
     def __init__(self, transport_url: str | None = None):
         self.compute_rpcapi = compute_rpcapi.ComputeAPI(url=transport_url)
@@ -42,8 +48,7 @@ class API:
         return inst
 
     def _record_action(self, context, instance, action):
-        return db.action_start(instance['uuid'], action, context.request_id,
-                               user_id=context.user_id, project_id=context.project_id)
+        return db.action_start(instance['uuid'], **_action(context, action))
 
     def _cas(self, instance, values, expected_task_state=(None,), expected_vm_state=None):
         """Move the instance into its transitional state; a lost race is a 409."""
@@ -61,9 +66,7 @@ class API:
         """Take one API step of the state table in one transaction, with the instance
         action recorded beside it; a lost race is a 409."""
         if action is not None:
-            changes['action'] = {'action': action, 'request_id': context.request_id,
-                                 'user_id': context.user_id,
-                                 'project_id': context.project_id}
+            changes['action'] = _action(context, action)
         try:
             return steps.apply_step(step, instance['uuid'], migration_uuid, **changes)
         except exception.UnexpectedTaskStateError as e:
@@ -140,8 +143,7 @@ class API:
                 'access_ip_v4': access_ip_v4, 'access_ip_v6': access_ip_v6,
                 'user_data': user_data, 'tags': list(tags or []),
             }, request_spec=dict(spec.to_dict(), instance_uuid=instance_uuid),
-                action={'action': 'create', 'request_id': context.request_id,
-                        'user_id': context.user_id, 'project_id': context.project_id})
+                action=_action(context, 'create'))
             instances.append(inst)
         self._recheck_quota(context, uuids)
         if group_uuid:

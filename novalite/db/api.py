@@ -55,7 +55,6 @@ from novalite.db.instances import (  # noqa: F401
     instance_get_all_filtered,
     instance_update,
     request_spec_get,
-    request_spec_save,
 )
 from novalite.db.migration_records import (  # noqa: F401
     live_migrations_in_flight,

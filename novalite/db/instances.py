@@ -207,13 +207,8 @@ def destroy_row(s, instance_uuid: str) -> dict:
 # ---------------------------------------------------------------- request specs
 
 @retry_on_transient
-def request_spec_save(instance_uuid: str, spec: dict) -> None:
-    with writer() as s:
-        save_request_spec(s, instance_uuid, spec)
-
-
 def save_request_spec(s, instance_uuid: str, spec: dict) -> None:
-    """``request_spec_save`` inside the caller's transaction ``s``."""
+    """Write (create or replace) an instance's request spec in the caller's transaction."""
     row = s.scalars(select(models.RequestSpec).where(
         models.RequestSpec.instance_uuid == instance_uuid)).first()
     if row is None:

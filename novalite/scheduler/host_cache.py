@@ -114,16 +114,16 @@ class HostCache:
         else:
             start = models.utcnow()
             window = datetime.timedelta(seconds=opts.host_state_change_window)
-            if (not in_request and
-                    mono - self._polled_at >= opts.host_state_refresh_interval and
-                    host_manager.node_census(session) != self._census):
+            poll = (not in_request and
+                    mono - self._polled_at >= opts.host_state_refresh_interval)
+            if poll and host_manager.node_census(session) != self._census:
                 self._load_all(session)
                 return self._mark_up()
             moved = self._moved_providers(session)
             self._providers_since = start - window
             stale, self._stale = self._stale, set()
             if not in_request:
-                if mono - self._polled_at >= opts.host_state_refresh_interval:
+                if poll:
                     self._polled_at = mono
                     stale |= self._reported_nodes(session)
                     self._apply_services(session, self._nodes_since, beats=True)

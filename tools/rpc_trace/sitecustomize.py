@@ -45,23 +45,18 @@ if os.environ.get('NOVALITE_RPC_TRACE_DIR'):
             finally:
                 _log('dispatch<', method, args)
 
-        def traced_call(self, ctxt, method, **kwargs):
-            _log('call>', method, kwargs)
-            try:
-                return call(self, ctxt, method, **kwargs)
-            finally:
-                _log('call<', method, kwargs)
-
-        def traced_cast(self, ctxt, method, **kwargs):
-            _log('cast>', method, kwargs)
-            try:
-                return cast(self, ctxt, method, **kwargs)
-            finally:
-                _log('cast<', method, kwargs)
+        def traced(kind, send):
+            def sending(self, ctxt, method, **kwargs):
+                _log(kind + '>', method, kwargs)
+                try:
+                    return send(self, ctxt, method, **kwargs)
+                finally:
+                    _log(kind + '<', method, kwargs)
+            return sending
 
         dispatcher.RPCDispatcher._do_dispatch = traced_dispatch
-        client._BaseCallContext.call = traced_call
-        client._BaseCallContext.cast = traced_cast
+        client._BaseCallContext.call = traced('call', call)
+        client._BaseCallContext.cast = traced('cast', cast)
 
     # oslo.messaging is imported late (after the configuration): patch it at the first
     # import of a novalite module that follows it.
