@@ -233,12 +233,14 @@ class ComputeManager(service.Manager):
         """Remove guests, resize backups and prepared guests the database gives this
         host no reason to keep (a backup left because this host was down at confirm or
         delete, a guest a dead-host recovery moved elsewhere). The hypervisor is listed
-        before the database is read, so a move starting meanwhile is never touched."""
+        before the database is read, so a move starting meanwhile is never touched; the
+        moves are read before the instances, so a move ending between the two reads is
+        seen unfinished in the first (see orphans.owned_uuids)."""
         listing = self.driver.list_guest_uuids()
         if not listing:
             return
-        keep = orphans.owned_uuids(self.host, self.conductor.host_instances(),
-                                   self.conductor.host_migrations())
+        migrations = self.conductor.host_migrations()
+        keep = orphans.owned_uuids(self.host, self.conductor.host_instances(), migrations)
         removed = self.driver.remove_orphans(keep, among=listing)
         if removed:
             LOG.warning('Removed what no instance or move of this host owns: %s',

@@ -25,9 +25,13 @@ def owned_uuids(host: str, instances, migrations) -> dict[str, frozenset]:
     source of a move keeps the guest and, for a cold move, the resize backup a revert
     restores; the destination keeps what it prepares and the guest it finishes.
 
-    The order that keeps a move starting meanwhile safe: list the hypervisor first,
-    then read the database, then ``driver.remove_orphans(owned_uuids(...),
-    among=listing)``.
+    The order that keeps moves starting or ending meanwhile safe: list the hypervisor
+    first (a guest a move prepares after it is not among those removed), then read the
+    migrations, then the instances (a move that ends between the two reads is seen
+    unfinished in the first, so both its hosts keep what it holds; read the other way
+    round, a revert ending in between shows the instance still on the destination and
+    the migration already over, and the source's guest looks like an orphan), then
+    ``driver.remove_orphans(owned_uuids(...), among=listing)``.
     """
     if not host:
         raise ValueError('owned_uuids needs the host name')

@@ -2,13 +2,17 @@
 
 import json
 import os
+import types
 
 import pytest
 from virt_helpers import IMAGE, make_instance
 
+from novalite.compute import states
+from novalite.compute.manager import ComputeManager
 from novalite.virt import driver, fake
 
 G, R, INC = driver.GUEST, driver.RESIZE_BACKUP, driver.INCOMING
+MS = states.MS
 
 
 @pytest.fixture
@@ -129,3 +133,39 @@ def test_a_backup_left_by_a_confirm_while_the_source_was_down(hosts):
     assert dst.remove_orphans(owned_uuids('host2', [moved], []),
                               among=dst.list_guest_uuids()) == []
     assert dst.instance_exists(inst)
+
+
+class _MoveEndsAfterFirstRead:
+    """A conductor whose revert of ``inst`` (host2 back to host1) ends right after it
+    answers its first read: the earlier answer shows the move unfinished, later ones
+    the instance back on host1 and no move."""
+
+    def __init__(self, inst):
+        self.reads = 0
+        self.before_inst = dict(inst, host='host2', node='host2',
+                                task_state=states.RESIZE_REVERTING, deleted=False)
+        self.after_inst = dict(inst, host='host1', node='host1', task_state=None,
+                               vm_state=states.ACTIVE, deleted=False)
+        self.mig = {'uuid': 'm1', 'instance_uuid': inst['uuid'], 'status': MS.REVERTED,
+                    'migration_type': states.RESIZE, 'source_compute': 'host1',
+                    'dest_compute': 'host2'}
+
+    def _read(self, before, after):
+        self.reads += 1
+        return before if self.reads == 1 else after
+
+    def host_instances(self):
+        return self._read([], [self.after_inst])  # host1's instances
+
+    def host_migrations(self):
+        return self._read([self.mig], [])
+
+
+def test_a_move_ending_between_the_reads_keeps_its_guest(hosts, booted):
+    # The source of a revert holds the guest the revert lands on. Whichever read the
+    # revert ends after, the periodic orphan removal must not take that guest.
+    conductor = _MoveEndsAfterFirstRead(booted)
+    mgr = types.SimpleNamespace(host='host1', driver=hosts['host1'], conductor=conductor)
+    ComputeManager.remove_orphan_guests(mgr, None)
+    assert conductor.reads == 2
+    assert hosts['host1'].list_guest_uuids() == {booted['uuid']: {G}}
