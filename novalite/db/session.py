@@ -140,10 +140,28 @@ def is_sqlite() -> bool:
 
 @contextlib.contextmanager
 def reader():
-    """A read-only transaction."""
-    get_engine()
+    """A read-only scope.
+
+    On PostgreSQL its statements run in autocommit: no BEGIN before the first and no
+    ROLLBACK after the last, which are two of the three round trips of a one-statement
+    read. What the statements see is unchanged: under READ COMMITTED (PostgreSQL's
+    default, and ours) every statement of a transaction takes a snapshot of its own
+    anyway. psycopg2's autocommit switch is a client-side flag (no round trip), set for
+    the scope and cleared before the connection goes back to the pool, so writers
+    never run in autocommit.
+    """
+    engine = get_engine()
     with _sessionmaker() as session:
-        yield session
+        if engine.dialect.driver != 'psycopg2':
+            yield session
+            return
+        dbapi_conn = session.connection().connection.dbapi_connection
+        dbapi_conn.autocommit = True
+        try:
+            yield session
+        finally:
+            if not dbapi_conn.closed:
+                dbapi_conn.autocommit = False
 
 
 @contextlib.contextmanager

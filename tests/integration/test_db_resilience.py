@@ -141,6 +141,67 @@ def test_pg_recently_used_connection_is_not_pinged(pg, monkeypatch):
     assert raised.value.connection_invalidated
 
 
+def _statements(engine):
+    """The statements the DB-API is handed, BEGIN and ROLLBACK included: psycopg2 sends
+    BEGIN itself before a transaction's first statement, so it is counted from the
+    connection's status as the statement starts."""
+    seen = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        raw = cursor.connection
+        if not raw.autocommit and raw.status == 1:  # STATUS_READY: BEGIN goes first
+            seen.append('BEGIN')
+        seen.append(statement.split()[0])
+
+    def rollback(conn):
+        raw = conn.connection.dbapi_connection
+        if raw is not None and raw.status == 2:  # STATUS_BEGIN: a ROLLBACK is sent
+            seen.append('ROLLBACK')
+    event.listen(engine, 'before_cursor_execute', before)
+    event.listen(engine, 'rollback', rollback)
+    return seen
+
+
+def test_pg_reader_costs_no_begin_and_no_rollback(pg):
+    engine, _admin = pg
+    nodes = _nodes('src')
+    seen = _statements(engine)
+    assert db.compute_node_get_all() and seen == ['SELECT']
+    # A writer on the same pooled connection is a transaction still: BEGIN, COMMIT, and
+    # an error inside it rolls back everything it wrote.
+    assert engine.pool.checkedin() == 1
+    seen.clear()
+    with pytest.raises(RuntimeError), session.writer() as s:
+        s.execute(sa.update(models.ComputeNode).values(vcpus=99))
+        raise RuntimeError('abandon')
+    assert seen == ['BEGIN', 'UPDATE', 'ROLLBACK']
+    assert {n['vcpus'] for n in db.compute_node_get_all()} == {4}
+    with session.writer() as s:
+        s.execute(sa.update(models.ComputeNode).values(vcpus=8))
+    assert {n['vcpus'] for n in db.compute_node_get_all()} == {8}
+    # Each statement of a reader sees what is committed when it starts, as in a
+    # READ COMMITTED transaction: a write committed between two of them is seen.
+    with session.reader() as s:
+        first = s.scalar(sa.select(models.ComputeNode.vcpus))
+        with session.writer() as w:
+            w.execute(sa.update(models.ComputeNode).values(vcpus=2))
+        assert (first, s.scalar(sa.select(models.ComputeNode.vcpus))) == (8, 2)
+    assert nodes
+
+
+def test_pg_reader_whose_backend_died_leaves_a_clean_pool(pg, monkeypatch):
+    # The reader's statement fails on a dead connection; the retry reads on a new one
+    # and the pool holds no connection left in autocommit.
+    engine, admin = pg
+    monkeypatch.setattr(session, 'PING_IDLE_SECONDS', 3600.0)
+    _nodes('src')
+    _one_pooled_connection(engine)
+    assert _terminate_others(admin) == 1
+    assert len(db.compute_node_get_all()) == 1
+    with engine.connect() as conn:
+        assert conn.connection.dbapi_connection.autocommit is False
+
+
 def test_pg_backends_terminated_between_calls(pg):
     # Pooled connections that died while idle are replaced at checkout (see above);
     # those used a moment ago fail their first statement and the retry runs the
