@@ -112,10 +112,11 @@ class API:
             except (ValueError, TypeError) as e:
                 raise exception.ValidationError(detail='Userdata content cannot be decoded') \
                     from e
-        count = self._count_within_quota(context, flavor, min_count, max_count)
+        limits = db.quota_get_all(context.project_id)
+        count = self._count_within_quota(context, limits, flavor, min_count, max_count)
         group_uuid = (scheduler_hints or {}).get('group')
         if group_uuid:
-            self._check_group(context, group_uuid, count)
+            self._check_group(context, limits, group_uuid, count)
         reservation_id = 'r-' + uuidlib.uuid4().hex[:8]
         flavor_rec = db.flavor_record(flavor)
         az = availability_zone
@@ -145,16 +146,15 @@ class API:
             }, request_spec=dict(spec.to_dict(), instance_uuid=instance_uuid),
                 action=_action(context, 'create'))
             instances.append(inst)
-        self._recheck_quota(context, uuids)
+        self._recheck_quota(context, limits, uuids)
         if group_uuid:
-            self._join_group(context, group_uuid, uuids)
+            self._join_group(context, limits, group_uuid, uuids)
         self.conductor_rpcapi.schedule_and_build_instances(context, uuids, spec.to_dict(),
                                                            image)
         return instances, reservation_id
 
-    def _count_within_quota(self, context, flavor, min_count, max_count):
+    def _count_within_quota(self, context, limits, flavor, min_count, max_count):
         res = _flavor_resources(flavor)
-        limits = db.quota_get_all(context.project_id)
         if all(limits.get(key, -1) < 0 for key in db.COUNTED_RESOURCES):
             return max_count  # unlimited: counting could not change the answer
         usage = db.quota_usage(context.project_id)
@@ -172,18 +172,14 @@ class API:
                                       used=usage['instances'], allowed=limits['instances'])
         return allowed
 
-    @staticmethod
-    def _member_limit(context) -> int:
-        return db.quota_get_all(context.project_id).get('server_group_members', -1)
-
-    def _check_group(self, context, group_uuid, count):
+    def _check_group(self, context, limits, group_uuid, count):
         """Before anything is written: the group exists (InstanceGroupNotFound) and has
         room for ``count`` more servers of this user (OverQuota: the member quota counts
         per user, as Nova's does)."""
         group = db.group_get(group_uuid)
         if not context.is_admin and group['project_id'] != context.project_id:
             raise exception.InstanceGroupNotFound(group_uuid=group_uuid)
-        limit = self._member_limit(context)
+        limit = limits.get('server_group_members', -1)
         if limit < 0:
             return
         used = db.group_member_count(group_uuid, context.user_id)
@@ -191,12 +187,13 @@ class API:
             raise exception.OverQuota(overs='server_group_members', req=count,
                                       used=used, allowed=limit)
 
-    def _join_group(self, context, group_uuid, uuids):
+    def _join_group(self, context, limits, group_uuid, uuids):
         """The accepted servers become members, the member quota checked again in the
         same transaction (a concurrent boot into the group may have taken the room);
         when that fails the servers go and the request fails."""
         try:
-            db.group_add_members(group_uuid, uuids, limit=self._member_limit(context),
+            db.group_add_members(group_uuid, uuids,
+                                 limit=limits.get('server_group_members', -1),
                                  user_id=context.user_id)
         except (exception.OverQuota, exception.InstanceGroupNotFound):
             for instance_uuid in uuids:
@@ -204,13 +201,16 @@ class API:
             raise
 
     @staticmethod
-    def _recheck_quota(context, uuids):
+    def _recheck_quota(context, limits, uuids):
         """Count again now that this request's rows exist (concurrent creates see each
-        other here); over a limit, this request's instances go and it fails with 403."""
+        other here); over a limit, this request's instances go and it fails with 403.
+        The limits are those the request was checked against (``limits``): the recheck
+        is about concurrent creates, and a limit changed in between could as well have
+        changed a moment after."""
         if not CONF.quota.recheck_quota:
             return
         try:
-            db.quota_recheck(context.project_id)
+            db.quota_recheck(context.project_id, limits)
         except exception.OverQuota:
             for instance_uuid in uuids:
                 db.instance_destroy(instance_uuid)

@@ -82,6 +82,10 @@ _TOUCH_ACTION = update(_ACTION).where(_ACTION.id == bindparam('a_id')).values(
     updated_at=bindparam('updated_at'))
 _FAIL_ACTION = update(_ACTION).where(_ACTION.id == bindparam('a_id')).values(
     updated_at=bindparam('updated_at'), message='Error')
+_TOUCH_NEWEST = {error: update(_ACTION).where(_ACTION.id == _NEWEST_ACTION.scalar_subquery())
+                 .values(updated_at=bindparam('updated_at'),
+                         **({'message': 'Error'} if error else {})).returning(_ACTION.id)
+                 for error in (False, True)}
 
 
 def record_events(s, instance_uuid: str, events, host=None) -> None:
@@ -93,13 +97,13 @@ def record_events(s, instance_uuid: str, events, host=None) -> None:
         return
     now = utcnow()
     conn = s.connection()
-    actions: dict[str, tuple] = {}   # request_id -> (action id, had an error)
+    failed: dict[str, bool] = {}   # request_id -> one of its events is an error
     for ev in events:
-        request_id = ev['request_id']
-        if request_id not in actions:
-            actions[request_id] = (conn.execute(_NEWEST_ACTION, {
-                'iu': instance_uuid, 'rid': request_id}).scalar(), False)
-        action_id, failed = actions[request_id]
+        failed[ev['request_id']] = failed.get(ev['request_id'], False) or \
+            (ev.get('result') or '').lower() == 'error'
+    actions = _touch_actions(conn, instance_uuid, failed, now)
+    for ev in events:
+        action_id = actions[ev['request_id']]
         if action_id is None:
             continue
         result = ev.get('result')
@@ -117,11 +121,24 @@ def record_events(s, instance_uuid: str, events, host=None) -> None:
             closing, a_id=action_id, ev_name=ev['name'])).rowcount
         if not closed:
             conn.execute(_OPEN_EVENT, dict(row, **closing))
-        actions[request_id] = (action_id, failed or result.lower() == 'error')
-    for action_id, failed in actions.values():
+
+
+def _touch_actions(conn, instance_uuid: str, failed: dict[str, bool], now) -> dict:
+    """request_id -> the id of the instance's newest action of that request (None if it
+    has none), its updated_at set to ``now`` and, where ``failed``, its message to
+    Error. Where the database returns rows from an UPDATE (PostgreSQL, SQLite) the
+    look-up and the touch are one statement."""
+    ids = {}
+    for request_id, error in failed.items():
+        params = {'iu': instance_uuid, 'rid': request_id, 'updated_at': now}
+        if conn.dialect.update_returning:
+            ids[request_id] = conn.execute(_TOUCH_NEWEST[error], params).scalar()
+            continue
+        action_id = ids[request_id] = conn.execute(_NEWEST_ACTION, params).scalar()
         if action_id is not None:
-            conn.execute(_FAIL_ACTION if failed else _TOUCH_ACTION,
+            conn.execute(_FAIL_ACTION if error else _TOUCH_ACTION,
                          {'a_id': action_id, 'updated_at': now})
+    return ids
 
 
 @retry_on_transient

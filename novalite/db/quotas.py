@@ -89,14 +89,16 @@ def quota_check(project_id: str, deltas: dict[str, int]) -> None:
 
 
 @retry_on_transient
-def quota_recheck(project_id: str) -> None:
-    """Raise OverQuota when the project's current usage is already past a limit.
+def quota_recheck(project_id: str, limits: dict[str, int] | None = None) -> None:
+    """Raise OverQuota when the project's current usage is already past a limit
+    (``limits``, as quota_get_all returns them; read now when not given).
 
     Called after a request wrote its instances, like Nova's [quota]recheck_quota: two
     requests that both passed the first check each see the other's rows here, so at
     least one of them backs out and the limit holds.
     """
-    limits = quota_get_all(project_id)
+    if limits is None:
+        limits = quota_get_all(project_id)
     if all(limits.get(r, -1) < 0 for r in COUNTED_RESOURCES):
         return  # nothing counted is limited: no need to count
     usage = quota_usage(project_id)

@@ -2,11 +2,12 @@
 updates, atomic claims, and one move step in one transaction (all of it or nothing)."""
 
 import pytest
+from sqlalchemy import event
 
 from novalite import exception, stats
 from novalite.compute import states
 from novalite.db import api as db
-from novalite.db import steps
+from novalite.db import session, steps
 
 MS = states.MS
 RESOURCES = {'vcpus': 4, 'memory_mb': 4096, 'local_gb': 40}
@@ -211,6 +212,34 @@ def test_a_step_records_several_events_of_one_action(nodes):
                              {'request_id': 'req-gone', 'name': 'c', 'result': 'Success'}])
     assert sorted(_events(inst['uuid'])) == [('a', 'Success'), ('b', 'Error')]
     assert db.action_get_by_request_id(inst['uuid'], 'req-1')['message'] == 'Error'
+
+
+@pytest.mark.parametrize('returning', [True, False], ids=['update-returning', 'mysql'])
+def test_events_touch_each_action_once(nodes, monkeypatch, returning):
+    # Where UPDATE returns rows the action is found and touched by one statement; on
+    # MariaDB (no UPDATE ... RETURNING) it is read, then touched: same outcome.
+    inst = _instance(task=states.RESIZE_MIGRATING)
+    mig = _migration(inst, MS.MIGRATING)
+    before = db.action_get_by_request_id(inst['uuid'], 'req-1')
+    engine = session.get_engine()
+    monkeypatch.setattr(engine.dialect, 'update_returning', returning)
+    seen = []
+    event.listen(engine, 'before_cursor_execute',
+                 lambda conn, cur, statement, *a: seen.append(' '.join(statement.split())))
+    steps.apply_step('disks_moved', inst['uuid'], mig['uuid'], caller='src',
+                     instance_values={'host': 'dst', 'node': 'dst'},
+                     events=[{'request_id': 'req-1', 'name': 'a', 'result': 'Success'},
+                             {'request_id': 'req-1', 'name': 'b', 'result': 'Error'},
+                             {'request_id': 'req-gone', 'name': 'c', 'result': 'Success'}])
+    on_actions = [st.split(' WHERE')[0] for st in seen
+                  if 'instance_actions ' in st + ' ' and 'instance_actions_events' not in st]
+    if returning:
+        assert len(on_actions) == 2 and all(st.startswith('UPDATE') for st in on_actions)
+    else:  # a read for each request, a touch only for the one that has an action
+        assert [st.split()[0] for st in on_actions] == ['SELECT', 'UPDATE', 'SELECT']
+    assert sorted(_events(inst['uuid'])) == [('a', 'Success'), ('b', 'Error')]
+    after = db.action_get_by_request_id(inst['uuid'], 'req-1')
+    assert after['message'] == 'Error' and after['updated_at'] > before['updated_at']
 
 
 def _evacuated(nodes, busy_task=None):
