@@ -11,7 +11,7 @@ host).
 import logging
 import uuid as uuidlib
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy import true as sa_true
 
 from novalite import exception
@@ -218,20 +218,32 @@ def take_lease(instance_uuids, holder: str, task_states, previous=None,
     uuids = list(instance_uuids)
     if not uuids:
         return []
-    Inst = models.Instance
-    owners = (Inst.task_driver.is_(None) | (Inst.task_driver == holder)) if previous is None \
-        else (Inst.task_driver == previous)
+    statement = _LEASE[previous is None, unplaced]
+    params = {'holder': holder, 'previous': previous, 'task_states': list(task_states)}
     taken = []
     with writer() as s:
+        conn = s.connection()
         for uuid in uuids:
-            res = s.execute(update(Inst).where(
-                Inst.uuid == uuid, Inst.deleted.is_(False),
-                Inst.task_state.in_(list(task_states)), owners,
-                Inst.host.is_(None) if unplaced else sa_true()).values(
-                task_driver=holder).execution_options(synchronize_session=False))
-            if res.rowcount == 1:
+            if conn.execute(statement, dict(params, w_uuid=uuid)).rowcount == 1:
                 taken.append(uuid)
     return taken
+
+
+def _lease_statement(free: bool, unplaced: bool):
+    inst = models.Instance.__table__
+    c = inst.c
+    owners = (c.task_driver.is_(None) | (c.task_driver == bindparam('holder'))) if free \
+        else (c.task_driver == bindparam('previous'))
+    return update(inst).where(
+        c.uuid == bindparam('w_uuid'), c.deleted.is_(False),
+        c.task_state.in_(bindparam('task_states', expanding=True)), owners,
+        c.host.is_(None) if unplaced else sa_true()).values(task_driver=bindparam('holder'))
+
+
+# Built once (every build, move and reconciler pass takes a lease): (free, unplaced) ->
+# the compare-and-swap; free: the task has no driver or this holder already.
+_LEASE = {(free, unplaced): _lease_statement(free, unplaced)
+          for free in (True, False) for unplaced in (True, False)}
 
 
 @retry_on_transient
