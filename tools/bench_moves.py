@@ -7,6 +7,11 @@ ms) and prints median and p95 per operation, next to Nova 34's figures and to th
 floor each hop stands on, measured in the same run: a bare RPC round trip on the same
 transport and a bare compare-and-swap commit on the same database.
 
+Beside the latency, per operation (the fewest over three servers, background work left
+out): RPC calls, casts, commits, and statements: the other round trips to the database
+(SQL statements; with the daemons on PostgreSQL also the BEGIN psycopg2 sends before a
+transaction and the ROLLBACK that ends one). The GET polls of an operation count in it.
+
   python tools/bench_moves.py                      # all-in-one (in-process transport,
                                                    #   SQLite)
   python tools/bench_moves.py --daemons \\
@@ -133,7 +138,7 @@ def _foreground(snapshot) -> dict[str, int]:
 
 
 def count_cycle(rest, image, n, read, settle=0.0):
-    """RPC calls, casts and commits of each operation: the fewest over ``n`` servers
+    """RPC calls, casts, commits and statements of each operation: the fewest over ``n`` servers
     (anything that happened to run beside it only adds)."""
     counts: dict[str, dict] = {}
 

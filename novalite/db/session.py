@@ -71,6 +71,8 @@ def create_engine(url: str, conf=CONF, connect_args: dict | None = None) -> sa.E
     engine = sa.create_engine(url, **kwargs)
     _ping_idle_connections(engine)
     event.listen(engine, 'commit', _count_commit)
+    if os.environ.get('NOVALITE_STATS_DIR'):
+        _count_statements(engine)
     return engine
 
 
@@ -110,6 +112,25 @@ def _ping_idle_connections(engine: sa.Engine) -> None:
 
 def _count_commit(conn):
     stats.count('commit')
+
+
+def _count_statements(engine: sa.Engine) -> None:
+    """For benchmarks (NOVALITE_STATS_DIR set): count every statement sent to the
+    server but COMMIT (counted as a commit), with the BEGIN psycopg2 sends before a
+    transaction's first statement and the ROLLBACK that ends a transaction."""
+    psycopg2 = engine.dialect.driver == 'psycopg2'
+
+    @event.listens_for(engine, 'before_cursor_execute')
+    def _statement(conn, cursor, *_args):
+        if psycopg2 and not cursor.connection.autocommit and cursor.connection.status == 1:
+            stats.count('statement')  # STATUS_READY: psycopg2 sends BEGIN first
+        stats.count('statement')
+
+    @event.listens_for(engine, 'rollback')
+    def _rollback(conn):
+        raw = conn.connection.dbapi_connection
+        if not psycopg2 or (raw is not None and raw.status == 2):  # STATUS_BEGIN
+            stats.count('statement')
 
 
 def get_engine() -> sa.Engine:

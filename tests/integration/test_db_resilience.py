@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from novalite import exception
+from novalite import exception, stats
 from novalite.compute import states
 from novalite.compute import utils as compute_utils
 from novalite.db import api as db
@@ -187,6 +187,37 @@ def test_pg_reader_costs_no_begin_and_no_rollback(pg):
             w.execute(sa.update(models.ComputeNode).values(vcpus=2))
         assert (first, s.scalar(sa.select(models.ComputeNode.vcpus))) == (8, 2)
     assert nodes
+
+
+def test_pg_benchmark_counts_every_round_trip(pg, monkeypatch, tmp_path, pg_fresh_url):
+    # What tools/bench_moves.py prints as statements: a reader's one SELECT is one; a
+    # writer's BEGIN and UPDATE are two (its COMMIT counts as a commit), a rolled back
+    # writer's ROLLBACK one more.
+    monkeypatch.setenv('NOVALITE_STATS_DIR', str(tmp_path))
+    session.set_engine(session.create_engine(pg_fresh_url))
+    _nodes('src')
+
+    def delta(fn):
+        before = stats.snapshot()
+        try:
+            fn()
+        except RuntimeError:
+            pass
+        after = stats.snapshot()
+        return {k.split(':')[0]: after[k] - before.get(k, 0) for k in after
+                if after[k] != before.get(k, 0)}
+
+    def abandoned():
+        with session.writer() as s:
+            s.execute(sa.update(models.ComputeNode).values(vcpus=99))
+            raise RuntimeError('abandon')
+
+    def written():
+        with session.writer() as s:
+            s.execute(sa.update(models.ComputeNode).values(vcpus=8))
+    assert delta(db.compute_node_get_all) == {'statement': 1}
+    assert delta(written) == {'statement': 2, 'commit': 1}
+    assert delta(abandoned) == {'statement': 3}
 
 
 def test_pg_reader_whose_backend_died_leaves_a_clean_pool(pg, monkeypatch):
