@@ -9,8 +9,11 @@ UNSET = object()
 
 
 def to_dict(row) -> dict[str, Any] | None:
+    """An ORM object, or a Core row of a whole table, as a dict keyed by column."""
     if row is None:
         return None
+    if isinstance(row, sa.Row):
+        return dict(row._mapping)
     out = {}
     for col in row.__table__.columns:
         key = col.key

@@ -15,16 +15,20 @@ from novalite.db.session import reader, writer
 
 _INST = models.Instance
 # Built once (building a statement costs more than executing a built one): the live
-# instance by uuid, read by every server GET and every step.
-LIVE_INSTANCE = select(_INST).where(_INST.uuid == sa.bindparam('w_uuid'),
-                                    _INST.deleted.is_(False))
-_ANY_INSTANCE = select(_INST).where(_INST.uuid == sa.bindparam('w_uuid'))
-_FRESH_INSTANCE = _ANY_INSTANCE.execution_options(populate_existing=True)
+# instance by uuid, read by every server GET and every step, as a plain row (no ORM
+# object: loading one costs several times the row's own decoding).
+_ROW = _INST.__table__
+LIVE_INSTANCE = select(_ROW).where(_ROW.c.uuid == sa.bindparam('w_uuid'),
+                                   _ROW.c.deleted.is_(False))
+_ANY_INSTANCE = select(_ROW).where(_ROW.c.uuid == sa.bindparam('w_uuid'))
+_FRESH_INSTANCE = select(_INST).where(_INST.uuid == sa.bindparam('w_uuid')).execution_options(
+    populate_existing=True)
 
 
 def live_instance_row(s, instance_uuid: str):
-    """The instance's row (not deleted) in the caller's transaction, or None."""
-    return s.scalars(LIVE_INSTANCE, {'w_uuid': instance_uuid}).first()
+    """The instance's row (not deleted) in the caller's transaction, or None: a read-only
+    row whose columns are its attributes."""
+    return s.connection().execute(LIVE_INSTANCE, {'w_uuid': instance_uuid}).first()
 
 
 @retry_on_transient
@@ -51,8 +55,8 @@ def instance_create(values: dict, request_spec: dict | None = None,
 @retry_on_transient
 def instance_get(instance_uuid: str, read_deleted: str = 'no') -> dict:
     with reader() as s:
-        row = s.scalars(LIVE_INSTANCE if read_deleted == 'no' else _ANY_INSTANCE,
-                        {'w_uuid': instance_uuid}).first()
+        row = s.connection().execute(LIVE_INSTANCE if read_deleted == 'no' else _ANY_INSTANCE,
+                                     {'w_uuid': instance_uuid}).first()
         if row is None:
             raise exception.InstanceNotFound(instance_id=instance_uuid)
         return to_dict(row)
