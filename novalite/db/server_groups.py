@@ -128,12 +128,16 @@ def group_count(project_id: str) -> int:
         return _count_groups(s, project_id)
 
 
+# Built once: every server GET from microversion 2.71 reads it.
+_GROUP_OF = select(SG.uuid).join(MEMBER, MEMBER.group_id == SG.id).where(
+    MEMBER.instance_uuid == sa.bindparam('iu'))
+
+
 @retry_on_transient
 def group_uuid_of(instance_uuid: str) -> str | None:
     """The group a server belongs to, or None."""
     with reader() as s:
-        return s.scalar(select(SG.uuid).join(MEMBER, MEMBER.group_id == SG.id)
-                        .where(MEMBER.instance_uuid == instance_uuid))
+        return s.connection().execute(_GROUP_OF, {'iu': instance_uuid}).scalar()
 
 
 def _count_members(s, group_id: int, user_id: str | None = None) -> int:

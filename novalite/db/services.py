@@ -50,15 +50,27 @@ def service_heartbeat(host: str, binary: str) -> dict | None:
 @retry_on_transient
 def service_get_all(host=None, binary=None) -> list[dict]:
     """Services, all or those of ``host`` (a name, or a collection of names)."""
+    hosts = None if host is None else sorted(host) if isinstance(
+        host, (list, tuple, set, frozenset)) else [host]
     with reader() as s:
-        q = select(models.Service).order_by(models.Service.id)
-        if isinstance(host, (list, tuple, set, frozenset)):
-            q = q.where(models.Service.host.in_(sorted(host)))
-        elif host is not None:
-            q = q.where(models.Service.host == host)
-        if binary is not None:
-            q = q.where(models.Service.binary == binary)
-        return [to_dict(r) for r in s.scalars(q)]
+        rows = s.connection().execute(_SERVICES[hosts is not None, binary is not None],
+                                      {'hosts': hosts, 'binary': binary})
+        return [to_dict(r) for r in rows]
+
+
+def _services_statement(by_host: bool, by_binary: bool):
+    svc = models.Service.__table__
+    q = select(svc).order_by(svc.c.id)
+    if by_host:
+        q = q.where(svc.c.host.in_(sa.bindparam('hosts', expanding=True)))
+    if by_binary:
+        q = q.where(svc.c.binary == sa.bindparam('binary'))
+    return q
+
+
+# Built once (every server GET reads its host's service for the host status): (by host,
+# by binary) -> the read, of plain rows.
+_SERVICES = {(h, b): _services_statement(h, b) for h in (True, False) for b in (True, False)}
 
 
 @retry_on_transient
