@@ -21,14 +21,17 @@ def action_start(instance_uuid: str, action: str, request_id: str, user_id=None,
 
 def add_action(s, instance_uuid: str, action: str, request_id: str, user_id=None,
                project_id=None) -> dict:
-    """``action_start`` inside the caller's transaction ``s``."""
+    """``action_start`` inside the caller's transaction ``s``: a plain insert (every
+    boot and every API step writes one), the row read back by RETURNING where the
+    database has it."""
     now = utcnow()
-    row = models.InstanceAction(instance_uuid=instance_uuid, action=action,
-                                request_id=request_id, user_id=user_id,
-                                project_id=project_id, start_time=now, updated_at=now)
-    s.add(row)
-    s.flush()
-    return to_dict(row)
+    values = dict(instance_uuid=instance_uuid, action=action, request_id=request_id,
+                  user_id=user_id, project_id=project_id, start_time=now, updated_at=now)
+    conn = s.connection()
+    if conn.dialect.insert_returning:
+        return to_dict(conn.execute(_INSERT_ACTION.returning(*_ACTIONS.c), values).first())
+    new_id = conn.execute(_INSERT_ACTION, values).inserted_primary_key[0]
+    return to_dict(conn.execute(select(_ACTIONS).where(_ACTIONS.c.id == new_id)).first())
 
 
 def _action_for(s, instance_uuid, request_id):
@@ -65,6 +68,8 @@ def record_event(s, instance_uuid: str, request_id: str, event: str, host=None,
 
 
 _ACTION = models.InstanceAction
+_ACTIONS = _ACTION.__table__
+_INSERT_ACTION = _ACTIONS.insert()
 _EVENT = models.InstanceActionEvent
 # Built once: a step writes one or two events, and building a statement costs several
 # times what executing a built one does.

@@ -242,6 +242,26 @@ def test_events_touch_each_action_once(nodes, monkeypatch, returning):
     assert after['message'] == 'Error' and after['updated_at'] > before['updated_at']
 
 
+@pytest.mark.parametrize('returning', [True, False], ids=['insert-returning', 'read-back'])
+def test_a_boot_is_recorded_the_same_with_or_without_insert_returning(
+        nodes, monkeypatch, returning):
+    monkeypatch.setattr(session.get_engine().dialect, 'insert_returning', returning)
+    inst = db.instance_create(
+        {'display_name': 'x', 'project_id': 'p', 'user_id': 'u', 'vm_state': states.BUILDING,
+         'flavor': {'vcpus': 1}, 'metadata': {'k': 'v'}, 'tags': ['t']},
+        request_spec={'num_instances': 1},
+        action={'action': 'create', 'request_id': 'req-b', 'user_id': 'u',
+                'project_id': 'p'})
+    assert inst == db.instance_get(inst['uuid'])
+    assert inst['metadata'] == {'k': 'v'} and inst['power_state'] == 0 and not inst['deleted']
+    assert db.request_spec_get(inst['uuid']) == {'num_instances': 1}
+    lock = db.action_start(inst['uuid'], 'lock', 'req-l', 'u', 'p')
+    assert lock == db.action_get_by_request_id(inst['uuid'], 'req-l')
+    assert db.action_get_by_request_id(inst['uuid'], 'req-b')['action'] == 'create'
+    with pytest.raises(TypeError):
+        db.instance_create({'display_name': 'y', 'no_such_column': 1})
+
+
 def _evacuated(nodes, busy_task=None):
     """A server evacuated from ``src`` (dead) to ``dst``: rebuilt there, the source's
     claim still held by the migration."""
