@@ -6,7 +6,7 @@ from sqlalchemy import bindparam, insert, select, update
 
 from novalite import exception
 from novalite.db import models
-from novalite.db.common import coerce, to_dict
+from novalite.db.common import coerce, insert_row, to_dict
 from novalite.db.models import utcnow
 from novalite.db.retry import retry_on_transient
 from novalite.db.session import reader, writer
@@ -27,11 +27,7 @@ def add_action(s, instance_uuid: str, action: str, request_id: str, user_id=None
     now = utcnow()
     values = dict(instance_uuid=instance_uuid, action=action, request_id=request_id,
                   user_id=user_id, project_id=project_id, start_time=now, updated_at=now)
-    conn = s.connection()
-    if conn.dialect.insert_returning:
-        return to_dict(conn.execute(_INSERT_ACTION.returning(*_ACTIONS.c), values).first())
-    new_id = conn.execute(_INSERT_ACTION, values).inserted_primary_key[0]
-    return to_dict(conn.execute(select(_ACTIONS).where(_ACTIONS.c.id == new_id)).first())
+    return insert_row(s.connection(), _ACTION.__table__, values)
 
 
 def _action_for(s, instance_uuid, request_id):
@@ -68,8 +64,6 @@ def record_event(s, instance_uuid: str, request_id: str, event: str, host=None,
 
 
 _ACTION = models.InstanceAction
-_ACTIONS = _ACTION.__table__
-_INSERT_ACTION = _ACTIONS.insert()
 _EVENT = models.InstanceActionEvent
 # Built once: a step writes one or two events, and building a statement costs several
 # times what executing a built one does.

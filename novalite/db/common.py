@@ -22,6 +22,25 @@ def to_dict(row) -> dict[str, Any] | None:
     return out
 
 
+# table -> its INSERT ... RETURNING every column, built at first use.
+_INSERT_RETURNING: dict[sa.Table, Any] = {}
+
+
+def insert_row(conn, table: sa.Table, values: dict) -> dict:
+    """Insert one row into ``table`` with plain Core (no ORM unit of work) and return it
+    whole, as to_dict gives it: read back by INSERT ... RETURNING where the database has
+    it, else by the primary key the insert produced."""
+    if conn.dialect.insert_returning:
+        statement = _INSERT_RETURNING.get(table)
+        if statement is None:
+            statement = _INSERT_RETURNING.setdefault(
+                table, table.insert().returning(*table.c))
+        return to_dict(conn.execute(statement, values).first())
+    key = conn.execute(table.insert(), values).inserted_primary_key
+    where = [col == value for col, value in zip(table.primary_key.columns, key, strict=True)]
+    return to_dict(conn.execute(sa.select(table).where(*where)).first())
+
+
 def coerce(model, values: dict) -> dict:
     """Turn ISO strings (datetimes that crossed RPC as JSON) back into datetimes."""
     for key, value in values.items():

@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from novalite import exception
 from novalite.compute import states
 from novalite.db import actions, models, server_groups
-from novalite.db.common import UNSET, as_list, coerce, merged, to_dict
+from novalite.db.common import UNSET, as_list, coerce, insert_row, merged, to_dict
 from novalite.db.models import utcnow
 from novalite.db.retry import retry_on_transient
 from novalite.db.session import reader, writer
@@ -23,9 +23,6 @@ LIVE_INSTANCE = select(_ROW).where(_ROW.c.uuid == sa.bindparam('w_uuid'),
 _ANY_INSTANCE = select(_ROW).where(_ROW.c.uuid == sa.bindparam('w_uuid'))
 _FRESH_INSTANCE = select(_INST).where(_INST.uuid == sa.bindparam('w_uuid')).execution_options(
     populate_existing=True)
-
-
-_INSERT_INSTANCE = _ROW.insert().returning(*_ROW.c)
 _INSERT_SPEC = models.RequestSpec.__table__.insert()
 
 
@@ -51,11 +48,7 @@ def instance_create(values: dict, request_spec: dict | None = None,
     # what the three rows do.
     with writer() as s:
         conn = s.connection()
-        if conn.dialect.insert_returning:
-            out = to_dict(conn.execute(_INSERT_INSTANCE, values).first())
-        else:
-            conn.execute(_ROW.insert(), values)
-            out = to_dict(conn.execute(_ANY_INSTANCE, {'w_uuid': values['uuid']}).first())
+        out = insert_row(conn, _ROW, values)
         if request_spec is not None:
             conn.execute(_INSERT_SPEC, {'instance_uuid': values['uuid'],
                                         'spec': request_spec})

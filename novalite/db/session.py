@@ -119,17 +119,20 @@ def _count_statements(engine: sa.Engine) -> None:
     server but COMMIT (counted as a commit), with the BEGIN psycopg2 sends before a
     transaction's first statement and the ROLLBACK that ends a transaction."""
     psycopg2 = engine.dialect.driver == 'psycopg2'
+    if psycopg2:
+        from psycopg2.extensions import STATUS_BEGIN, STATUS_READY
 
     @event.listens_for(engine, 'before_cursor_execute')
     def _statement(conn, cursor, *_args):
-        if psycopg2 and not cursor.connection.autocommit and cursor.connection.status == 1:
-            stats.count('statement')  # STATUS_READY: psycopg2 sends BEGIN first
+        raw = cursor.connection
+        if psycopg2 and not raw.autocommit and raw.status == STATUS_READY:
+            stats.count('statement')  # no transaction open: psycopg2 sends BEGIN first
         stats.count('statement')
 
     @event.listens_for(engine, 'rollback')
     def _rollback(conn):
         raw = conn.connection.dbapi_connection
-        if not psycopg2 or (raw is not None and raw.status == 2):  # STATUS_BEGIN
+        if not psycopg2 or (raw is not None and raw.status == STATUS_BEGIN):
             stats.count('statement')
 
 

@@ -9,6 +9,7 @@ import threading
 
 import pytest
 import sqlalchemy as sa
+from psycopg2.extensions import STATUS_BEGIN, STATUS_READY
 from sqlalchemy import event
 
 from novalite import exception, stats
@@ -149,13 +150,13 @@ def _statements(engine):
 
     def before(conn, cursor, statement, parameters, context, executemany):
         raw = cursor.connection
-        if not raw.autocommit and raw.status == 1:  # STATUS_READY: BEGIN goes first
+        if not raw.autocommit and raw.status == STATUS_READY:  # BEGIN goes first
             seen.append('BEGIN')
         seen.append(statement.split()[0])
 
     def rollback(conn):
         raw = conn.connection.dbapi_connection
-        if raw is not None and raw.status == 2:  # STATUS_BEGIN: a ROLLBACK is sent
+        if raw is not None and raw.status == STATUS_BEGIN:  # a ROLLBACK is sent
             seen.append('ROLLBACK')
     event.listen(engine, 'before_cursor_execute', before)
     event.listen(engine, 'rollback', rollback)
