@@ -8,6 +8,7 @@ compute in the middle of the hop it wants to interrupt.
 import json
 import os
 import signal
+import time
 
 import pytest
 
@@ -84,6 +85,11 @@ def test_dest_killed_in_prep_resize_rolls_back(slow_cluster):
     client.action(sid, {'migrate': None})
     client.wait_until(lambda: (db.migration_get_all(instance_uuid=sid) or [{}])[0].get(
         'dest_compute'), message='destination chosen')
+    # The choice is committed before prep_resize is cast: killed at once, the destination
+    # may not have taken the message yet, and its next process then prepares the move
+    # as asked (it completes). A quarter of the operation delay later the destination is
+    # inside its prepare (OP_DELAY long), which is the kill this test is about.
+    time.sleep(OP_DELAY / 4)
     kill_and_restart(slow_cluster, other(slow_cluster, src))
     server = client.wait_for_server(sid, 'ACTIVE', timeout=60)
     assert server['OS-EXT-SRV-ATTR:host'] == src
