@@ -9,7 +9,7 @@ from novalite import exception
 from novalite.db import models
 from novalite.db.common import to_dict
 from novalite.db.retry import retry_on_transient
-from novalite.db.session import reader, writer
+from novalite.db.session import connection_reader, reader, writer
 
 
 def _flavor_dict(s, row) -> dict:
@@ -43,8 +43,8 @@ def flavor_create(name, memory_mb, vcpus, root_gb=0, flavorid=None, ephemeral_gb
 
 @retry_on_transient
 def flavor_get_by_flavorid(flavorid, include_disabled=True) -> dict:
-    with reader() as s:
-        flavor = _one_flavor(s, models.Flavor.flavorid == str(flavorid))
+    with connection_reader() as conn:
+        flavor = _one_flavor(conn, 'flavorid', str(flavorid))
     if flavor is None or (flavor['disabled'] and not include_disabled):
         raise exception.FlavorNotFound(flavor_id=flavorid)
     return flavor
@@ -52,23 +52,33 @@ def flavor_get_by_flavorid(flavorid, include_disabled=True) -> dict:
 
 @retry_on_transient
 def flavor_get(flavor_db_id: int) -> dict:
-    with reader() as s:
-        flavor = _one_flavor(s, models.Flavor.id == flavor_db_id)
+    with connection_reader() as conn:
+        flavor = _one_flavor(conn, 'id', flavor_db_id)
     if flavor is None:
         raise exception.FlavorNotFound(flavor_id=flavor_db_id)
     return flavor
 
 
-def _one_flavor(s, where) -> dict | None:
-    """The flavor ``where`` picks, with its extra specs, in one statement (every boot
-    and resize reads one)."""
-    spec = models.FlavorExtraSpec
-    rows = s.execute(select(models.Flavor, spec.key, spec.value).outerjoin(
-        spec, spec.flavor_id == models.Flavor.id).where(where)).all()
+_FLAVOR = models.Flavor.__table__
+_SPEC = models.FlavorExtraSpec.__table__
+_FLAVOR_COLUMNS = tuple(c.key for c in _FLAVOR.columns)
+# Built once, by the column that picks the flavor: the flavor and its extra specs in one
+# plain statement (every boot and resize reads one).
+_FLAVOR_WITH_SPECS = {
+    column: select(_FLAVOR, _SPEC.c.key.label('spec_key'), _SPEC.c.value.label('spec_value'))
+    .outerjoin(_SPEC, _SPEC.c.flavor_id == _FLAVOR.c.id)
+    .where(_FLAVOR.c[column] == sa.bindparam('w'))
+    for column in ('id', 'flavorid')}
+
+
+def _one_flavor(conn, column: str, value) -> dict | None:
+    """The flavor whose ``column`` (id or flavorid) is ``value``, with its extra specs."""
+    rows = conn.execute(_FLAVOR_WITH_SPECS[column], {'w': value}).all()
     if not rows:
         return None
-    flavor = to_dict(rows[0][0])
-    flavor['extra_specs'] = {key: value for _, key, value in rows if key is not None}
+    first = rows[0]._mapping
+    flavor = {key: first[key] for key in _FLAVOR_COLUMNS}
+    flavor['extra_specs'] = {r.spec_key: r.spec_value for r in rows if r.spec_key is not None}
     return flavor
 
 

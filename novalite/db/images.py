@@ -9,7 +9,7 @@ from novalite import exception
 from novalite.db import models
 from novalite.db.common import to_dict
 from novalite.db.retry import retry_on_transient
-from novalite.db.session import reader, writer
+from novalite.db.session import connection_reader, reader, writer
 
 
 @retry_on_transient
@@ -27,10 +27,14 @@ def image_create(name, location=None, size=0, disk_format='qcow2', container_for
         return to_dict(row)
 
 
+# Built once: every boot and every server GET from 2.98 reads an image by uuid.
+_IMAGE = select(models.Image.__table__).where(models.Image.__table__.c.uuid == sa.bindparam('u'))
+
+
 @retry_on_transient
 def image_get(image_uuid: str) -> dict:
-    with reader() as s:
-        row = s.scalars(select(models.Image).where(models.Image.uuid == image_uuid)).first()
+    with connection_reader() as conn:
+        row = conn.execute(_IMAGE, {'u': image_uuid}).first()
         if row is None:
             raise exception.ImageNotFound(image_id=image_uuid)
         return to_dict(row)

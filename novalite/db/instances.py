@@ -11,7 +11,7 @@ from novalite.db import actions, models, server_groups
 from novalite.db.common import UNSET, as_list, coerce, insert_row, merged, to_dict
 from novalite.db.models import utcnow
 from novalite.db.retry import retry_on_transient
-from novalite.db.session import reader, writer
+from novalite.db.session import connection_reader, reader, writer
 
 _INST = models.Instance
 # Built once (building a statement costs more than executing a built one): the live
@@ -59,9 +59,9 @@ def instance_create(values: dict, request_spec: dict | None = None,
 
 @retry_on_transient
 def instance_get(instance_uuid: str, read_deleted: str = 'no') -> dict:
-    with reader() as s:
-        row = s.connection().execute(LIVE_INSTANCE if read_deleted == 'no' else _ANY_INSTANCE,
-                                     {'w_uuid': instance_uuid}).first()
+    with connection_reader() as conn:
+        row = conn.execute(LIVE_INSTANCE if read_deleted == 'no' else _ANY_INSTANCE,
+                           {'w_uuid': instance_uuid}).first()
         if row is None:
             raise exception.InstanceNotFound(instance_id=instance_uuid)
         return to_dict(row)
@@ -113,11 +113,18 @@ _CAS_COLUMNS = (('task_state', _INST.task_state), ('vm_state', _INST.vm_state),
 _cas_statements: dict[tuple, sa.Update] = {}
 
 
-def _cas_statement(shape: tuple) -> sa.Update:
+def _cas_statement(shape: tuple, returning: bool = False) -> sa.Update:
     """The UPDATE of one instance guarded by the expectations of ``shape``: per checked
     column, whether it may hold one of a list of values and whether it may be NULL. The
     SET clause comes from the parameters' keys, so one statement serves every write of
-    that shape (a handful of shapes exist)."""
+    that shape (a handful of shapes exist). With ``returning``, the statement returns
+    the updated row."""
+    if returning:
+        stmt = _cas_statements.get((shape, True))
+        if stmt is None:
+            stmt = _cas_statements[shape, True] = _cas_statement(shape).returning(
+                *_ROW.columns)
+        return stmt
     stmt = _cas_statements.get(shape)
     if stmt is None:
         stmt = update(_INST).where(_INST.uuid == sa.bindparam('w_uuid'),
@@ -137,26 +144,9 @@ def instance_cas(s, instance_uuid: str, values: dict, expected_task_state=UNSET,
                  expected_driver=UNSET) -> dict:
     """``instance_update`` inside the caller's transaction ``s``. With ``row``, the
     instance as this transaction read it, a successful update is not read back."""
-    values = dict(values)
-    if 'metadata' in values:
-        values['metadata_'] = values.pop('metadata')
-    values['updated_at'] = utcnow()
-    coerce(_INST, values)
-    params = {'metadata' if k == 'metadata_' else k: v for k, v in values.items()}
-    params['w_uuid'] = instance_uuid
-    shape = []
-    for (name, _col), expected in zip(_CAS_COLUMNS, (expected_task_state, expected_vm_state,
-                                                     expected_host, expected_driver),
-                                  strict=True):
-        if expected is UNSET:
-            shape.append((False, False, False))
-            continue
-        wanted = as_list(expected) if expected is not None else [None]
-        non_null = [w for w in wanted if w is not None]
-        shape.append((True, bool(non_null), None in wanted))
-        if non_null:
-            params['w_' + name] = non_null
-    res = s.connection().execute(_cas_statement(tuple(shape)), params)
+    values, params, shape = _cas_params(instance_uuid, values, expected_task_state,
+                                        expected_vm_state, expected_host, expected_driver)
+    res = s.connection().execute(_cas_statement(shape), params)
     if row is not None and res.rowcount == 1:
         return merged(row, values)
     row = s.scalars(_FRESH_INSTANCE, {'w_uuid': instance_uuid}).first()
@@ -178,6 +168,45 @@ def instance_cas(s, instance_uuid: str, values: dict, expected_task_state=UNSET,
             actual={'vm_state': row.vm_state, 'host': row.host,
                     'task_driver': row.task_driver})
     return to_dict(row)
+
+
+def instance_cas_returning(s, instance_uuid: str, values: dict, expected_task_state=UNSET,
+                           expected_vm_state=UNSET, expected_host=UNSET,
+                           expected_driver=UNSET) -> dict | None:
+    """``instance_cas`` in one statement, without reading the instance first: the
+    updated instance, or None when the instance is not there or not as expected
+    (nothing was written; the caller reads it to tell why). Only where the database
+    returns rows from an UPDATE (``returning_cas_supported``)."""
+    _values, params, shape = _cas_params(instance_uuid, values, expected_task_state,
+                                         expected_vm_state, expected_host, expected_driver)
+    row = s.connection().execute(_cas_statement(shape, returning=True), params).first()
+    return to_dict(row) if row is not None else None
+
+
+def returning_cas_supported(s) -> bool:
+    return s.connection().dialect.update_returning
+
+
+def _cas_params(instance_uuid, values, *expectations) -> tuple[dict, dict, tuple]:
+    """(values as attributes, statement parameters, statement shape) of a CAS write."""
+    values = dict(values)
+    if 'metadata' in values:
+        values['metadata_'] = values.pop('metadata')
+    values['updated_at'] = utcnow()
+    coerce(_INST, values)
+    params = {'metadata' if k == 'metadata_' else k: v for k, v in values.items()}
+    params['w_uuid'] = instance_uuid
+    shape = []
+    for (name, _col), expected in zip(_CAS_COLUMNS, expectations, strict=True):
+        if expected is UNSET:
+            shape.append((False, False, False))
+            continue
+        wanted = as_list(expected) if expected is not None else [None]
+        non_null = [w for w in wanted if w is not None]
+        shape.append((True, bool(non_null), None in wanted))
+        if non_null:
+            params['w_' + name] = non_null
+    return values, params, tuple(shape)
 
 
 @retry_on_transient

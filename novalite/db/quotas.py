@@ -7,7 +7,7 @@ from sqlalchemy import select
 from novalite import exception
 from novalite.db import models
 from novalite.db.retry import retry_on_transient
-from novalite.db.session import reader, writer
+from novalite.db.session import connection_reader, reader, writer
 
 # The resources os-quota-sets knows, in Nova's order; the defaults come from [quota].
 QUOTA_RESOURCES = ('instances', 'cores', 'ram', 'metadata_items', 'key_pairs',
@@ -25,12 +25,17 @@ def quota_defaults() -> dict[str, int]:
     return {name: getattr(CONF.quota, name) for name in QUOTA_RESOURCES}
 
 
+_Q = models.Quota.__table__
+# Built once: every boot reads its project's limits.
+_LIMITS = select(_Q.c.resource, _Q.c.hard_limit).where(_Q.c.project_id == sa.bindparam('p'))
+
+
 @retry_on_transient
 def quota_get_all(project_id: str) -> dict[str, int]:
-    with reader() as s:
+    with connection_reader() as conn:
         limits = quota_defaults()
-        for row in s.scalars(select(models.Quota).where(models.Quota.project_id == project_id)):
-            limits[row.resource] = row.hard_limit
+        for resource, hard_limit in conn.execute(_LIMITS, {'p': project_id}):
+            limits[resource] = hard_limit
         return limits
 
 

@@ -22,7 +22,7 @@ from sqlalchemy import func, or_, select, update
 from novalite import exception
 from novalite.db import models
 from novalite.db.retry import retry_on_transient
-from novalite.db.session import reader, writer
+from novalite.db.session import connection_reader, reader, writer
 from novalite.group_policies import (
     AFFINITY,
     ANTI_AFFINITY,
@@ -136,8 +136,8 @@ _GROUP_OF = select(SG.uuid).join(MEMBER, MEMBER.group_id == SG.id).where(
 @retry_on_transient
 def group_uuid_of(instance_uuid: str) -> str | None:
     """The group a server belongs to, or None."""
-    with reader() as s:
-        return s.connection().execute(_GROUP_OF, {'iu': instance_uuid}).scalar()
+    with connection_reader() as conn:
+        return conn.execute(_GROUP_OF, {'iu': instance_uuid}).scalar()
 
 
 def _count_members(s, group_id: int, user_id: str | None = None) -> int:
@@ -259,16 +259,20 @@ def _member_hosts(s, group_id: int, exclude: list[str]) -> dict[str, set[str]]:
     return out
 
 
+# Built once: every scheduling request asks whether its servers are in a group.
+_GROUP_OF_ANY = (select(SG.id, SG.uuid, SG.policy, SG.rules, SG.generation,
+                        MEMBER.instance_uuid)
+                 .join(MEMBER, MEMBER.group_id == SG.id)
+                 .where(MEMBER.instance_uuid.in_(sa.bindparam('uuids', expanding=True)))
+                 .limit(1))
+
+
 def placement_of(s, instance_uuids: list[str]) -> Placement | None:
     """The group of the first of ``instance_uuids`` that has one (the servers of one
     request share it), with its other members' hosts; None for servers in no group."""
     if not instance_uuids:
         return None
-    row = s.execute(select(SG.id, SG.uuid, SG.policy, SG.rules, SG.generation,
-                           MEMBER.instance_uuid)
-                    .join(MEMBER, MEMBER.group_id == SG.id)
-                    .where(MEMBER.instance_uuid.in_(list(instance_uuids)))
-                    .limit(1)).first()
+    row = s.connection().execute(_GROUP_OF_ANY, {'uuids': list(instance_uuids)}).first()
     if row is None:
         return None
     return Placement(group_id=row.id, uuid=row.uuid, policy=row.policy,

@@ -11,7 +11,7 @@ from novalite.db import models
 from novalite.db.common import to_dict
 from novalite.db.models import utcnow
 from novalite.db.retry import retry_on_transient
-from novalite.db.session import reader, writer
+from novalite.db.session import connection_reader, reader, writer
 
 
 @retry_on_transient
@@ -52,9 +52,9 @@ def service_get_all(host=None, binary=None) -> list[dict]:
     """Services, all or those of ``host`` (a name, or a collection of names)."""
     hosts = None if host is None else sorted(host) if isinstance(
         host, (list, tuple, set, frozenset)) else [host]
-    with reader() as s:
-        rows = s.connection().execute(_SERVICES[hosts is not None, binary is not None],
-                                      {'hosts': hosts, 'binary': binary})
+    with connection_reader() as conn:
+        rows = conn.execute(_SERVICES[hosts is not None, binary is not None],
+                            {'hosts': hosts, 'binary': binary})
         return [to_dict(r) for r in rows]
 
 

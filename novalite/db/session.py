@@ -189,6 +189,26 @@ def reader():
 
 
 @contextlib.contextmanager
+def connection_reader():
+    """A read-only scope on a plain Core connection, for the reads of every request
+    (a server GET, a boot's flavor, image and limits): Core statements only, without
+    the ORM session's bookkeeping, which costs more CPU than executing such a read.
+    On PostgreSQL in autocommit, as ``reader``."""
+    engine = get_engine()
+    with engine.connect() as conn:
+        if engine.dialect.driver != 'psycopg2':
+            yield conn
+            return
+        dbapi_conn = conn.connection.dbapi_connection
+        dbapi_conn.autocommit = True
+        try:
+            yield conn
+        finally:
+            if not dbapi_conn.closed:
+                dbapi_conn.autocommit = False
+
+
+@contextlib.contextmanager
 def writer():
     """A read-write transaction, committed on success, rolled back on error."""
     engine = get_engine()

@@ -19,7 +19,14 @@ from novalite.compute import states
 from novalite.db import models
 from novalite.db.actions import add_action, add_fault, record_events
 from novalite.db.common import UNSET, to_dict
-from novalite.db.instances import destroy_row, instance_cas, live_instance_row, save_request_spec
+from novalite.db.instances import (
+    destroy_row,
+    instance_cas,
+    instance_cas_returning,
+    live_instance_row,
+    returning_cas_supported,
+    save_request_spec,
+)
 from novalite.db.migration_records import migration_cas
 from novalite.db.placement import drop_allocations, hand_over_allocations
 from novalite.db.retry import retry_on_transient
@@ -130,6 +137,20 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
     if vm_state is not None:
         values['vm_state'] = vm_state
     with writer() as s:
+        if migration_uuid is None and new_migration is None and step.allocations is None \
+                and not step.migration_only and returning_cas_supported(s):
+            # A step of the instance alone: the compare-and-swap, with the caller's
+            # authorization (the instance is on its host) in the same WHERE, returns the
+            # instance, and nothing is read first. When it matches nothing, the whole
+            # path below reads the instance to tell why (or finds the step recorded).
+            inst = instance_cas_returning(
+                s, instance_uuid, values, expected_task_state=list(step.task_before),
+                expected_vm_state=list(step.vm_before) if step.vm_before else UNSET,
+                expected_host=caller if caller is not None else UNSET,
+                expected_driver=expected_driver)
+            if inst is not None:
+                _record(s, instance_uuid, action, request_spec, fault, events, host)
+                return {'instance': inst, 'migration': None}
         mig = None
         if new_migration is not None:
             mig = models.Migration(**dict(new_migration, status=step.status_after,
@@ -180,15 +201,20 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
             s, instance_uuid, values, expected_task_state=list(step.task_before),
             expected_vm_state=list(step.vm_before) if step.vm_before else UNSET, row=inst,
             expected_driver=expected_driver)
-        if action:
-            add_action(s, instance_uuid, **action)
-        if request_spec is not None:
-            save_request_spec(s, instance_uuid, request_spec)
-        if fault:
-            add_fault(s, instance_uuid, fault['code'], fault['message'],
-                      fault.get('details'), host)
-        record_events(s, instance_uuid, events, host)
+        _record(s, instance_uuid, action, request_spec, fault, events, host)
         return out
+
+
+def _record(s, instance_uuid, action, request_spec, fault, events, host) -> None:
+    """What a step writes beside the state: its action, request spec, fault, events."""
+    if action:
+        add_action(s, instance_uuid, **action)
+    if request_spec is not None:
+        save_request_spec(s, instance_uuid, request_spec)
+    if fault:
+        add_fault(s, instance_uuid, fault['code'], fault['message'],
+                  fault.get('details'), host)
+    record_events(s, instance_uuid, events, host)
 
 
 def _already_applied(step, inst, mig, status, vm_state) -> bool:

@@ -140,7 +140,9 @@ class RequestSpec:
         return [value] if isinstance(value, str) else list(value)
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        """A copy as plain dicts and lists (what dataclasses.asdict gives, at a fraction
+        of its cost: every boot and move sends and stores one)."""
+        data = {name: _plain_copy(getattr(self, name)) for name in _SPEC_FIELDS}
         data['version'] = SPEC_VERSION
         return data
 
@@ -280,3 +282,18 @@ class HostStateArrays:
         self.num_instances[index] += 1
         if group_member:
             self.group_members[index] += 1
+
+
+_SPEC_FIELDS = tuple(f.name for f in dataclasses.fields(RequestSpec))
+
+
+def _plain_copy(value):
+    """A copy of nested dicts, lists and tuples, as dataclasses.asdict makes; other
+    values are shared."""
+    if isinstance(value, dict):
+        return {k: _plain_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain_copy(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_plain_copy(v) for v in value)
+    return value

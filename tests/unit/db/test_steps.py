@@ -262,6 +262,58 @@ def test_a_boot_is_recorded_the_same_with_or_without_insert_returning(
         db.instance_create({'display_name': 'y', 'no_such_column': 1})
 
 
+@pytest.mark.parametrize('returning', [True, False], ids=['update-returning', 'mysql'])
+def test_an_instance_step_is_one_write_without_a_read_first(nodes, monkeypatch, returning):
+    # A step of the instance alone is its compare-and-swap, the caller's host in the same
+    # WHERE, returning the row: no SELECT first where UPDATE returns rows; on MariaDB the
+    # instance is read first. Same record and same answer either way.
+    monkeypatch.setattr(session.get_engine().dialect, 'update_returning', returning)
+    inst = _instance(host='src', task=states.SCHEDULING, vm=states.BUILDING)
+    engine = session.get_engine()
+    seen = []
+    listener = (lambda conn, cur, statement, *a: seen.append(' '.join(statement.split())))
+    event.listen(engine, 'before_cursor_execute', listener)
+    try:
+        out = steps.apply_step('spawning', inst['uuid'], caller='src',
+                               events=[{'request_id': 'req-1', 'name': 'build',
+                                        'started': True}], host='src')
+    finally:
+        event.remove(engine, 'before_cursor_execute', listener)
+    assert out['migration'] is None
+    assert out['instance'] == db.instance_get(inst['uuid'])
+    assert out['instance']['task_state'] == states.SPAWNING
+    on_instance = [st.split()[0] + (' RETURNING' if ' RETURNING ' in st else '')
+                   for st in seen if ' FROM instances ' in st or st.startswith(
+                       'UPDATE instances ')]
+    assert on_instance == (['UPDATE RETURNING'] if returning else ['SELECT', 'UPDATE'])
+    assert _events(inst['uuid']) == [('build', None)]
+
+
+def test_an_instance_step_that_does_not_match_says_why(nodes):
+    # The one-statement write matches nothing: the step reads the instance and answers
+    # as before, nothing written.
+    inst = _instance(host='src', task=states.SCHEDULING, vm=states.BUILDING)
+    with pytest.raises(exception.HostNotAuthorized):
+        steps.apply_step('spawning', inst['uuid'], caller='other')
+    with pytest.raises(exception.UnexpectedTaskStateError):
+        steps.apply_step('spawned', inst['uuid'], caller='src', vm_state=states.ACTIVE)
+    with pytest.raises(exception.InstanceNotFound):
+        steps.apply_step('spawning', 'no-such-instance', caller='src')
+    assert db.instance_get(inst['uuid'])['task_state'] == states.SCHEDULING
+    # A host a move names may act on the instance though it is not on that host.
+    moving = _instance(host='src', task=states.SCHEDULING, vm=states.BUILDING)
+    _migration(moving, MS.MIGRATING, dest='dst')
+    out = steps.apply_step('spawning', moving['uuid'], caller='dst')
+    assert out['instance']['task_state'] == states.SPAWNING
+    # A finished step sent again gets the record unchanged.
+    steps.apply_step('spawning', inst['uuid'], caller='src')
+    done = steps.apply_step('spawned', inst['uuid'], caller='src',
+                            vm_state=states.ACTIVE)['instance']
+    again = steps.apply_step('spawned', inst['uuid'], caller='src',
+                             vm_state=states.ACTIVE)['instance']
+    assert again == done and done['vm_state'] == states.ACTIVE
+
+
 def _evacuated(nodes, busy_task=None):
     """A server evacuated from ``src`` (dead) to ``dst``: rebuilt there, the source's
     claim still held by the migration."""

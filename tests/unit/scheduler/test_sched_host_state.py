@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -41,6 +42,19 @@ def test_request_spec_resources_and_round_trip():
     back = RequestSpec.from_dict(wire)
     assert back == s
     assert RequestSpec.from_dict({**wire, 'future_field': 1}) == s
+
+
+def test_request_spec_dict_is_a_copy_as_asdict_makes_it():
+    s = spec(scheduler_hints={'same_host': ['x'], 'pair': ('a', 'b')},
+             requested_destination={'host': 'h2', 'node': None}, instance_uuids=['a'])
+    s.image = {'properties': {'hw': [1, (2, 3)]}}
+    data = s.to_dict()
+    assert data == dict(dataclasses.asdict(s), version=data['version'])
+    data['flavor']['extra_specs']['k'] = 'v'
+    data['scheduler_hints']['same_host'].append('y')
+    data['image']['properties']['hw'].append(4)
+    assert s.flavor['extra_specs'] == {} and s.scheduler_hints['same_host'] == ['x']
+    assert s.image['properties']['hw'] == [1, (2, 3)]
 
 
 def test_hint_list_accepts_single_string():
