@@ -47,6 +47,14 @@ class API:
             raise exception.InstanceNotFound(instance_id=instance_uuid)
         return inst
 
+    def get_for_view(self, context, instance_uuid):
+        """(instance, its host's compute service or None, its server group's uuid or
+        None): what a server GET shows, in one read."""
+        inst, service, group = db.instance_get_for_view(instance_uuid, 'novalite-compute')
+        if not context.is_admin and inst['project_id'] != context.project_id:
+            raise exception.InstanceNotFound(instance_id=instance_uuid)
+        return inst, service, group
+
     def _record_action(self, context, instance, action):
         return db.action_start(instance['uuid'], **_action(context, action))
 

@@ -53,6 +53,7 @@ from novalite.db.instances import (  # noqa: F401
     instance_get,
     instance_get_all_by_host,
     instance_get_all_filtered,
+    instance_get_for_view,
     instance_update,
     request_spec_get,
 )

@@ -67,6 +67,36 @@ def instance_get(instance_uuid: str, read_deleted: str = 'no') -> dict:
         return to_dict(row)
 
 
+_SVC = models.Service.__table__
+_SG, _MEMBER = models.ServerGroup.__table__, models.ServerGroupMember.__table__
+# Built once: a live instance with what a server GET shows beside it, in one statement:
+# its host's service of ``binary`` (columns prefixed svc_) and its server group's uuid.
+_VIEW_INSTANCE = (
+    select(_ROW, *(c.label('svc_' + c.key) for c in _SVC.columns),
+           select(_SG.c.uuid).join(_MEMBER, _MEMBER.c.group_id == _SG.c.id)
+           .where(_MEMBER.c.instance_uuid == _ROW.c.uuid).limit(1)
+           .scalar_subquery().label('group_uuid'))
+    .select_from(_ROW.outerjoin(_SVC, sa.and_(_SVC.c.host == _ROW.c.host,
+                                              _SVC.c.binary == sa.bindparam('binary'))))
+    .where(_ROW.c.uuid == sa.bindparam('w_uuid'), _ROW.c.deleted.is_(False)))
+
+
+@retry_on_transient
+def instance_get_for_view(instance_uuid: str, binary: str) -> tuple[dict, dict | None,
+                                                                      str | None]:
+    """(the live instance, its host's service of ``binary`` or None, the uuid of its
+    server group or None), read together: every server GET shows all three."""
+    with connection_reader() as conn:
+        row = conn.execute(_VIEW_INSTANCE, {'w_uuid': instance_uuid,
+                                            'binary': binary}).first()
+    if row is None:
+        raise exception.InstanceNotFound(instance_id=instance_uuid)
+    m = row._mapping
+    service = None if m['svc_id'] is None else {
+        c.key: m['svc_' + c.key] for c in _SVC.columns}
+    return {c.key: m[c.key] for c in _ROW.columns}, service, m['group_uuid']
+
+
 @retry_on_transient
 def instance_get_all_by_host(host: str, include_deleted: bool = False) -> list[dict]:
     with reader() as s:

@@ -231,11 +231,12 @@ def detail(req):
 
 
 def show(req, server_id):
-    inst = load_server(req, server_id)
+    inst, service, group = req.app.compute_api.get_for_view(req.context, server_id)
     authorize(req, RULE % 'show', inst)
+    data = views.ViewData(req, [inst], services=[service] if service else [])
     return common.json_response(
-        {'server': views.full(req, inst, views.ViewData(req, [inst]),
-                              show_server_groups=True)})
+        {'server': views.full(req, inst, data, show_server_groups=True,
+                              groups={inst['uuid']: group})})
 
 
 # ---------------------------------------------------------------- create

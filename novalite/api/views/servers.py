@@ -63,7 +63,10 @@ def _fault(req, fault: dict | None, is_admin: bool) -> dict | None:
 class ViewData:
     """Lookups shared by every server of one response (faults, images, host status)."""
 
-    def __init__(self, req, instances: list[dict], detail: bool = True):
+    def __init__(self, req, instances: list[dict], detail: bool = True,
+                 services: list[dict] | None = None):
+        """``services``: the instances' hosts' compute services, when the caller has
+        read them already (else they are read here if shown)."""
         self.faults = {}
         self.images: dict = {}
         self.host_status: dict = {}
@@ -89,20 +92,22 @@ class ViewData:
                 except Exception:  # noqa: BLE001 - a deleted image shows no properties
                     self.images[ref] = None
         if self.show_host_status:
-            self.host_status = _host_statuses(req, {i.get('host') for i in instances})
+            self.host_status = _host_statuses(req, {i.get('host') for i in instances},
+                                              services)
         if common.mv_at_least(req, '2.96'):
             for inst in instances:
                 self.specs[inst['uuid']] = db.request_spec_get(inst['uuid']) or {}
 
 
-def _host_statuses(req, hosts) -> dict:
+def _host_statuses(req, hosts, services=None) -> dict:
     out = {}
     hosts = {h for h in hosts if h}
     if not hosts:
         return out
     down_time = req.app.conf.service_down_time
-    services = {s['host']: s for s in db.service_get_all(host=hosts,
-                                                          binary='novalite-compute')}
+    if services is None:
+        services = db.service_get_all(host=hosts, binary='novalite-compute')
+    services = {s['host']: s for s in services}
     for host in hosts:
         svc = services.get(host)
         if svc is None:
@@ -130,10 +135,12 @@ _EXTENSION_KEYS = ('key_name', 'config_drive', 'OS-EXT-AZ:availability_zone',
 
 
 def full(req, inst: dict, data: ViewData, show_server_groups: bool = False,
-         update: bool = False) -> dict:
+         update: bool = False, groups: dict | None = None) -> dict:
     """The show/detail representation at the request's microversion.
 
     ``update``: the PUT response, which before 2.75 carries no extension attributes.
+    ``groups``: instance uuid -> its server group's uuid (or None), when the caller has
+    read it already.
     """
     status = instance_status(inst)
     out = basic(req, inst)
@@ -199,7 +206,8 @@ def full(req, inst: dict, data: ViewData, show_server_groups: bool = False,
     if common.mv_at_least(req, '2.63'):
         out['trusted_image_certificates'] = None
     if show_server_groups and common.mv_at_least(req, '2.71'):
-        group = db.group_uuid_of(inst['uuid'])
+        group = groups[inst['uuid']] if groups is not None and inst['uuid'] in groups \
+            else db.group_uuid_of(inst['uuid'])
         out['server_groups'] = [group] if group else []
     if common.mv_at_least(req, '2.73'):
         out['locked_reason'] = inst.get('locked_reason')

@@ -24,6 +24,11 @@ class FakeComputeAPI:
             raise exception.InstanceNotFound(instance_id=instance_uuid)
         return inst
 
+    def get_for_view(self, ctx, instance_uuid):
+        inst, service, group = db.instance_get_for_view(instance_uuid, 'novalite-compute')
+        self.get(ctx, instance_uuid)
+        return inst, service, group
+
     def create(self, ctx, **kwargs):
         self._record('create', **kwargs)
         insts = []
