@@ -68,13 +68,11 @@ def instance_get(instance_uuid: str, read_deleted: str = 'no') -> dict:
 
 
 _SVC = models.Service.__table__
-_SG, _MEMBER = models.ServerGroup.__table__, models.ServerGroupMember.__table__
 # Built once: a live instance with what a server GET shows beside it, in one statement:
 # its host's service of ``binary`` (columns prefixed svc_) and its server group's uuid.
 _VIEW_INSTANCE = (
     select(_ROW, *(c.label('svc_' + c.key) for c in _SVC.columns),
-           select(_SG.c.uuid).join(_MEMBER, _MEMBER.c.group_id == _SG.c.id)
-           .where(_MEMBER.c.instance_uuid == _ROW.c.uuid).limit(1)
+           server_groups.group_uuid_query(_ROW.c.uuid).limit(1)
            .scalar_subquery().label('group_uuid'))
     .select_from(_ROW.outerjoin(_SVC, sa.and_(_SVC.c.host == _ROW.c.host,
                                               _SVC.c.binary == sa.bindparam('binary'))))

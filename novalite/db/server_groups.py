@@ -128,9 +128,15 @@ def group_count(project_id: str) -> int:
         return _count_groups(s, project_id)
 
 
+def group_uuid_query(instance_uuid) -> sa.Select:
+    """The uuid of the group of the instance ``instance_uuid`` (a value, a bound
+    parameter or a column to correlate with)."""
+    return select(SG.uuid).join(MEMBER, MEMBER.group_id == SG.id).where(
+        MEMBER.instance_uuid == instance_uuid)
+
+
 # Built once: every server GET from microversion 2.71 reads it.
-_GROUP_OF = select(SG.uuid).join(MEMBER, MEMBER.group_id == SG.id).where(
-    MEMBER.instance_uuid == sa.bindparam('iu'))
+_GROUP_OF = group_uuid_query(sa.bindparam('iu'))
 
 
 @retry_on_transient

@@ -174,18 +174,9 @@ def reader():
     the scope and cleared before the connection goes back to the pool, so writers
     never run in autocommit.
     """
-    engine = get_engine()
-    with _sessionmaker() as session:
-        if engine.dialect.driver != 'psycopg2':
-            yield session
-            return
-        dbapi_conn = session.connection().connection.dbapi_connection
-        dbapi_conn.autocommit = True
-        try:
-            yield session
-        finally:
-            if not dbapi_conn.closed:
-                dbapi_conn.autocommit = False
+    get_engine()  # binds the session maker on first use
+    with _sessionmaker() as session, _autocommit_reads(session.connection):
+        yield session
 
 
 @contextlib.contextmanager
@@ -194,18 +185,25 @@ def connection_reader():
     (a server GET, a boot's flavor, image and limits): Core statements only, without
     the ORM session's bookkeeping, which costs more CPU than executing such a read.
     On PostgreSQL in autocommit, as ``reader``."""
-    engine = get_engine()
-    with engine.connect() as conn:
-        if engine.dialect.driver != 'psycopg2':
-            yield conn
-            return
-        dbapi_conn = conn.connection.dbapi_connection
-        dbapi_conn.autocommit = True
-        try:
-            yield conn
-        finally:
-            if not dbapi_conn.closed:
-                dbapi_conn.autocommit = False
+    with get_engine().connect() as conn, _autocommit_reads(lambda: conn):
+        yield conn
+
+
+@contextlib.contextmanager
+def _autocommit_reads(connection):
+    """On psycopg2, the connection ``connection()`` gives in autocommit for the scope
+    (see ``reader``), and out of it again before it goes back to the pool; elsewhere
+    nothing (and ``connection`` is not called: a session's stays unopened until used)."""
+    if get_engine().dialect.driver != 'psycopg2':
+        yield
+        return
+    dbapi_conn = connection().connection.dbapi_connection
+    dbapi_conn.autocommit = True
+    try:
+        yield
+    finally:
+        if not dbapi_conn.closed:
+            dbapi_conn.autocommit = False
 
 
 @contextlib.contextmanager
