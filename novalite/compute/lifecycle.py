@@ -34,6 +34,9 @@ class LifecycleFlow:
         self._leave = leave
         self._build_semaphore = threading.BoundedSemaphore(CONF.max_concurrent_builds or
                                                            10**6)
+        # Builds this process gave back to the conductor (uuid -> the instance's updated_at
+        # then): their requests may still wait in this host's queue.
+        self._given_back: dict[str, object] = {}
 
     def _step(self, context, name, instance_uuid, **changes):
         return self.conductor.record_step(context, name, instance_uuid, **changes)['instance']
@@ -50,17 +53,19 @@ class LifecycleFlow:
             self._build(context, instance, image, request_spec, host_list)
 
     def _build(self, context, instance, image, request_spec, host_list):
+        """Spawn on the request alone (the conductor's write that chose this host put the
+        instance in SPAWNING), then record the result in one write. A request this host
+        must not act on is told by that write, and its guest goes again."""
         uuid = instance['uuid']
         hop = Hop(context, 'compute__do_build_and_run_instance')
-        try:
-            instance = self._step(context, 'spawning', uuid, events=[hop.opened()])
-        except (exception.InstanceNotFound, exception.UnexpectedTaskStateError,
-                exception.HostNotAuthorized):
-            # Deleted (or taken over) before we started: release our claim.
-            try:
-                self.conductor.release_claim(context, uuid, instance['node'])
-            except exception.NovaliteException:
-                pass
+        if uuid in self._given_back:
+            if self._given_back.pop(uuid) == instance.get('updated_at'):
+                LOG.info('Not building %s: this host gave that build back', uuid)
+                return
+        if self.driver.instance_exists(instance):
+            # A repeated request (its first one built the guest, or a restart's reconcile
+            # owns what is here): never a second guest, never destroy the first.
+            LOG.info('Not building %s: its guest exists on this host already', uuid)
             return
         notify_instance(context, instance, 'create', 'start', self.host)
         try:
@@ -75,7 +80,10 @@ class LifecycleFlow:
                                                    'launched_at': utcnow().isoformat(),
                                                    'progress': 0},
                                   events=[hop.ok()])
-        except exception.InstanceNotFound:
+        except (exception.InstanceNotFound, exception.HostNotAuthorized) as exc:
+            # Deleted before or while we spawned, or built elsewhere since this request was
+            # sent: the guest here is nobody's.
+            LOG.info('Destroying the guest of %s built here: %s', uuid, exc)
             self.driver.destroy(context, instance)
             return
         except exception.UnexpectedTaskStateError:
@@ -176,6 +184,13 @@ class LifecycleFlow:
 
     # ------------------------------------------------------------ restart
 
+    def may_be_queued(self, inst) -> bool:
+        """A build this host was chosen for and holds no guest of: its request may still
+        wait in this host's queue (the compute writes nothing before it spawns)."""
+        return (inst['task_state'] in states.BUILD_TASKS and
+                inst['vm_state'] == states.BUILDING and
+                not self.driver.instance_exists(inst))
+
     def reconcile(self, context, inst):
         """Bring one instance on this host out of a transitional state."""
         task = inst['task_state']
@@ -190,6 +205,7 @@ class LifecycleFlow:
                 # Nothing runs here: the build is scheduled again (elsewhere if it can).
                 if exists:
                     self.driver.destroy(context, inst)
+                self._given_back[uuid] = inst.get('updated_at')
                 self._build_elsewhere(context, inst,
                                       'the compute service restarted during the build')
         elif task == states.DELETING:

@@ -9,6 +9,7 @@ instances and moves. On start it reconciles the instances and moves it owns.
 """
 
 import logging
+import threading
 
 import oslo_messaging as messaging
 
@@ -29,6 +30,10 @@ from novalite.virt import power_state
 
 LOG = logging.getLogger(__name__)
 
+# Seconds after this process starts consuming before a build found at start without a
+# guest, whose request has not come from the queue by then, is given back.
+QUEUED_BUILD_WAIT = 3.0
+
 
 class ComputeManager(service.Manager):
     target = messaging.Target(version=compute_rpcapi.VERSION)
@@ -46,6 +51,8 @@ class ComputeManager(service.Manager):
         self.lifecycle = LifecycleFlow(host, self.driver, self.conductor, self.conductor_api,
                                        lock, self._power_state, self._enter, self._leave)
         self._locks = lock
+        self._builds_at_start: set[str] = set()
+        self._queued_builds_check = None
         self.resize = ResizeFlow(host, self.driver, self.conductor, self.conductor_api,
                                  computes, lock, self._power_state)
         self.live = LiveMigrationFlow(host, self.driver, self.conductor, computes,
@@ -65,8 +72,16 @@ class ComputeManager(service.Manager):
 
     def after_start(self):
         self.rt.update_available_resource()
+        if self._builds_at_start:
+            # Requests waiting in the queue reach this process as soon as it consumes.
+            self._queued_builds_check = threading.Timer(
+                QUEUED_BUILD_WAIT, self._reconcile_builds_left, args=(self._builds_at_start,))
+            self._queued_builds_check.daemon = True
+            self._queued_builds_check.start()
 
     def cleanup_host(self):
+        if self._queued_builds_check is not None:
+            self._queued_builds_check.cancel()
         self.live.stop()
         self.driver.cleanup_host()
 
@@ -246,17 +261,36 @@ class ComputeManager(service.Manager):
             LOG.warning('Removed what no instance or move of this host owns: %s',
                         ', '.join(removed))
 
+    def _reconcile_builds_left(self, uuids):
+        """Builds found at start without a guest whose request did not come from the
+        queue once this process consumed (it died with the previous process): given back
+        to the conductor, as a restart's reconcile does with a build it interrupted."""
+        context = nl_context.get_admin_context()
+        try:
+            for inst in self.conductor.host_instances():
+                if inst['uuid'] in uuids and self.lifecycle.may_be_queued(inst):
+                    LOG.info('No build request for %s came from the queue; giving it back',
+                             inst['uuid'])
+                    self._reconcile_idle(inst, self.lifecycle.reconcile, context, inst)
+        except Exception:
+            LOG.exception('Could not reconcile the builds found at start')
+
     def reconcile_instances(self, context):
         """Bring every instance and move this host owns out of a transitional state.
 
         Run at start, before consuming: whatever this process was doing when it died is
         finished or rolled back here, so nothing stays in building/deleting/powering-*
-        forever. Work that may only be waiting in this host's queue (a build not yet
-        spawning, a move whose hand-over to this host is recorded but not started) is
-        left to the queue, and to ``reconcile_stale_work`` if the request was lost.
+        forever. Work that may only be waiting in this host's queue (a build with no
+        guest here, a move whose hand-over to this host is recorded but not started) is
+        left to the queue: builds whose request has not come a few seconds after this
+        process consumes are given back (``_reconcile_builds_left``), lost move requests
+        are ``reconcile_stale_work``'s.
         """
         for inst in self.conductor.host_instances():
             if inst['task_state'] == states.SCHEDULING:
+                continue
+            if self.lifecycle.may_be_queued(inst):
+                self._builds_at_start.add(inst['uuid'])
                 continue
             try:
                 self.lifecycle.reconcile(context, inst)

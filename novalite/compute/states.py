@@ -349,10 +349,12 @@ def source_owes_cleanup(migration: dict) -> bool:
 HOST = 'host'
 _SETTLED = (ACTIVE, STOPPED, PAUSED, SUSPENDED, ERROR)
 INSTANCE_STEPS = (
-    Step('host_selected', CONDUCTOR, (SCHEDULING,), SCHEDULING, (None,), None, RESEND),
+    # The chosen host's build starts with the conductor's write: the compute spawns on
+    # the build request alone and records the result (a build request for an instance
+    # that is not, or no longer, this host's ends in the compute destroying its guest).
+    Step('host_selected', CONDUCTOR, (SCHEDULING,), SPAWNING, (None,), None, RESEND),
     Step('scheduling_failed', CONDUCTOR, (SCHEDULING,), None, (None,), None, FINISH,
          vm_choices=(ERROR,), allocations='drop_instance'),
-    Step('spawning', HOST, (SCHEDULING,), SPAWNING, (None,), None, ROLLBACK, opens=True),
     Step('spawned', HOST, (SPAWNING,), None, (None,), None, FINISH, vm_choices=(ACTIVE,)),
     Step('spawn_failed', HOST, (SPAWNING,), None, (None,), None, FINISH,
          vm_choices=(ERROR,)),

@@ -203,3 +203,41 @@ def test_live_migration_dest_killed_still_completes(slow_cluster):
     server = client.wait_for_server(sid, 'ACTIVE', timeout=60)
     assert_consistent(slow_cluster, client, sid)
     assert server['OS-EXT-SRV-ATTR:host'] in (src, dst)
+
+
+def test_compute_killed_while_spawning_builds_elsewhere(slow_cluster):
+    # The compute writes nothing before it spawns: killed inside the spawn, its next
+    # process finds the build without a guest and no request for it in its queue, and
+    # gives it back; the conductor builds it on the other host.
+    client = RestClient(slow_cluster.endpoint)
+    sid = client.boot('crash', wait=False)['id']
+    wait_task(client, sid, 'spawning')
+    host = client.server(sid)['OS-EXT-SRV-ATTR:host']
+    time.sleep(OP_DELAY / 2)  # inside the spawn (OP_DELAY long), its request taken
+    kill_and_restart(slow_cluster, host)
+    server = client.wait_for_server(sid, 'ACTIVE', timeout=60)
+    assert server['OS-EXT-SRV-ATTR:host'] == other(slow_cluster, host)
+    assert_consistent(slow_cluster, client, sid)
+
+
+def test_build_waiting_in_the_queue_of_a_restarted_compute_is_built_there(slow_cluster):
+    # The host was chosen and the request sent while its compute could not take it
+    # (stopped, then killed): the next process finds the build without a guest, takes the
+    # request from its queue and builds it there; nothing is given back.
+    client = RestClient(slow_cluster.endpoint)
+    host = slow_cluster.compute_hosts[0]
+    slow_cluster.procs[host].send_signal(signal.SIGSTOP)
+    sid = client.boot('queued', wait=False, availability_zone=f'nova:{host}')['id']
+    wait_task(client, sid, 'spawning')
+    assert client.server(sid)['OS-EXT-SRV-ATTR:host'] == host
+    time.sleep(0.5)  # the request is in the stopped compute's queue
+    kill_and_restart(slow_cluster, host)
+    server = client.wait_for_server(sid, 'ACTIVE', timeout=60)
+    assert server['OS-EXT-SRV-ATTR:host'] == host
+    assert_consistent(slow_cluster, client, sid)
+    # Nothing was rescheduled: the build's only compute event is the host's success.
+    actions = client.get_json(f'/servers/{sid}/os-instance-actions')['instanceActions']
+    create = client.get_json(f"/servers/{sid}/os-instance-actions/{actions[-1]['request_id']}")
+    events = [(e['event'], e['result']) for e in create['instanceAction']['events']]
+    assert ('compute__do_build_and_run_instance', 'Success') in events
+    assert all(result == 'Success' for _, result in events), events

@@ -268,45 +268,46 @@ def test_an_instance_step_is_one_write_without_a_read_first(nodes, monkeypatch, 
     # WHERE, returning the row: no SELECT first where UPDATE returns rows; on MariaDB the
     # instance is read first. Same record and same answer either way.
     monkeypatch.setattr(session.get_engine().dialect, 'update_returning', returning)
-    inst = _instance(host='src', task=states.SCHEDULING, vm=states.BUILDING)
+    inst = _instance(host='src', task=states.SPAWNING, vm=states.BUILDING)
     engine = session.get_engine()
     seen = []
     listener = (lambda conn, cur, statement, *a: seen.append(' '.join(statement.split())))
     event.listen(engine, 'before_cursor_execute', listener)
     try:
-        out = steps.apply_step('spawning', inst['uuid'], caller='src',
+        out = steps.apply_step('spawned', inst['uuid'], caller='src', vm_state=states.ACTIVE,
                                events=[{'request_id': 'req-1', 'name': 'build',
-                                        'started': True}], host='src')
+                                        'started': True, 'result': 'Success'}], host='src')
     finally:
         event.remove(engine, 'before_cursor_execute', listener)
     assert out['migration'] is None
     assert out['instance'] == db.instance_get(inst['uuid'])
-    assert out['instance']['task_state'] == states.SPAWNING
+    assert out['instance']['task_state'] is None
+    assert out['instance']['vm_state'] == states.ACTIVE
     on_instance = [st.split()[0] + (' RETURNING' if ' RETURNING ' in st else '')
                    for st in seen if ' FROM instances ' in st or st.startswith(
                        'UPDATE instances ')]
     assert on_instance == (['UPDATE RETURNING'] if returning else ['SELECT', 'UPDATE'])
-    assert _events(inst['uuid']) == [('build', None)]
+    assert _events(inst['uuid']) == [('build', 'Success')]
 
 
 def test_an_instance_step_that_does_not_match_says_why(nodes):
     # The one-statement write matches nothing: the step reads the instance and answers
     # as before, nothing written.
-    inst = _instance(host='src', task=states.SCHEDULING, vm=states.BUILDING)
+    inst = _instance(host='src', task=states.SPAWNING, vm=states.BUILDING)
     with pytest.raises(exception.HostNotAuthorized):
-        steps.apply_step('spawning', inst['uuid'], caller='other')
+        steps.apply_step('spawned', inst['uuid'], caller='other', vm_state=states.ACTIVE)
     with pytest.raises(exception.UnexpectedTaskStateError):
-        steps.apply_step('spawned', inst['uuid'], caller='src', vm_state=states.ACTIVE)
+        steps.apply_step('power_action_done', inst['uuid'], caller='src',
+                         vm_state=states.ACTIVE)
     with pytest.raises(exception.InstanceNotFound):
-        steps.apply_step('spawning', 'no-such-instance', caller='src')
-    assert db.instance_get(inst['uuid'])['task_state'] == states.SCHEDULING
+        steps.apply_step('spawned', 'no-such-instance', caller='src', vm_state=states.ACTIVE)
+    assert db.instance_get(inst['uuid'])['task_state'] == states.SPAWNING
     # A host a move names may act on the instance though it is not on that host.
-    moving = _instance(host='src', task=states.SCHEDULING, vm=states.BUILDING)
+    moving = _instance(host='src', task=states.SPAWNING, vm=states.BUILDING)
     _migration(moving, MS.MIGRATING, dest='dst')
-    out = steps.apply_step('spawning', moving['uuid'], caller='dst')
-    assert out['instance']['task_state'] == states.SPAWNING
+    out = steps.apply_step('build_rescheduled', moving['uuid'], caller='dst')
+    assert out['instance']['task_state'] == states.SCHEDULING
     # A finished step sent again gets the record unchanged.
-    steps.apply_step('spawning', inst['uuid'], caller='src')
     done = steps.apply_step('spawned', inst['uuid'], caller='src',
                             vm_state=states.ACTIVE)['instance']
     again = steps.apply_step('spawned', inst['uuid'], caller='src',
