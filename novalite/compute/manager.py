@@ -265,13 +265,17 @@ class ComputeManager(service.Manager):
         """Builds found at start without a guest whose request did not come from the
         queue once this process consumed (it died with the previous process): given back
         to the conductor, as a restart's reconcile does with a build it interrupted."""
+        def give_back(inst):
+            LOG.info('No build request for %s came from the queue; giving it back',
+                     inst['uuid'])
+            self.lifecycle.reconcile(context, inst)
+
         context = nl_context.get_admin_context()
         try:
             for inst in self.conductor.host_instances():
+                # Under the instance lock, which a build whose request came holds.
                 if inst['uuid'] in uuids and self.lifecycle.may_be_queued(inst):
-                    LOG.info('No build request for %s came from the queue; giving it back',
-                             inst['uuid'])
-                    self._reconcile_idle(inst, self.lifecycle.reconcile, context, inst)
+                    self._reconcile_idle(inst, give_back, inst)
         except Exception:
             LOG.exception('Could not reconcile the builds found at start')
 

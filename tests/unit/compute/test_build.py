@@ -4,6 +4,7 @@ host must not act on (repeated, stale, for a server deleted or built elsewhere s
 leaves a second guest and never destroys the guest the server runs on."""
 
 import threading
+import types
 
 import pytest
 
@@ -11,6 +12,7 @@ from novalite import context as nl_context
 from novalite import exception
 from novalite.compute import states
 from novalite.compute.lifecycle import LifecycleFlow
+from novalite.compute.manager import ComputeManager
 from novalite.conf import CONF
 from novalite.virt import fake
 
@@ -128,3 +130,41 @@ def test_a_failed_spawn_is_rescheduled_without_its_guest(flow, monkeypatch):
     _build(flow, _request())
     assert flow.conductor.steps == ['build_rescheduled']
     assert flow.conductor.released == ['i1'] and flow.conductor.rebuilds == [('i1', None)]
+
+
+class _Host(_Conductor):
+    """The conductor as a restarted compute sees it: its instances and no moves."""
+
+    def __init__(self, instances):
+        super().__init__()
+        self.instances = instances
+
+    def host_instances(self):
+        return [dict(i) for i in self.instances]
+
+    def host_migrations(self):
+        return []
+
+
+def test_a_restart_leaves_builds_without_a_guest_to_the_queue_a_moment(flow):
+    # At start: a build with its guest running is recorded ACTIVE; builds without a guest
+    # wait for their requests. Then: the one whose request came (its build holds the
+    # instance lock) is left alone, the other is given back; nothing else is touched.
+    running, came, lost = _request('running'), _request('came'), _request('lost')
+    flow.driver.spawn(None, running, IMAGE)
+    host = _Host([running, came, lost])
+    flow.conductor = flow.conductor_tasks = host
+    mgr = types.SimpleNamespace(
+        host='host1', conductor=host, lifecycle=flow, _builds_at_start=set(),
+        _locks=flow.lock, live=types.SimpleNamespace(running=lambda uuid: False),
+        evacuation=types.SimpleNamespace(clean_up_evacuated=lambda ctx, migs: None))
+    for name in ('reconcile_instances', '_reconcile_builds_left', '_reconcile_idle',
+                 '_flow'):
+        setattr(mgr, name, types.MethodType(getattr(ComputeManager, name), mgr))
+    mgr.reconcile_instances(nl_context.get_admin_context())
+    assert host.steps == ['build_interrupted']
+    assert mgr._builds_at_start == {'came', 'lost'}
+    with flow.lock('came'):
+        mgr._reconcile_builds_left(mgr._builds_at_start)
+    assert host.steps == ['build_interrupted', 'build_rescheduled']
+    assert host.rebuilds == [('lost', 'host1')] and host.released == ['lost']
