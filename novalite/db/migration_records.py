@@ -66,6 +66,41 @@ def migration_cas(s, migration_id, values: dict, expected_status=UNSET, row=None
     return to_dict(row)
 
 
+# owner's column (or None) -> UPDATE ... RETURNING of one migration of one instance in
+# one of the expected statuses (and naming the caller in that column); the SET clause
+# comes from the parameters' keys, as the instances' compare-and-swap does.
+_CAS_RETURNING: dict[str | None, sa.Update] = {}
+
+
+def migration_cas_returning(s, migration_uuid: str, instance_uuid: str, values: dict,
+                            expected_status, host_column: str | None = None,
+                            host: str | None = None) -> dict | None:
+    """``migration_cas`` in one statement, without reading the migration first: the
+    updated migration, or None when the migration of ``instance_uuid`` is not there, not
+    in ``expected_status`` or (with ``host_column``, 'source_compute' or 'dest_compute')
+    does not name ``host`` there; nothing is written then. Only where the database
+    returns rows from an UPDATE."""
+    values = dict(values)
+    values['updated_at'] = utcnow()
+    coerce(models.Migration, values)
+    stmt = _CAS_RETURNING.get(host_column)
+    if stmt is None:
+        t = models.Migration.__table__
+        stmt = sa.update(t).where(
+            t.c.uuid == sa.bindparam('w_uuid'),
+            t.c.instance_uuid == sa.bindparam('w_instance'),
+            t.c.status.in_(sa.bindparam('w_status', expanding=True)))
+        if host_column is not None:
+            stmt = stmt.where(t.c[host_column] == sa.bindparam('w_host'))
+        stmt = _CAS_RETURNING[host_column] = stmt.returning(*t.columns)
+    params = dict(values, w_uuid=migration_uuid, w_instance=instance_uuid,
+                  w_status=as_list(expected_status))
+    if host_column is not None:
+        params['w_host'] = host
+    row = s.connection().execute(stmt, params).first()
+    return to_dict(row) if row is not None else None
+
+
 @retry_on_transient
 def migration_log_append(migration_id, entries: list, values: dict | None = None) -> dict:
     """Append ``entries`` ({'at', 'decision', 'detail'}) to the migration's policy_log,

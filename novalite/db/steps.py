@@ -27,10 +27,10 @@ from novalite.db.instances import (
     returning_cas_supported,
     save_request_spec,
 )
-from novalite.db.migration_records import migration_cas
+from novalite.db.migration_records import migration_cas, migration_cas_returning
 from novalite.db.placement import drop_allocations, hand_over_allocations
 from novalite.db.retry import retry_on_transient
-from novalite.db.session import reader, writer
+from novalite.db.session import get_engine, reader, writer
 
 LOG = logging.getLogger(__name__)
 
@@ -136,6 +136,17 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
         values['task_driver'] = None if driver is UNSET else driver
     if vm_state is not None:
         values['vm_state'] = vm_state
+    if migration_uuid is not None and new_migration is None and not log \
+            and not step.migration_only and get_engine().dialect.update_returning \
+            and (caller is None or step.owner in _HOST_COLUMN) \
+            and (status is None or status in (step.status_after, *step.status_choices)):
+        try:
+            return _move_step_returning(
+                step, instance_uuid, migration_uuid, caller, values,
+                dict(migration_values or {}, status=status or step.status_after),
+                events, fault, host, action, request_spec, expected_driver)
+        except _NoMatch:
+            pass  # nothing written: the whole path below tells why
     with writer() as s:
         if migration_uuid is None and new_migration is None and step.allocations is None \
                 and not step.migration_only and returning_cas_supported(s):
@@ -203,6 +214,42 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
             expected_driver=expected_driver)
         _record(s, instance_uuid, action, request_spec, fault, events, host)
         return out
+
+
+# A compute's step of a move is authorized by the move naming it in this column.
+_HOST_COLUMN = {states.SOURCE: 'source_compute', states.DEST: 'dest_compute'}
+
+
+class _NoMatch(Exception):
+    """A compare-and-swap of the one-statement path matched nothing."""
+
+
+def _move_step_returning(step, instance_uuid, migration_uuid, caller, values, mvalues,
+                         events, fault, host, action, request_spec, expected_driver):
+    """A step of a move where UPDATE ... RETURNING exists: the migration's and the
+    instance's compare-and-swap, the caller's authorization (the move names it as the
+    step's owner) in the migration's WHERE, nothing read first. Raises _NoMatch, with
+    the transaction rolled back, when either matches nothing: the whole path then reads
+    both to tell why (or to find the step recorded already)."""
+    with writer() as s:
+        column = _HOST_COLUMN[step.owner] if caller is not None else None
+        mig = migration_cas_returning(s, migration_uuid, instance_uuid, mvalues,
+                                      list(step.status_before), column, caller)
+        if mig is None:
+            raise _NoMatch()
+        if caller is not None and ('host' in values or 'node' in values) and \
+                values.get('host') not in (mig['source_compute'], mig['dest_compute']):
+            raise exception.Invalid(message=f"{step.name} cannot place the instance "
+                                            f"on {values.get('host')}")
+        _apply_allocations(s, step.allocations, instance_uuid, mig)
+        inst = instance_cas_returning(
+            s, instance_uuid, values, expected_task_state=list(step.task_before),
+            expected_vm_state=list(step.vm_before) if step.vm_before else UNSET,
+            expected_driver=expected_driver)
+        if inst is None:
+            raise _NoMatch()
+        _record(s, instance_uuid, action, request_spec, fault, events, host)
+        return {'instance': inst, 'migration': mig}
 
 
 def _record(s, instance_uuid, action, request_spec, fault, events, host) -> None:

@@ -315,6 +315,74 @@ def test_an_instance_step_that_does_not_match_says_why(nodes):
     assert again == done and done['vm_state'] == states.ACTIVE
 
 
+@pytest.mark.parametrize('returning', [True, False], ids=['update-returning', 'mysql'])
+def test_a_move_step_is_two_writes_without_a_read_first(nodes, monkeypatch, returning):
+    # A compute's step of a move: the migration's compare-and-swap (its status, the
+    # caller named as the step's owner) and the instance's return the rows, no SELECT
+    # first where UPDATE returns rows; on MariaDB both are read first. Same record and
+    # same answer either way.
+    monkeypatch.setattr(session.get_engine().dialect, 'update_returning', returning)
+    inst = _instance(task=states.RESIZE_MIGRATING)
+    mig = _migration(inst, MS.MIGRATING)
+    db.claim_resources(mig['uuid'], {nodes['src']['uuid']: SMALL})
+    engine = session.get_engine()
+    seen = []
+    listener = (lambda conn, cur, statement, *a: seen.append(' '.join(statement.split())))
+    event.listen(engine, 'before_cursor_execute', listener)
+    try:
+        out = steps.apply_step(
+            'disks_moved', inst['uuid'], mig['uuid'], caller='src',
+            instance_values={'host': 'dst', 'node': 'dst'},
+            migration_values={'disk_total': 10, 'disk_processed': 10},
+            events=[{'request_id': 'req-1', 'name': 'compute_resize_instance',
+                     'result': 'Success'}], host='src')
+    finally:
+        event.remove(engine, 'before_cursor_execute', listener)
+    assert out['instance'] == db.instance_get(inst['uuid'])
+    assert out['migration'] == db.migration_get(mig['uuid'])
+    assert (out['instance']['task_state'], out['instance']['host']) == \
+        (states.RESIZE_MIGRATED, 'dst')
+    assert (out['migration']['status'], out['migration']['disk_total']) == \
+        (MS.POST_MIGRATING, 10)
+    state = [st.split()[0] + (' RETURNING' if ' RETURNING ' in st else '') for st in seen
+             if any(f' FROM {t} ' in st or st.startswith(f'UPDATE {t} ')
+                    for t in ('instances', 'migrations'))]
+    assert state == (['UPDATE RETURNING', 'UPDATE RETURNING'] if returning
+                     else ['SELECT', 'SELECT', 'UPDATE', 'UPDATE'])
+    assert db.get_allocations(mig['uuid']) == {nodes['src']['uuid']: SMALL}
+    assert _events(inst['uuid']) == [('compute_resize_instance', 'Success')]
+
+
+def test_a_move_step_that_does_not_match_says_why(nodes):
+    # Either compare-and-swap of the two-write path matches nothing: nothing stays
+    # written, and the step answers as the path that reads first does.
+    inst = _instance(task=states.RESIZE_MIGRATING)
+    mig = _migration(inst, MS.MIGRATING)
+    before = (db.instance_get(inst['uuid']), db.migration_get(mig['uuid']))
+    with pytest.raises(exception.HostNotAuthorized):   # the destination, not the source
+        steps.apply_step('disks_moved', inst['uuid'], mig['uuid'], caller='dst')
+    with pytest.raises(exception.HostNotAuthorized):   # another instance's migration
+        steps.apply_step('disks_moved', _instance()['uuid'], mig['uuid'], caller='src')
+    with pytest.raises(exception.Invalid):   # a host the move does not name
+        steps.apply_step('disks_moved', inst['uuid'], mig['uuid'], caller='src',
+                         instance_values={'host': 'other', 'node': 'other'})
+    with pytest.raises(exception.UnexpectedMigrationStatus):
+        steps.apply_step('prep_resize', inst['uuid'], mig['uuid'], caller='dst')
+    # The migration matches, the instance does not: the migration's write is undone.
+    db.instance_update(inst['uuid'], {'task_state': states.RESIZE_PREP})
+    with pytest.raises(exception.UnexpectedTaskStateError):
+        steps.apply_step('disks_moved', inst['uuid'], mig['uuid'], caller='src')
+    assert db.migration_get(mig['uuid']) == before[1]
+    db.instance_update(inst['uuid'], {'task_state': states.RESIZE_MIGRATING})
+    # A finished step sent again gets the record unchanged.
+    done = steps.apply_step('disks_moved', inst['uuid'], mig['uuid'], caller='src',
+                            instance_values={'host': 'dst', 'node': 'dst'})
+    again = steps.apply_step('disks_moved', inst['uuid'], mig['uuid'], caller='src',
+                             instance_values={'host': 'dst', 'node': 'dst'})
+    assert again == done and done['migration']['status'] == MS.POST_MIGRATING
+    assert before[0]['task_state'] == states.RESIZE_MIGRATING
+
+
 def _evacuated(nodes, busy_task=None):
     """A server evacuated from ``src`` (dead) to ``dst``: rebuilt there, the source's
     claim still held by the migration."""
