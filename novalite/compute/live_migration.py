@@ -43,6 +43,7 @@ class _LiveJob:
         self.force_requested = False
         self.lock = threading.Lock()
         self.future = None
+        self.prepared = False   # its first step recorded it preparing (started at once)
 
 
 def _with_event(result: dict, hop: Hop, exc=None) -> dict:
@@ -70,9 +71,13 @@ class LiveMigrationFlow:
         self._enter = enter
         self._leave = leave
         self._jobs: dict[str, _LiveJob] = {}
-        workers = CONF.max_concurrent_live_migrations or 1000
+        self._workers = CONF.max_concurrent_live_migrations or 1000
         self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix=f'live-migration-{host}')
+            max_workers=self._workers, thread_name_prefix=f'live-migration-{host}')
+        # Jobs being handed to the executor (their first step not written yet): with
+        # the jobs it holds, what decides whether a new one starts at once.
+        self._admitting = 0
+        self._admit_lock = threading.Lock()
 
     def stop(self):
         # Stopping past the graceful timeout: hand the guests back to this host (the
@@ -154,11 +159,22 @@ class LiveMigrationFlow:
     # ------------------------------------------------------------ source
 
     def live_migration(self, context, instance, dest, migration, migrate_data):
+        """Queue the job; with a free slot on the executor it starts at once, and its
+        first step records it preparing (one write, not queued then preparing)."""
         hop = Hop(context, 'compute_live_migration')
-        out = self._step(context, 'live_migration_queued', instance, migration,
-                         events=[hop.ok()])
-        state = _LiveJob(out['migration'], (context, instance, dest, migrate_data))
-        self._jobs[instance['uuid']] = state
+        with self._admit_lock:
+            at_once = self._admitting + len(self._jobs) < self._workers
+            self._admitting += 1
+        try:
+            out = self._step(context, 'live_migration_preparing' if at_once
+                             else 'live_migration_queued', instance, migration,
+                             events=[hop.ok()])
+            state = _LiveJob(out['migration'], (context, instance, dest, migrate_data))
+            state.prepared = at_once
+            self._jobs[instance['uuid']] = state
+        finally:
+            with self._admit_lock:
+                self._admitting -= 1
         state.future = self._executor.submit(self._run, context, instance, dest, state,
                                              migrate_data)
 
@@ -207,7 +223,8 @@ class LiveMigrationFlow:
         if state.abort_requested:
             return self._rollback(context, instance, dest, mig, migrate_data, MS.CANCELLED,
                                   dest_ready=False)
-        mig = self._step(context, 'live_migration_preparing', instance, mig)['migration']
+        if not state.prepared:
+            mig = self._step(context, 'live_migration_preparing', instance, mig)['migration']
         notify_instance(context, instance, 'live_migration_pre', 'start', self.host)
         pre_hop = Hop(context, 'compute_pre_live_migration')
         # The settings of the migration's policy, as the conductor resolved it.

@@ -272,8 +272,9 @@ _LIVE_STEPS = (
          (MS.ACCEPTED, MS.QUEUED), MS.ACCEPTED, ROLLBACK),
     Step('live_migration_queued', SOURCE, (MIGRATING,), MIGRATING, (MS.ACCEPTED,),
          MS.QUEUED, ROLLBACK, opens=True),
-    Step('live_migration_preparing', SOURCE, (MIGRATING,), MIGRATING, (MS.QUEUED,),
-         MS.PREPARING, ROLLBACK, opens=True),
+    # A job the source starts at once (a free slot) goes from accepted to preparing.
+    Step('live_migration_preparing', SOURCE, (MIGRATING,), MIGRATING,
+         (MS.ACCEPTED, MS.QUEUED), MS.PREPARING, ROLLBACK, opens=True),
     Step('live_migration_running', SOURCE, (MIGRATING,), MIGRATING, (MS.PREPARING,),
          MS.RUNNING, ROLLBACK, opens=True),
     # The guest runs on the destination: only forward from here.

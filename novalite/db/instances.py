@@ -274,14 +274,14 @@ def destroy_row(s, instance_uuid: str) -> dict:
 
 @retry_on_transient
 def save_request_spec(s, instance_uuid: str, spec: dict) -> None:
-    """Write (create or replace) an instance's request spec in the caller's transaction."""
-    row = s.scalars(select(models.RequestSpec).where(
-        models.RequestSpec.instance_uuid == instance_uuid)).first()
-    if row is None:
+    """Write (create or replace) an instance's request spec in the caller's transaction:
+    an UPDATE, and an INSERT only when there was none (rowcount counts the rows matched,
+    on MariaDB too: SQLAlchemy connects with FOUND_ROWS)."""
+    res = s.execute(update(models.RequestSpec).where(
+        models.RequestSpec.instance_uuid == instance_uuid).values(
+        spec=spec, updated_at=utcnow()).execution_options(synchronize_session=False))
+    if res.rowcount == 0:
         s.add(models.RequestSpec(instance_uuid=instance_uuid, spec=spec))
-    else:
-        row.spec = spec
-        row.updated_at = utcnow()
 
 
 @retry_on_transient

@@ -468,17 +468,20 @@ def move_allocations(source_consumer: str, target_consumer: str) -> None:
 
 def hand_over_allocations(s, source_consumer: str, target_consumer: str) -> bool:
     """``move_allocations`` inside the caller's transaction ``s``; False when the source
-    held nothing."""
-    held = s.scalars(select(models.Allocation.id).where(
-        models.Allocation.consumer_id == source_consumer).limit(1)).first()
-    if held is None:
-        return False
-    s.execute(sa.delete(models.Allocation).where(
-        models.Allocation.consumer_id == target_consumer))
-    s.execute(update(models.Allocation).where(
-        models.Allocation.consumer_id == source_consumer).values(
-        consumer_id=target_consumer))
-    return True
+    held nothing (the target's allocations are kept then)."""
+    A = models.Allocation
+    held = select(A.id).where(A.consumer_id == source_consumer).limit(1)
+    if s.connection().dialect.name == 'mysql':
+        # MariaDB refuses a DELETE whose subquery reads the table it deletes from.
+        if s.scalars(held).first() is None:
+            return False
+        s.execute(sa.delete(A).where(A.consumer_id == target_consumer))
+    else:
+        s.execute(sa.delete(A).where(A.consumer_id == target_consumer, sa.exists(held))
+                  .execution_options(synchronize_session=False))
+    moved = s.execute(update(A).where(A.consumer_id == source_consumer).values(
+        consumer_id=target_consumer).execution_options(synchronize_session=False))
+    return moved.rowcount > 0
 
 
 def _provider(s, rp_uuid: str) -> models.ResourceProvider:

@@ -464,3 +464,19 @@ def test_boot_record_is_whole_or_nothing(nodes):
     with pytest.raises(exception.InstanceNotFound):
         db.instance_get(uuid)
     assert db.request_spec_get(uuid) is None
+
+
+def test_allocations_are_handed_over_only_by_a_consumer_that_holds_some(nodes):
+    # The target's allocations are replaced by the source's; a source that holds
+    # nothing (the hand-over happened already) changes nothing, the target keeps its own.
+    src, dst = nodes['src']['uuid'], nodes['dst']['uuid']
+    db.claim_resources('target', {dst: SMALL})
+    db.move_allocations('nobody', 'target')
+    assert db.get_allocations('target') == {dst: SMALL}
+    db.claim_resources('source', {src: dict(SMALL, VCPU=2)})
+    db.move_allocations('source', 'target')
+    assert db.get_allocations('target') == {src: dict(SMALL, VCPU=2)}
+    assert db.get_allocations('source') == {}
+    assert db.provider_usages(dst).get('VCPU', 0) == 0
+    db.move_allocations('source', 'target')
+    assert db.get_allocations('target') == {src: dict(SMALL, VCPU=2)}
