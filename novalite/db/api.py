@@ -105,6 +105,7 @@ from novalite.db.server_groups import (  # noqa: F401
 )
 from novalite.db.services import (  # noqa: F401
     compute_is_up,
+    compute_node_and_up,
     service_create,
     service_delete,
     service_get,

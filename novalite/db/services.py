@@ -122,6 +122,24 @@ def compute_is_up(host: str, down_time: int) -> bool:
         return row is not None and service_is_up(to_dict(row), down_time)
 
 
+@retry_on_transient
+def compute_node_and_up(host: str, nodename: str | None, down_time: int) -> tuple[dict, bool]:
+    """``compute_node_get_by_host_and_node`` and ``compute_is_up`` of its host in one
+    read: the node, and whether its host's compute service exists and is up."""
+    CN, S = models.ComputeNode, models.Service
+    with reader() as s:
+        q = select(CN, S).outerjoin(S, (S.host == CN.host) &
+                                    (S.binary == 'novalite-compute')).where(CN.host == host)
+        if nodename:
+            q = q.where(CN.hypervisor_hostname == nodename)
+        row = s.execute(q.order_by(S.id).limit(1)).first()
+        if row is None:
+            raise exception.ComputeHostNotFound(host=host)
+        node, service = row
+        return to_dict(node), service is not None and service_is_up(to_dict(service),
+                                                                     down_time)
+
+
 def service_is_up(service: dict, down_time: int) -> bool:
     if service.get('forced_down'):
         return False

@@ -59,9 +59,13 @@ def create_engine(url: str, conf=CONF, connect_args: dict | None = None) -> sa.E
         @event.listens_for(engine, 'begin')
         def _sqlite_begin(conn):
             # Writers take the write lock up front so two read-then-write
-            # transactions never deadlock on a lock upgrade.
-            mode = conn.info.get('begin_mode', 'DEFERRED')
-            conn.exec_driver_sql(f'BEGIN {mode}')
+            # transactions never deadlock on a lock upgrade. A read scope (``reader``)
+            # sends no BEGIN: each statement reads a snapshot of its own, as reads on
+            # PostgreSQL do (see ``reader``).
+            mode = conn.info.get('begin_mode')
+            if mode is None and getattr(_read_scope, 'depth', 0):
+                return
+            conn.exec_driver_sql(f'BEGIN {mode or "DEFERRED"}')
         return engine
     kwargs = dict(echo=echo, pool_size=conf.database.max_pool_size,
                   max_overflow=conf.database.max_overflow,
@@ -172,7 +176,8 @@ def reader():
     default, and ours) every statement of a transaction takes a snapshot of its own
     anyway. psycopg2's autocommit switch is a client-side flag (no round trip), set for
     the scope and cleared before the connection goes back to the pool, so writers
-    never run in autocommit.
+    never run in autocommit. On SQLite likewise: no BEGIN, each statement is a
+    transaction (and a snapshot) of its own.
     """
     get_engine()  # binds the session maker on first use
     with _sessionmaker() as session, _autocommit_reads(session.connection):
@@ -189,12 +194,26 @@ def connection_reader():
         yield conn
 
 
+# Read scopes open in this thread: on SQLite their transactions send no BEGIN.
+_read_scope = threading.local()
+
+
 @contextlib.contextmanager
 def _autocommit_reads(connection):
     """On psycopg2, the connection ``connection()`` gives in autocommit for the scope
-    (see ``reader``), and out of it again before it goes back to the pool; elsewhere
-    nothing (and ``connection`` is not called: a session's stays unopened until used)."""
-    if get_engine().dialect.driver != 'psycopg2':
+    (see ``reader``), and out of it again before it goes back to the pool; on SQLite,
+    the scope's transactions begin without a BEGIN (the driver runs each statement in
+    one of its own); elsewhere nothing (``connection`` is not called: a session's stays
+    unopened until used)."""
+    driver = get_engine().dialect.driver
+    if driver == 'pysqlite':
+        _read_scope.depth = getattr(_read_scope, 'depth', 0) + 1
+        try:
+            yield
+        finally:
+            _read_scope.depth -= 1
+        return
+    if driver != 'psycopg2':
         yield
         return
     dbapi_conn = connection().connection.dbapi_connection

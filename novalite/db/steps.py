@@ -55,6 +55,15 @@ def _apply_allocations(s, change, instance_uuid, migration):
         raise ValueError(change)
 
 
+def _add_migration(s, step, new_migration: dict) -> models.Migration:
+    """The migration a step that starts a move creates, in the step's first status."""
+    row = models.Migration(**dict(new_migration, status=step.status_after,
+                                  uuid=new_migration.get('uuid') or str(uuidlib.uuid4())))
+    s.add(row)
+    s.flush()
+    return row
+
+
 def _migration_row(s, migration_uuid, lock=False):
     q = select(models.Migration).where(models.Migration.uuid == migration_uuid)
     row = s.scalars(q.with_for_update() if lock else q).first()
@@ -136,13 +145,13 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
         values['task_driver'] = None if driver is UNSET else driver
     if vm_state is not None:
         values['vm_state'] = vm_state
-    if migration_uuid is not None and new_migration is None and not log \
+    if (migration_uuid is None) != (new_migration is None) and not log \
             and not step.migration_only and get_engine().dialect.update_returning \
-            and (caller is None or step.owner in _HOST_COLUMN) \
+            and (caller is None or (step.owner in _HOST_COLUMN and new_migration is None)) \
             and (status is None or status in (step.status_after, *step.status_choices)):
         try:
             return _move_step_returning(
-                step, instance_uuid, migration_uuid, caller, values,
+                step, instance_uuid, migration_uuid, new_migration, caller, values,
                 dict(migration_values or {}, status=status or step.status_after),
                 events, fault, host, action, request_spec, expected_driver)
         except _NoMatch:
@@ -164,10 +173,7 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
                 return {'instance': inst, 'migration': None}
         mig = None
         if new_migration is not None:
-            mig = models.Migration(**dict(new_migration, status=step.status_after,
-                                          uuid=new_migration.get('uuid') or str(uuidlib.uuid4())))
-            s.add(mig)
-            s.flush()
+            mig = _add_migration(s, step, new_migration)
             migration_uuid = mig.uuid
         elif migration_uuid is not None:
             mig = _migration_row(s, migration_uuid, lock=bool(log))
@@ -224,17 +230,22 @@ class _NoMatch(Exception):
     """A compare-and-swap of the one-statement path matched nothing."""
 
 
-def _move_step_returning(step, instance_uuid, migration_uuid, caller, values, mvalues,
-                         events, fault, host, action, request_spec, expected_driver):
+def _move_step_returning(step, instance_uuid, migration_uuid, new_migration, caller,
+                         values, mvalues, events, fault, host, action, request_spec,
+                         expected_driver):
     """A step of a move where UPDATE ... RETURNING exists: the migration's and the
-    instance's compare-and-swap, the caller's authorization (the move names it as the
-    step's owner) in the migration's WHERE, nothing read first. Raises _NoMatch, with
-    the transaction rolled back, when either matches nothing: the whole path then reads
-    both to tell why (or to find the step recorded already)."""
+    instance's compare-and-swap (or the new migration's insert, for a step that starts
+    a move), the caller's authorization (the move names it as the step's owner) in the
+    migration's WHERE, nothing read first. Raises _NoMatch, with the transaction rolled
+    back, when either matches nothing: the whole path then reads both to tell why (or
+    to find the step recorded already)."""
     with writer() as s:
-        column = _HOST_COLUMN[step.owner] if caller is not None else None
-        mig = migration_cas_returning(s, migration_uuid, instance_uuid, mvalues,
-                                      list(step.status_before), column, caller)
+        if new_migration is not None:
+            mig = to_dict(_add_migration(s, step, new_migration))
+        else:
+            column = _HOST_COLUMN[step.owner] if caller is not None else None
+            mig = migration_cas_returning(s, migration_uuid, instance_uuid, mvalues,
+                                          list(step.status_before), column, caller)
         if mig is None:
             raise _NoMatch()
         if caller is not None and ('host' in values or 'node' in values) and \

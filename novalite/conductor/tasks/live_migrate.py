@@ -53,6 +53,7 @@ class LiveMigrationTask(Task):
         # (the first step or log entry this task writes): ({'policy': name}, entries).
         self.policy_record = None
         self.dest = self.migrate_data = self.dest_values = None
+        self._up = {}   # host -> its compute service is up, as read with its node
 
     def run(self):
         with self.manager.driven.driving([self.instance_uuid]):
@@ -79,7 +80,7 @@ class LiveMigrationTask(Task):
                 action='live_migrate', instance_uuid=inst['uuid'], attr='power_state',
                 state=inst['power_state'])
         source = inst['host']
-        self.source_node = db.compute_node_get_by_host_and_node(source, inst['node'])
+        self.source_node = self._node(source, inst['node'])
         if not self._service_up(source):
             raise exception.ComputeServiceUnavailable(host=source)
         if self.host and self.force:
@@ -164,8 +165,13 @@ class LiveMigrationTask(Task):
         return dict(mig, policy=self.policy.name,
                     policy_log=list(mig['policy_log'] or []) + entries)
 
+    def _node(self, host, nodename=None):
+        node, self._up[host] = db.compute_node_and_up(host, nodename, CONF.service_down_time)
+        return node
+
     def _service_up(self, host) -> bool:
-        return db.compute_is_up(host, CONF.service_down_time)
+        up = self._up.get(host)
+        return up if up is not None else db.compute_is_up(host, CONF.service_down_time)
 
     def _check_dest_basics(self, dest_node):
         src = self.source_node
@@ -199,7 +205,7 @@ class LiveMigrationTask(Task):
         return data
 
     def _check_forced_destination(self):
-        dest_node = db.compute_node_get_by_host_and_node(self.host)
+        dest_node = self._node(self.host)
         self._check_dest_basics(dest_node)
         try:
             db.check_host(self.instance_uuid, dest_node['host'])
@@ -230,8 +236,7 @@ class LiveMigrationTask(Task):
                     raise exception.MigrationPreCheckError(
                         reason=f'No host passed the live-migration checks; last: {last_error}')
                 raise e
-            dest_node = db.compute_node_get_by_host_and_node(selection['host'],
-                                                             selection['nodename'])
+            dest_node = self._node(selection['host'], selection['nodename'])
             try:
                 self._check_dest_basics(dest_node)
                 migrate_data = self._pre_checks(dest_node)

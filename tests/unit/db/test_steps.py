@@ -141,7 +141,11 @@ def test_a_step_may_only_choose_what_the_table_allows(nodes):
                          vm_state=states.RESIZED, status=MS.CONFIRMED)
 
 
-def test_starting_a_move_creates_the_migration_in_the_same_write(nodes):
+@pytest.mark.parametrize('returning', [True, False], ids=['update-returning', 'mysql'])
+def test_starting_a_move_creates_the_migration_in_the_same_write(nodes, monkeypatch,
+                                                                 returning):
+    # Where UPDATE returns rows the instance is not read first; the same either way.
+    monkeypatch.setattr(session.get_engine().dialect, 'update_returning', returning)
     inst = _instance(task=None)
     db.claim_resources(inst['uuid'], {nodes['src']['uuid']: SMALL})
     out = steps.apply_step(
@@ -154,6 +158,8 @@ def test_starting_a_move_creates_the_migration_in_the_same_write(nodes):
     assert db.get_allocations(mig['uuid']) == {nodes['src']['uuid']: SMALL}
     assert db.get_allocations(inst['uuid']) == {}
     assert db.action_get_by_request_id(inst['uuid'], 'req-2')['action'] == 'live-migration'
+    assert out['instance'] == db.instance_get(inst['uuid'])
+    assert mig == db.migration_get(mig['uuid'])
     # A second request loses the compare-and-swap and creates nothing.
     with pytest.raises(exception.UnexpectedTaskStateError):
         steps.apply_step('live_migration_requested', inst['uuid'],
@@ -184,6 +190,23 @@ def test_services_by_host_name_or_names(sqlite_db):
     assert names(db.service_get_all(host={'a', 'c'}, binary='novalite-compute')) == ['a', 'c']
     assert db.service_get_all(host=[]) == []
     assert names(db.service_get_all(binary='novalite-compute')) == ['a', 'b', 'c']
+
+
+def test_a_node_is_read_with_whether_its_compute_service_is_up(nodes):
+    # One read gives what compute_node_get_by_host_and_node and compute_is_up give.
+    db.service_create('src', 'novalite-conductor', 'conductor')   # not a compute
+    for host in ('src', 'dst'):
+        db.service_create(host, 'novalite-compute', 'compute')
+    db.service_update(db.service_get_all(host='dst', binary='novalite-compute')[0]['id'],
+                      forced_down=True)
+    for host, node in (('src', 'src'), ('src', None), ('dst', 'dst'), ('other', None)):
+        got, up = db.compute_node_and_up(host, node, 60)
+        assert got == db.compute_node_get_by_host_and_node(host, node)
+        assert up == db.compute_is_up(host, 60) == (host == 'src')
+    with pytest.raises(exception.ComputeHostNotFound):
+        db.compute_node_and_up('src', 'no-such-node', 60)
+    with pytest.raises(exception.ComputeHostNotFound):
+        db.compute_node_and_up('nowhere', None, 60)
 
 
 def test_a_compute_step_places_a_moving_instance_only_on_a_side_of_its_move(nodes):
