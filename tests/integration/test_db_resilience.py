@@ -16,7 +16,7 @@ from novalite import exception, stats
 from novalite.compute import states
 from novalite.compute import utils as compute_utils
 from novalite.db import api as db
-from novalite.db import models, session, steps
+from novalite.db import instances, models, session, steps
 
 pytestmark = pytest.mark.integration
 
@@ -360,3 +360,67 @@ def test_mariadb_deadlock_between_two_claims(maria, vcpus, winners):
     for name, outcome in results.items():
         held = db.get_allocations(name)
         assert held == ({rp_a: want, rp_b: want} if outcome == 'claimed' else {})
+
+
+# ------------------------------------------------------------- a move, on each server
+
+def _cold_move_and_revert():
+    """A cold migration to ``dst`` and its revert, step by step as the services write
+    them; the server ends where it started, with its allocation only there."""
+    nodes = _nodes('src', 'dst')
+    src, dst = nodes['src']['uuid'], nodes['dst']['uuid']
+    inst = db.instance_create({'display_name': 'x', 'project_id': 'p', 'user_id': 'u',
+                               'host': 'src', 'node': 'src', 'vm_state': states.ACTIVE,
+                               'flavor': {'vcpus': 1, 'memory_mb': 1024}},
+                              request_spec={'num_instances': 1})
+    u = inst['uuid']
+    db.claim_resources(u, {src: SMALL})
+    spec = {'num_instances': 1, 'flavor': {'vcpus': 1}}
+    for _ in range(2):   # the same spec again: its UPDATE changes nothing, still matches
+        with session.writer() as s:
+            instances.save_request_spec(s, u, spec)
+    assert db.request_spec_get(u) == spec
+    steps.apply_step('resize_requested', u, request_spec=spec,
+                     action={'action': 'migrate', 'request_id': 'req-m', 'user_id': 'u',
+                             'project_id': 'p'})
+    mig = steps.apply_step('cold_move_started', u, new_migration={
+        'instance_uuid': u, 'migration_type': states.COLD_MIGRATION,
+        'source_compute': 'src', 'source_node': 'src'})['migration']
+    m = mig['uuid']
+    assert db.get_allocations(m) == {src: SMALL} and db.get_allocations(u) == {}
+    db.claim_resources(u, {dst: SMALL})
+    steps.apply_step('select_destination', u, m, migration_values={
+        'dest_compute': 'dst', 'dest_node': 'dst'})
+    steps.apply_step('prep_resize', u, m, caller='dst')
+    steps.apply_step('resize_instance', u, m, caller='src')
+    steps.apply_step('disks_moved', u, m, caller='src',
+                     instance_values={'host': 'dst', 'node': 'dst'})
+    steps.apply_step('finish_resize', u, m, caller='dst', vm_state=states.RESIZED)
+    steps.apply_step('revert_requested', u, m)
+    steps.apply_step('revert_resize', u, m, caller='dst')
+    assert db.get_allocations(u) == {}
+    done = steps.apply_step('finish_revert_resize', u, m, caller='src',
+                            vm_state=states.ACTIVE,
+                            instance_values={'host': 'src', 'node': 'src'})
+    again = steps.apply_step('finish_revert_resize', u, m, caller='src',
+                             vm_state=states.ACTIVE,
+                             instance_values={'host': 'src', 'node': 'src'})
+    # The step sent again is answered with the record as it stands.
+    for key, fields in (('instance', ('host', 'vm_state', 'task_state')),
+                        ('migration', ('status', 'dest_compute'))):
+        assert [again[key][f] for f in fields] == [done[key][f] for f in fields]
+    db.move_allocations(m, u)   # the migration holds nothing: the instance keeps its own
+    assert db.get_allocations(u) == {src: SMALL} and db.get_allocations(m) == {}
+    inst = db.instance_get(u)
+    assert (inst['host'], inst['vm_state'], inst['task_state']) == ('src', states.ACTIVE,
+                                                                     None)
+    assert db.migration_get(m)['status'] == MS.REVERTED
+    assert db.provider_usages(dst).get('VCPU', 0) == 0
+
+
+def test_pg_cold_move_and_revert(pg):
+    _cold_move_and_revert()
+
+
+def test_mariadb_cold_move_and_revert(maria):
+    _cold_move_and_revert()
