@@ -19,14 +19,17 @@ def _allowed(operation):
     return check_instance_state(**states.API_ALLOWED[operation])
 
 
-def _finished_migration(instance, statuses=(MS.FINISHED,)):
-    migs = [m for m in db.migration_get_all(instance_uuid=instance['uuid'],
-                                            status=list(statuses))
-            if m['migration_type'] in states.COLD_MOVES]
-    if not migs:
+def _finished_migration(instance, side):
+    """The finished cold move a confirm or revert acts on, once its ``side``'s compute
+    service (which does the work) is known to be up: MigrationNotFound or
+    ServiceUnavailable otherwise."""
+    mig, up = db.finished_cold_move(instance['uuid'], side, CONF.service_down_time)
+    if mig is None:
         raise exception.MigrationNotFound(
             message='Instance has not been resized.', migration_id=None)
-    return migs[0]
+    if not up:
+        raise exception.ServiceUnavailable()
+    return mig
 
 
 def _node_traits(host, node):
@@ -97,9 +100,7 @@ def resize(api, context, instance, flavor_id=None, host=None, auto_disk_config=N
 @check_locked
 @_allowed('confirm_resize')
 def confirm_resize(api, context, instance):
-    mig = _finished_migration(instance)
-    if not api._service_up(mig['source_compute']):
-        raise exception.ServiceUnavailable()
+    mig = _finished_migration(instance, 'source_compute')
     out = api._step(context, instance, 'confirm_requested', action='confirmResize',
                     migration_uuid=mig['uuid'])
     api.compute_rpcapi.confirm_resize(context, mig['source_compute'], out['instance'],
@@ -109,12 +110,10 @@ def confirm_resize(api, context, instance):
 @check_locked
 @_allowed('revert_resize')
 def revert_resize(api, context, instance):
-    mig = _finished_migration(instance)
+    mig = _finished_migration(instance, 'dest_compute')
     old = instance.get('old_flavor')
     if not old:
         raise exception.FlavorNotFound(flavor_id='(old flavor)')
-    if not api._service_up(mig['dest_compute']):
-        raise exception.ServiceUnavailable()
     new = instance['flavor']
     deltas = {'cores': old['vcpus'] - new['vcpus'], 'ram': old['memory_mb'] - new['memory_mb']}
     db.quota_check(instance['project_id'], {k: v for k, v in deltas.items() if v > 0})

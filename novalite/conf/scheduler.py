@@ -15,7 +15,9 @@ scheduler_opts = [
                  help='Seconds between two reads of the compute services\' heartbeats, '
                       'of the compute nodes\' reports (traits, hypervisor version) and of '
                       'the number of compute nodes (one added or deleted) by each '
-                      'scheduler. 0 reads them on every request. Resource usage and '
+                      'scheduler, in a task of its own, not in a request (a request reads '
+                      'them itself only when that task is three intervals late). 0 reads '
+                      'them on every request. Resource usage and '
                       'inventory, and services enabled, disabled or forced down are read '
                       'on every request whatever this says. A host deleted since the '
                       'last read fails its claim and is left out of that request.'),

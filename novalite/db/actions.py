@@ -77,6 +77,13 @@ _CLOSE_EVENT = (update(_EVENT).where(_EVENT.action_id == bindparam('a_id'),
                 .values(finish_time=bindparam('finish_time'), result=bindparam('result'),
                         traceback=bindparam('traceback'), details=bindparam('details'),
                         updated_at=bindparam('updated_at')))
+_CLOSE_EVENTS = (update(_EVENT).where(_EVENT.action_id == bindparam('a_id'),
+                                      _EVENT.event.in_(bindparam('ev_names', expanding=True)),
+                                      _EVENT.finish_time.is_(None))
+                 .values(finish_time=bindparam('finish_time'), result=bindparam('result'),
+                         traceback=bindparam('traceback'), details=bindparam('details'),
+                         updated_at=bindparam('updated_at'))
+                 .returning(_EVENT.event))
 _TOUCH_ACTION = update(_ACTION).where(_ACTION.id == bindparam('a_id')).values(
     updated_at=bindparam('updated_at'))
 _FAIL_ACTION = update(_ACTION).where(_ACTION.id == bindparam('a_id')).values(
@@ -90,7 +97,8 @@ _TOUCH_NEWEST = {error: update(_ACTION).where(_ACTION.id == _NEWEST_ACTION.scala
 def record_events(s, instance_uuid: str, events, host=None) -> None:
     """Several events (``{'request_id', 'name', 'started', 'result', 'traceback',
     'details', 'start_time'}``) inside the caller's transaction: each action is looked up
-    and touched once, whatever the number of its events. Plain statements, no ORM
+    and touched once, whatever the number of its events; the events closed alike are
+    closed by one statement, and the rest inserted by one. Plain statements, no ORM
     objects: every move step writes one or two of these."""
     if not events:
         return
@@ -101,6 +109,8 @@ def record_events(s, instance_uuid: str, events, host=None) -> None:
         failed[ev['request_id']] = failed.get(ev['request_id'], False) or \
             (ev.get('result') or '').lower() == 'error'
     actions = _touch_actions(conn, instance_uuid, failed, now)
+    rows = []
+    closing: dict[tuple, list] = {}   # (action, what closes them) -> [(name, row)]
     for ev in events:
         action_id = actions[ev['request_id']]
         if action_id is None:
@@ -108,18 +118,40 @@ def record_events(s, instance_uuid: str, events, host=None) -> None:
         result = ev.get('result')
         start = coerce(_EVENT, {'start_time': ev.get('start_time')})['start_time'] or now
         row = {'action_id': action_id, 'event': ev['name'], 'start_time': start,
-               'host': host, 'created_at': now}
-        if result is None:
-            conn.execute(_OPEN_EVENT, row)
-            continue
-        closing = dict(finish_time=now, result=result, traceback=ev.get('traceback'),
+               'host': host, 'created_at': now, 'finish_time': None, 'result': None,
+               'traceback': None, 'details': None, 'updated_at': None}
+        if result is not None:
+            row.update(finish_time=now, result=result, traceback=ev.get('traceback'),
                        details=ev.get('details'), updated_at=now)
-        # Closing needs no look-up: the update finds the open event (a re-sent step's
-        # duplicates too), or nothing, and then the event is recorded whole.
-        closed = 0 if ev.get('started') else conn.execute(_CLOSE_EVENT, dict(
-            closing, a_id=action_id, ev_name=ev['name'])).rowcount
-        if not closed:
-            conn.execute(_OPEN_EVENT, dict(row, **closing))
+        if result is None or ev.get('started'):
+            rows.append(row)
+        else:
+            # Closing needs no look-up: the update finds the open event (a re-sent
+            # step's duplicates too), or nothing, and then the event is recorded whole.
+            key = (action_id, result, ev.get('traceback'), ev.get('details'))
+            closing.setdefault(key, []).append((ev['name'], row))
+    for (action_id, result, traceback, details), named in closing.items():
+        closed = _close_events(conn, action_id, [name for name, _ in named], dict(
+            finish_time=now, result=result, traceback=traceback, details=details,
+            updated_at=now))
+        rows.extend(row for name, row in named if name not in closed)
+    if rows:
+        conn.execute(_OPEN_EVENT, rows)
+
+
+def _close_events(conn, action_id: int, names: list[str], closing: dict) -> set[str]:
+    """Close the open events of ``action_id`` named ``names``; the names closed. One
+    statement where the database returns rows from an UPDATE (PostgreSQL, SQLite) or for
+    a single name."""
+    if len(names) == 1:
+        n = conn.execute(_CLOSE_EVENT, dict(closing, a_id=action_id,
+                                            ev_name=names[0])).rowcount
+        return set(names) if n else set()
+    if conn.dialect.update_returning:
+        return set(conn.execute(_CLOSE_EVENTS, dict(closing, a_id=action_id,
+                                                    ev_names=names)).scalars())
+    return {name for name in names if conn.execute(_CLOSE_EVENT, dict(
+        closing, a_id=action_id, ev_name=name)).rowcount}
 
 
 def _touch_actions(conn, instance_uuid: str, failed: dict[str, bool], now) -> dict:

@@ -58,6 +58,7 @@ from novalite.db.instances import (  # noqa: F401
     request_spec_get,
 )
 from novalite.db.migration_records import (  # noqa: F401
+    finished_cold_move,
     live_migrations_in_flight,
     migration_create,
     migration_get,

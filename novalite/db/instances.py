@@ -11,7 +11,7 @@ from novalite.db import actions, models, server_groups
 from novalite.db.common import UNSET, as_list, coerce, insert_row, merged, to_dict
 from novalite.db.models import utcnow
 from novalite.db.retry import retry_on_transient
-from novalite.db.session import connection_reader, reader, writer
+from novalite.db.session import connection_reader, get_engine, reader, writer
 
 _INST = models.Instance
 # Built once (building a statement costs more than executing a built one): the live
@@ -211,8 +211,10 @@ def instance_cas_returning(s, instance_uuid: str, values: dict, expected_task_st
     return to_dict(row) if row is not None else None
 
 
-def returning_cas_supported(s) -> bool:
-    return s.connection().dialect.update_returning
+def returning_cas_supported() -> bool:
+    """Whether the database returns rows from an UPDATE (PostgreSQL, SQLite; not
+    MariaDB): the compare-and-swap then reads nothing first."""
+    return get_engine().dialect.update_returning
 
 
 def _cas_params(instance_uuid, values, *expectations) -> tuple[dict, dict, tuple]:

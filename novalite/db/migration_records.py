@@ -11,6 +11,7 @@ from novalite.db import models
 from novalite.db.common import UNSET, as_list, coerce, merged, to_dict
 from novalite.db.models import utcnow
 from novalite.db.retry import retry_on_transient
+from novalite.db.services import service_is_up
 from novalite.db.session import reader, writer
 
 
@@ -133,6 +134,27 @@ def live_migrations_in_flight() -> list[dict]:
             M.status.in_(states.LIVE_MIGRATION_SLOT_HOLDING),
             Inst.deleted.is_(False)).order_by(M.id))
         return [dict(to_dict(m), task_driver=driver) for m, driver in rows]
+
+
+@retry_on_transient
+def finished_cold_move(instance_uuid: str, side: str,
+                       down_time: int) -> tuple[dict | None, bool]:
+    """The instance's newest finished cold move (resize or cold migration) waiting for
+    its confirm or revert, and whether the compute service of its ``side`` (
+    ``'source_compute'`` or ``'dest_compute'``) is up, in one read: ``(None, False)``
+    when there is no such move."""
+    M, S = models.Migration, models.Service
+    with reader() as s:
+        row = s.execute(select(M, S).outerjoin(
+            S, (S.host == getattr(M, side)) & (S.binary == 'novalite-compute')).where(
+            M.instance_uuid == instance_uuid, M.hidden.is_(False),
+            M.status == states.MS.FINISHED,
+            M.migration_type.in_(states.COLD_MOVES)).order_by(
+            M.created_at.desc(), M.id.desc(), S.id).limit(1)).first()
+    if row is None:
+        return None, False
+    mig, service = row
+    return to_dict(mig), service is not None and service_is_up(to_dict(service), down_time)
 
 
 @retry_on_transient

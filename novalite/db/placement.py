@@ -445,9 +445,14 @@ def drop_allocations(s, consumer_id: str, rp_uuid: str | None = None) -> int:
         if rp is None:
             return 0
         q = q.where(models.Allocation.resource_provider_id == rp.id)
-    rps = [r for (r,) in s.execute(select(models.Allocation.resource_provider_id).where(
-        models.Allocation.consumer_id == consumer_id).distinct())]
-    n = s.execute(q).rowcount
+    if s.connection().dialect.delete_returning:
+        # The deleted rows name their providers: one statement, nothing read first.
+        deleted = s.execute(q.returning(models.Allocation.resource_provider_id)).scalars().all()
+        rps, n = list(dict.fromkeys(deleted)), len(deleted)
+    else:
+        rps = [r for (r,) in s.execute(select(models.Allocation.resource_provider_id).where(
+            models.Allocation.consumer_id == consumer_id).distinct())]
+        n = s.execute(q).rowcount
     if rps:
         s.execute(update(models.ResourceProvider).where(
             models.ResourceProvider.id.in_(rps)).values(

@@ -30,7 +30,7 @@ from novalite.db.instances import (
 from novalite.db.migration_records import migration_cas, migration_cas_returning
 from novalite.db.placement import drop_allocations, hand_over_allocations
 from novalite.db.retry import retry_on_transient
-from novalite.db.session import get_engine, reader, writer
+from novalite.db.session import reader, writer
 
 LOG = logging.getLogger(__name__)
 
@@ -146,7 +146,7 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
     if vm_state is not None:
         values['vm_state'] = vm_state
     if (migration_uuid is None) != (new_migration is None) and not log \
-            and not step.migration_only and get_engine().dialect.update_returning \
+            and not step.migration_only and returning_cas_supported() \
             and (caller is None or (step.owner in _HOST_COLUMN and new_migration is None)) \
             and (status is None or status in (step.status_after, *step.status_choices)):
         try:
@@ -158,7 +158,7 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
             pass  # nothing written: the whole path below tells why
     with writer() as s:
         if migration_uuid is None and new_migration is None and step.allocations is None \
-                and not step.migration_only and returning_cas_supported(s):
+                and not step.migration_only and returning_cas_supported():
             # A step of the instance alone: the compare-and-swap, with the caller's
             # authorization (the instance is on its host) in the same WHERE, returns the
             # instance, and nothing is read first. When it matches nothing, the whole
@@ -193,10 +193,7 @@ def apply_step(step_name: str, instance_uuid: str, migration_uuid: str | None = 
             out['migration'] = to_dict(mig)
             _apply_allocations(s, step.allocations, instance_uuid, out['migration'])
         elif mig is not None:
-            if caller is not None and ('host' in values or 'node' in values) and \
-                    values.get('host') not in (mig.source_compute, mig.dest_compute):
-                raise exception.Invalid(message=f"{step_name} cannot place the instance "
-                                                f"on {values.get('host')}")
+            _check_placement(step, caller, values, mig.source_compute, mig.dest_compute)
             new_status = status or step.status_after
             if status is not None and status != step.status_after and \
                     status not in step.status_choices:
@@ -248,10 +245,7 @@ def _move_step_returning(step, instance_uuid, migration_uuid, new_migration, cal
                                           list(step.status_before), column, caller)
         if mig is None:
             raise _NoMatch()
-        if caller is not None and ('host' in values or 'node' in values) and \
-                values.get('host') not in (mig['source_compute'], mig['dest_compute']):
-            raise exception.Invalid(message=f"{step.name} cannot place the instance "
-                                            f"on {values.get('host')}")
+        _check_placement(step, caller, values, mig['source_compute'], mig['dest_compute'])
         _apply_allocations(s, step.allocations, instance_uuid, mig)
         inst = instance_cas_returning(
             s, instance_uuid, values, expected_task_state=list(step.task_before),
@@ -261,6 +255,14 @@ def _move_step_returning(step, instance_uuid, migration_uuid, new_migration, cal
             raise _NoMatch()
         _record(s, instance_uuid, action, request_spec, fault, events, host)
         return {'instance': inst, 'migration': mig}
+
+
+def _check_placement(step, caller, values, source, dest) -> None:
+    """A compute's step places the instance only on a side of its move."""
+    if caller is not None and ('host' in values or 'node' in values) and \
+            values.get('host') not in (source, dest):
+        raise exception.Invalid(message=f"{step.name} cannot place the instance "
+                                        f"on {values.get('host')}")
 
 
 def _record(s, instance_uuid, action, request_spec, fault, events, host) -> None:

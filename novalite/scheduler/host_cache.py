@@ -52,6 +52,11 @@ class HostCache:
     still be picked: its claim finds no provider, counts as lost, and the request reads
     that host again and goes on without it.
 
+    In a scheduler service the every-interval reads are not a request's: its periodic
+    task polls (``poll``), so a request reads only what moved. A request polls itself
+    only when that task has fallen behind by ``POLL_LAG`` intervals (a database outage, a
+    busy process), or when the interval is 0.
+
     The view may lag the database: the claim, a compare-and-swap in the database, stays
     the authority. A lost claim refreshes the provider (claim_lost) and the request goes
     on with fresh data; a stale view costs a retry, never an over-commit.
@@ -59,8 +64,13 @@ class HostCache:
     Not thread-safe by itself: a request holds `lock` from refresh() to its last claim.
     """
 
+    # Intervals a request lets the periodic poll fall behind before it polls itself.
+    POLL_LAG = 3
+
     def __init__(self, conf: Any = CONF):
         self.conf = conf
+        # Set by a service that runs poll() every host_state_refresh_interval.
+        self.polled_in_background = False
         self.lock = threading.Lock()
         self.view: HostStateArrays | None = None
         self._index: dict[str, int] = {}
@@ -97,25 +107,37 @@ class HostCache:
         not change under the running selection, so additions and removals wait for the
         next request.
         """
+        return self._guarded(session, in_request, False)
+
+    def poll(self, session: Session) -> HostStateArrays:
+        """Refresh now with the every-interval reads (the count of compute nodes, the
+        nodes that reported, the services' heartbeats), due or not: a scheduler service's
+        periodic task, so its requests need not."""
+        return self._guarded(session, False, True)
+
+    def _guarded(self, session: Session, in_request: bool, poll: bool) -> HostStateArrays:
         try:
-            return self._refresh(session, in_request)
+            return self._refresh(session, in_request, poll)
         except Exception:
             # Part of what changed may have been consumed (moments moved on, stale
             # hosts taken) without reaching the view: read everything next time.
             self._full_needed = True
             raise
 
-    def _refresh(self, session: Session, in_request: bool) -> HostStateArrays:
+    def _refresh(self, session: Session, in_request: bool,
+                 force_poll: bool = False) -> HostStateArrays:
         opts = self.conf.scheduler
         mono = time.monotonic()
+        due = opts.host_state_refresh_interval
+        if self.polled_in_background:
+            due *= self.POLL_LAG
         if not in_request and (self.view is None or self._full_needed or
                                mono - self._loaded_at >= opts.host_state_full_reload_interval):
             self._load_all(session)
         else:
             start = models.utcnow()
             window = datetime.timedelta(seconds=opts.host_state_change_window)
-            poll = (not in_request and
-                    mono - self._polled_at >= opts.host_state_refresh_interval)
+            poll = not in_request and (force_poll or mono - self._polled_at >= due)
             if poll and host_manager.node_census(session) != self._census:
                 self._load_all(session)
                 return self._mark_up()

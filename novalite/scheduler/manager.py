@@ -25,9 +25,36 @@ class SchedulerManager(service.Manager):
         super().__init__(host, 'novalite-scheduler')
         self.driver = filter_scheduler.FilterScheduler(CONF)
         self.cache = host_cache.HostCache(CONF)
+        self._poll_failing = False
 
     def ping(self, context):
         return {'host': self.host, 'service': self.service_name}
+
+    def after_start(self):
+        self.cache.polled_in_background = True
+
+    @service.periodic_task(spacing='scheduler.host_state_refresh_interval')
+    def poll_host_states(self, context):
+        """The reads of the host view due every host_state_refresh_interval, here
+        rather than in a request: a request then reads only the providers that moved.
+        With the interval at 0 each request reads everything itself."""
+        if self.cache.conf.scheduler.host_state_refresh_interval <= 0:
+            return
+        # Never behind a request, and one try: a request that finds the view too old
+        # (a failing database) polls itself, with its own retries.
+        if not self.cache.lock.acquire(blocking=False):
+            return
+        try:
+            with reader() as session:
+                self.cache.poll(session)
+            self._poll_failing = False
+        except Exception as exc:  # noqa: BLE001 - the next tick tries again
+            if not self._poll_failing:
+                LOG.warning('Reading the host view failed (the next poll tries again): %s',
+                            exc)
+            self._poll_failing = True
+        finally:
+            self.cache.lock.release()
 
     @messaging.expected_exceptions(exception.NoValidHost)
     def select_destinations(self, context, request_spec, instance_uuids,

@@ -59,15 +59,12 @@ class EvacuateTask(Task):
         self.manager.compute_rpcapi.rebuild_instance(
             self.context, dest['host'], out['instance'], out['migration'], image, self.stop)
 
-    def _service_up(self, host) -> bool:
-        return db.compute_is_up(host, CONF.service_down_time)
-
     def _forced_destination(self):
         """A named host the scheduler does not check: it must be up, have room, and be
         allowed by the server's group (checked first for a clear fault, then again in
         the claim, atomically)."""
-        node = db.compute_node_get_by_host_and_node(self.host)
-        if not self._service_up(node['host']):
+        node, up = db.compute_node_and_up(self.host, None, CONF.service_down_time)
+        if not up:
             raise exception.ComputeServiceUnavailable(host=node['host'])
         try:
             db.check_host(self.instance_uuid, node['host'])

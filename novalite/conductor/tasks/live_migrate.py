@@ -170,8 +170,9 @@ class LiveMigrationTask(Task):
         return node
 
     def _service_up(self, host) -> bool:
-        up = self._up.get(host)
-        return up if up is not None else db.compute_is_up(host, CONF.service_down_time)
+        """Whether the compute service of ``host`` was up when ``_node`` read its node
+        (every host this task checks was read so first)."""
+        return self._up[host]
 
     def _check_dest_basics(self, dest_node):
         src = self.source_node

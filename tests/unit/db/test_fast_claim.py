@@ -114,3 +114,23 @@ def test_a_hard_group_member_is_checked_by_its_group(nodes):
         _claim(members[1], rp, _generation(rp))
     assert db.get_allocations(members[1]) == {}
     assert db.provider_usages(rp)['VCPU'] == 1
+
+
+def test_dropping_allocations_reads_nothing_and_bumps_only_the_providers_touched(
+        nodes, statements):
+    one, two = nodes['h1'], nodes['h2']
+    _claim('c1', one, _generation(one))
+    _claim('c1', two, _generation(two), replace=False)
+    before = {rp: _generation(rp) for rp in (one, two)}
+    statements.clear()
+    assert db.delete_allocations('c1', rp_uuid=two) == 3
+    assert db.get_allocations('c1') == {one: SMALL}
+    assert _generation(two) == before[two] + 1 and _generation(one) == before[one]
+    statements.clear()
+    assert db.delete_allocations('c1') == 3
+    assert not [s for s in statements if s.startswith('SELECT')], statements
+    assert [s.split()[0] for s in statements if s.split()[0] in ('DELETE', 'UPDATE')] == \
+        ['DELETE', 'UPDATE']
+    assert db.get_allocations('c1') == {}
+    assert _generation(one) == before[one] + 1
+    assert db.delete_allocations('c1') == 0 and _generation(one) == before[one] + 1

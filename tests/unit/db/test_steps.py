@@ -265,6 +265,36 @@ def test_events_touch_each_action_once(nodes, monkeypatch, returning):
     assert after['message'] == 'Error' and after['updated_at'] > before['updated_at']
 
 
+@pytest.mark.parametrize('returning', [True, False], ids=['update-returning', 'mysql'])
+def test_events_closed_alike_are_closed_together_and_the_rest_inserted_together(
+        nodes, monkeypatch, returning):
+    inst = _instance(task=states.RESIZE_MIGRATING)
+    mig = _migration(inst, MS.MIGRATING)
+    opened = [{'request_id': 'req-1', 'name': n, 'started': True} for n in ('a', 'b')]
+    engine = session.get_engine()
+    monkeypatch.setattr(engine.dialect, 'update_returning', returning)
+    seen = []
+    event.listen(engine, 'before_cursor_execute',
+                 lambda conn, cur, statement, *a: seen.append(' '.join(statement.split())))
+    steps.events_only(inst['uuid'], opened, 'src')
+    inserts = [st for st in seen if st.startswith('INSERT INTO instance_actions_events')]
+    assert len(inserts) == 1, seen   # both open events in one statement
+    del seen[:]
+    # 'a' and 'b' are open and close alike; 'c' was never opened: recorded whole.
+    steps.apply_step('disks_moved', inst['uuid'], mig['uuid'], caller='src',
+                     instance_values={'host': 'dst', 'node': 'dst'},
+                     events=[{'request_id': 'req-1', 'name': n, 'result': 'Success'}
+                             for n in ('a', 'b', 'c')], host='src')
+    on_events = [st.split()[0] for st in seen if 'instance_actions_events' in st]
+    assert on_events == (['UPDATE', 'INSERT'] if returning else
+                         ['UPDATE', 'UPDATE', 'UPDATE', 'INSERT']), seen
+    action = db.action_get_by_request_id(inst['uuid'], 'req-1')
+    rows = db.action_events_get(action['id'])
+    assert sorted((e['event'], e['result']) for e in rows) == [
+        ('a', 'Success'), ('b', 'Success'), ('c', 'Success')]
+    assert all(e['finish_time'] is not None and e['host'] == 'src' for e in rows)
+
+
 @pytest.mark.parametrize('returning', [True, False], ids=['insert-returning', 'read-back'])
 def test_a_boot_is_recorded_the_same_with_or_without_insert_returning(
         nodes, monkeypatch, returning):

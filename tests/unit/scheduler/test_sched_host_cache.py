@@ -275,3 +275,47 @@ def test_a_heartbeat_right_after_disable_or_enable_hides_nothing(nodes):
     db.service_update(db.service_get_all(host='h2')[0]['id'], forced_down=True)
     db.service_heartbeat('h2', 'novalite-compute')
     assert refreshed(cache).service_ok.tolist() == [True, False]
+
+
+def test_a_service_polls_in_its_own_task_and_a_request_only_when_that_lags(nodes):
+    nodes('h1')
+    conf = make_conf()
+    conf.set_override('host_state_refresh_interval', 1.0, group='scheduler')
+    mgr = SchedulerManager('sched')
+    mgr.cache = cache = HostCache(conf)
+    mgr.after_start()
+    assert cache.polled_in_background
+    refreshed(cache)
+    nodes('h2')
+    cache._polled_at -= 1.5   # a request-time poll would be due
+    assert sorted(by_host(refreshed(cache))) == ['h1']   # left to the task
+    mgr.poll_host_states(None)
+    assert sorted(by_host(cache.view)) == ['h1', 'h2']
+    nodes('h3')
+    # The task is three intervals late (a failing database, a busy process): the
+    # request polls itself.
+    cache._polled_at -= HostCache.POLL_LAG * 1.0
+    assert sorted(by_host(refreshed(cache))) == ['h1', 'h2', 'h3']
+
+
+def test_the_poll_task_never_waits_behind_a_request_and_survives_a_failure(nodes, caplog):
+    nodes('h1')
+    mgr = SchedulerManager('sched')
+    mgr.cache = cache = HostCache(make_conf())
+    refreshed(cache)
+    nodes('h2')
+    with cache.lock:   # a request is running
+        mgr.poll_host_states(None)
+    assert sorted(by_host(cache.view)) == ['h1']
+    real = cache.poll
+
+    def failing(session):
+        raise sa.exc.OperationalError('SELECT 1', {}, Exception('server closed'))
+    cache.poll = failing
+    mgr.poll_host_states(None)
+    mgr.poll_host_states(None)
+    assert caplog.text.count('Reading the host view failed') == 1
+    assert not cache.lock.locked()
+    cache.poll = real
+    mgr.poll_host_states(None)
+    assert sorted(by_host(cache.view)) == ['h1', 'h2'] and not mgr._poll_failing
