@@ -129,7 +129,9 @@ class HostCache:
         opts = self.conf.scheduler
         mono = time.monotonic()
         due = opts.host_state_refresh_interval
-        if self.polled_in_background:
+        if self.polled_in_background and self.view is not None and self.view.hosts:
+            # (A view without hosts, before the computes registered, is polled by
+            # the request as often as it would be without the task.)
             due *= self.POLL_LAG
         if not in_request and (self.view is None or self._full_needed or
                                mono - self._loaded_at >= opts.host_state_full_reload_interval):

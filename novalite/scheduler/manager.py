@@ -38,8 +38,9 @@ class SchedulerManager(service.Manager):
         """The reads of the host view due every host_state_refresh_interval, here
         rather than in a request: a request then reads only the providers that moved.
         With the interval at 0 each request reads everything itself."""
-        if self.cache.conf.scheduler.host_state_refresh_interval <= 0:
-            return
+        if self.cache.conf.scheduler.host_state_refresh_interval <= 0 or \
+                self.cache.view is None:
+            return   # (the first request loads the view)
         # Never behind a request, and one try: a request that finds the view too old
         # (a failing database) polls itself, with its own retries.
         if not self.cache.lock.acquire(blocking=False):

@@ -319,3 +319,18 @@ def test_the_poll_task_never_waits_behind_a_request_and_survives_a_failure(nodes
     cache.poll = real
     mgr.poll_host_states(None)
     assert sorted(by_host(cache.view)) == ['h1', 'h2'] and not mgr._poll_failing
+
+
+def test_before_any_host_the_first_request_loads_and_an_empty_view_is_polled_as_usual(
+        nodes):
+    conf = make_conf()
+    conf.set_override('host_state_refresh_interval', 1.0, group='scheduler')
+    mgr = SchedulerManager('sched')
+    mgr.cache = cache = HostCache(conf)
+    mgr.after_start()
+    mgr.poll_host_states(None)
+    assert cache.view is None   # left to the first request
+    assert by_host(refreshed(cache)) == {}   # no compute has registered yet
+    nodes('h1')
+    cache._polled_at -= 1.5   # one interval, not three: the view has no host
+    assert sorted(by_host(refreshed(cache))) == ['h1']
