@@ -9,6 +9,7 @@ import threading
 import time
 
 import oslo_messaging as messaging
+from oslo_config import cfg
 from oslo_serialization import jsonutils
 
 from novalite import exception, stats
@@ -38,6 +39,7 @@ def transport_url(conf=CONF) -> str:
 def get_transport(url: str | None = None) -> messaging.Transport:
     """One RPC transport per URL per process."""
     url = url or transport_url()
+    watch_bus_trouble()
     with _lock:
         if url not in _transports:
             _transports[url] = messaging.get_rpc_transport(
@@ -202,6 +204,45 @@ def bus_reachable(url: str | None = None, timeout: float = 1.0) -> bool:
         except OSError:
             continue
     return False
+
+
+def reconnect_back_off() -> float:
+    """The longest wait between two reconnect attempts of the RabbitMQ driver: how long
+    a live service may stay away from the broker after an outage ended."""
+    try:
+        return float(CONF.oslo_messaging_rabbit.rabbit_interval_max)
+    except (cfg.NoSuchOptError, cfg.NoSuchGroupError):
+        return 30.0
+
+
+# When this process last saw the broker fail (the RabbitMQ driver's errors: a connection
+# lost or refused, a publish or a consume that failed), whichever of its threads hit it.
+_bus_trouble_at: float | None = None
+
+
+class _BusTroubleWatch(logging.Handler):
+    def emit(self, record):
+        global _bus_trouble_at
+        _bus_trouble_at = time.monotonic()
+
+
+def watch_bus_trouble() -> None:
+    """Remember the RabbitMQ driver's errors in this process (``bus_settled``)."""
+    logger = logging.getLogger('oslo_messaging._drivers.impl_rabbit')
+    if not any(isinstance(h, _BusTroubleWatch) for h in logger.handlers):
+        logger.addHandler(_BusTroubleWatch(level=logging.ERROR))
+
+
+def bus_settled(url: str | None = None) -> bool:
+    """Whether the broker can be reached now and this process has seen it fail for
+    none of the last ``reconnect_back_off()`` seconds. Right after an outage a live peer
+    may still be waiting to reconnect: its silence says nothing yet (a thread that
+    did not itself wait on the broker, e.g. one blocked in another's send meanwhile,
+    would otherwise judge it dead)."""
+    at = _bus_trouble_at
+    if at is not None and time.monotonic() - at <= reconnect_back_off():
+        return False
+    return bus_reachable(url)
 
 
 def call_watching(client, ctxt, method: str, *, timeout: float, probe, on_dead,

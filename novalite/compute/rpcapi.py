@@ -48,9 +48,10 @@ class ComputeAPI:
 
     def _call(self, ctxt, host, method, timeout=None, **kwargs):
         """A call that waits while the host lives: PeerUnavailable as soon as the host
-        stops answering its ping while the broker is reachable, sent again if it
-        restarted or the broker was out of reach meanwhile, ``timeout``
-        (``long_rpc_timeout``) in all (``rpc.call_watching``)."""
+        stops answering its ping while the broker is reachable and settled (no outage
+        seen here for a reconnect back-off), sent again if it restarted or the broker
+        was out of reach meanwhile, ``timeout`` (``long_rpc_timeout``) in all
+        (``rpc.call_watching``)."""
         def dead(waited):
             return exception.PeerUnavailable(service='novalite-compute', host=host,
                                              method=method, waited=waited)
@@ -59,7 +60,7 @@ class ComputeAPI:
             self.client.prepare(server=host), ctxt, method,
             timeout=timeout or CONF.long_rpc_timeout,
             probe=lambda: rpc.probe(self.client, ctxt, TOPIC, host), on_dead=dead,
-            reachable=lambda: rpc.bus_reachable(self.url), **kwargs)
+            reachable=lambda: rpc.bus_settled(self.url), **kwargs)
 
     def ping(self, ctxt, host, timeout=5):
         return self.client.prepare(server=host, timeout=timeout).call(ctxt, 'ping')

@@ -27,9 +27,7 @@ import logging
 import threading
 import time
 
-from oslo_config import cfg
-
-from novalite import exception
+from novalite import exception, rpc
 from novalite.compute import states
 from novalite.compute import utils as compute_utils
 from novalite.conf import CONF
@@ -43,14 +41,6 @@ COMPUTE = 'novalite-compute'
 CONDUCTOR = 'novalite-conductor'
 _RACES = (exception.UnexpectedTaskStateError, exception.UnexpectedMigrationStatus,
           exception.InstanceNotFound, exception.MigrationNotFound)
-
-
-def _reconnect_back_off() -> float:
-    """The longest wait between two reconnect attempts of the RabbitMQ driver."""
-    try:
-        return float(CONF.oslo_messaging_rabbit.rabbit_interval_max)
-    except (cfg.NoSuchOptError, cfg.NoSuchGroupError):
-        return 30.0
 
 
 class Driven:
@@ -133,7 +123,7 @@ class Reconciler:
                 # An outage seen to begin: live hosts may be slow to reconnect after it.
                 LOG.warning('The message broker is out of reach: no host is judged dead '
                             'until it has worked again for a while')
-                self._bus_grace = _reconnect_back_off()
+                self._bus_grace = rpc.reconnect_back_off()
             self._bus_ok_since = None
         elif self._bus_ok_since is None:
             self._bus_ok_since = time.monotonic()

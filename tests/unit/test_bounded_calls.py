@@ -4,6 +4,7 @@ The helper's retry logic runs against a scripted client on a fake clock; the res
 real RPC servers over the in-memory ``fake://`` transport.
 """
 
+import logging
 import socket
 import threading
 import time
@@ -439,3 +440,36 @@ def test_bus_reachable():
     assert not rpc.bus_reachable(f'rabbit://u:p@127.0.0.1:{port}/', timeout=0.5)
     assert rpc.bus_reachable(f'rabbit://u:p@127.0.0.1:{port},u:p@127.0.0.1:{port}/') is False
     assert rpc.bus_reachable('fake://') and rpc.bus_reachable('inproc://')
+
+
+def test_a_broker_error_seen_here_keeps_a_silent_peer_unjudged_for_a_back_off(
+        monkeypatch, caplog):
+    """After an outage a live peer may take up to the driver's reconnect back-off to come
+    back: a process that saw the broker fail does not judge a silent peer dead until
+    then, although the broker answers again (``bus_settled``)."""
+    monkeypatch.setattr(rpc, '_bus_trouble_at', None)
+    monkeypatch.setattr(rpc, 'bus_reachable', lambda url=None: True)
+    rpc.watch_bus_trouble()
+    rpc.watch_bus_trouble()   # once per process, however often asked
+    driver_log = logging.getLogger('oslo_messaging._drivers.impl_rabbit')
+    assert sum(isinstance(h, rpc._BusTroubleWatch) for h in driver_log.handlers) == 1
+    assert rpc.bus_settled()
+    driver_log.warning('Queue %s is stuck on unresponsive node', 'q')   # not an outage
+    assert rpc.bus_settled()
+    driver_log.error('Connection failed: %s (retrying in %s seconds)', 'refused', 1.0)
+    assert not rpc.bus_settled()
+    monkeypatch.setattr(rpc, 'reconnect_back_off', lambda: 0.0)
+    time.sleep(0.01)
+    assert rpc.bus_settled()   # the back-off is over: a silent peer is dead again
+
+
+def test_a_compute_call_judges_its_peer_only_once_the_broker_settled(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(rpc, 'call_watching',
+                        lambda *a, reachable, **kw: seen.setdefault('reachable', reachable))
+    monkeypatch.setattr(rpc, 'bus_reachable', lambda url=None: True)
+    compute_rpcapi.ComputeAPI('fake://')._call(None, 'h1', 'pre_live_migration')
+    monkeypatch.setattr(rpc, '_bus_trouble_at', time.monotonic())
+    assert seen['reachable']() is False
+    monkeypatch.setattr(rpc, '_bus_trouble_at', None)
+    assert seen['reachable']() is True
