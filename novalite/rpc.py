@@ -228,7 +228,8 @@ class _BusTroubleWatch(logging.Handler):
 
 def watch_bus_trouble() -> None:
     """Remember the RabbitMQ driver's errors in this process (``bus_settled``)."""
-    logger = logging.getLogger('oslo_messaging._drivers.impl_rabbit')
+    from oslo_messaging._drivers import impl_rabbit
+    logger = impl_rabbit.LOG.logger   # (oslo.log names it oslo.messaging._drivers...)
     if not any(isinstance(h, _BusTroubleWatch) for h in logger.handlers):
         logger.addHandler(_BusTroubleWatch(level=logging.ERROR))
 

@@ -4,7 +4,6 @@ The helper's retry logic runs against a scripted client on a fake clock; the res
 real RPC servers over the in-memory ``fake://`` transport.
 """
 
-import logging
 import socket
 import threading
 import time
@@ -451,8 +450,9 @@ def test_a_broker_error_seen_here_keeps_a_silent_peer_unjudged_for_a_back_off(
     monkeypatch.setattr(rpc, 'bus_reachable', lambda url=None: True)
     rpc.watch_bus_trouble()
     rpc.watch_bus_trouble()   # once per process, however often asked
-    driver_log = logging.getLogger('oslo_messaging._drivers.impl_rabbit')
-    assert sum(isinstance(h, rpc._BusTroubleWatch) for h in driver_log.handlers) == 1
+    from oslo_messaging._drivers import impl_rabbit
+    driver_log = impl_rabbit.LOG   # what the driver logs through
+    assert sum(isinstance(h, rpc._BusTroubleWatch) for h in driver_log.logger.handlers) == 1
     assert rpc.bus_settled()
     driver_log.warning('Queue %s is stuck on unresponsive node', 'q')   # not an outage
     assert rpc.bus_settled()
