@@ -39,7 +39,8 @@ def transport_url(conf=CONF) -> str:
 def get_transport(url: str | None = None) -> messaging.Transport:
     """One RPC transport per URL per process."""
     url = url or transport_url()
-    watch_bus_trouble()
+    if url.split(':', 1)[0] in ('rabbit', 'kombu'):
+        watch_bus_trouble()
     with _lock:
         if url not in _transports:
             _transports[url] = messaging.get_rpc_transport(
